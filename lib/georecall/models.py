@@ -1,0 +1,336 @@
+"""The one-layer transformer of the book, with TransformerLens-style names and hook points.
+
+    resid_pre  = W_E[t] + W_pos                        (blocks.0.hook_resid_pre)
+    attn_out   = sum_h softmax_causal(q_h k_h^T / sqrt(d_head)) v_h W_O[h]
+    resid_mid  = resid_pre + attn_out                  (blocks.0.hook_resid_mid)
+    mlp_out    = ReLU(resid_mid W_in + b_in) W_out     (blocks.0.hook_mlp_out)
+    resid_post = resid_mid + mlp_out                   (blocks.0.hook_resid_post)
+    logits     = resid_post W_U                        (hook_logits)
+
+No LayerNorm, no attention biases, untied unembedding (``tie_embed`` sets W_U = W_E[:V_out]^T). Trained and
+hand-built models (``georecall.constructions``) are instances of the same :class:`Transformer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import repro
+
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES"]
+
+HOOK_NAMES = (
+    "hook_embed",
+    "hook_pos_embed",
+    "blocks.0.hook_resid_pre",
+    "blocks.0.attn.hook_pattern",
+    "blocks.0.attn.hook_z",
+    "blocks.0.hook_attn_out",
+    "blocks.0.hook_resid_mid",
+    "blocks.0.mlp.hook_pre",
+    "blocks.0.mlp.hook_post",
+    "blocks.0.hook_mlp_out",
+    "blocks.0.hook_resid_post",
+    "hook_logits",
+)
+
+
+def _positive(name: str, value, lo: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """Shape and switches of a one-layer transformer. Build one for a task with :meth:`for_task`."""
+
+    d_vocab: int = 68  # input tokens: N entities + R relations (+ extras for some formats)
+    d_vocab_out: int = 64  # output classes: the N attributes
+    n_ctx: int = 2  # sequence length; [s, r] needs 2
+    d_model: int = 32  # residual width d: the quantity whose scaling the book studies
+    n_heads: int = 1  # one head routes single-hop; h heads for h-hop without CoT
+    d_mlp: int = 128  # MLP width m; 4*d by convention, the construction needs 2*R*k
+    freeze_embed: bool = False  # keep W_E and W_U at init (the associative-memory control, E2)
+    tie_embed: bool = False  # W_U = W_E[:d_vocab_out]^T (a multi-hop ablation)
+    init_seed: int = 0  # init stream, independent of the task's bijections
+
+    def __post_init__(self) -> None:
+        _positive("d_vocab", self.d_vocab, 2)
+        _positive("d_vocab_out", self.d_vocab_out, 2)
+        _positive("n_ctx", self.n_ctx)
+        _positive("d_model (d)", self.d_model)
+        _positive("n_heads", self.n_heads)
+        _positive("d_mlp", self.d_mlp)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
+        if self.tie_embed and self.d_vocab_out > self.d_vocab:
+            raise ValueError(
+                f"tie_embed needs d_vocab_out <= d_vocab; got d_vocab_out={self.d_vocab_out}, d_vocab={self.d_vocab}"
+            )
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @classmethod
+    def for_task(cls, task, d_model: int, *, d_mlp: int | None = None, n_ctx: int = 2, **kwargs) -> "ModelConfig":
+        """A config sized for ``task`` (a ``BijectionTask``, ``TaskConfig`` or ``FactSet``); d_mlp defaults to 4*d."""
+        cfg = getattr(task, "config", task)
+        _positive("d_model (d)", d_model)
+        if hasattr(cfg, "seq_len"):
+            n_ctx = cfg.seq_len
+        return cls(
+            d_vocab=cfg.d_vocab,
+            d_vocab_out=cfg.d_vocab_out,
+            n_ctx=n_ctx,
+            d_model=d_model,
+            d_mlp=4 * d_model if d_mlp is None else d_mlp,
+            **kwargs,
+        )
+
+    def check_fits(self, d_vocab: int, d_vocab_out: int, seq_len: int) -> None:
+        """Raise ``ValueError`` if data with these sizes cannot run through this model."""
+        if d_vocab > self.d_vocab:
+            raise ValueError(f"the data uses {d_vocab} input tokens but the model embeds only d_vocab={self.d_vocab}")
+        if d_vocab_out != self.d_vocab_out:
+            raise ValueError(
+                f"the data has {d_vocab_out} output classes but the model has d_vocab_out={self.d_vocab_out}"
+            )
+        if seq_len > self.n_ctx:
+            raise ValueError(f"sequences have length {seq_len} but the model's n_ctx={self.n_ctx}")
+
+
+class HookPoint(nn.Module):
+    """An identity layer that names an activation, so hooks can read or replace it."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _normal(g: torch.Generator, *shape: int, std: float) -> nn.Parameter:
+    return nn.Parameter(torch.randn(*shape, generator=g) * std)
+
+
+class Embed(nn.Module):
+    def __init__(self, W_E: nn.Parameter):
+        super().__init__()
+        self.W_E = W_E  # [d_vocab, d_model]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.W_E[tokens]  # [B, T, d]
+
+
+class PosEmbed(nn.Module):
+    def __init__(self, W_pos: nn.Parameter):
+        super().__init__()
+        self.W_pos = W_pos  # [n_ctx, d_model]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.W_pos[: tokens.shape[-1]]  # [T, d]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, g: torch.Generator):
+        super().__init__()
+        H, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
+        self.W_Q = _normal(g, H, d, dh, std=d**-0.5)
+        self.W_K = _normal(g, H, d, dh, std=d**-0.5)
+        self.W_V = _normal(g, H, d, dh, std=d**-0.5)
+        self.W_O = _normal(g, H, dh, d, std=(H * dh) ** -0.5)
+        self.scale = 1.0 / math.sqrt(dh)
+        self.hook_pattern = HookPoint("blocks.0.attn.hook_pattern")
+        self.hook_z = HookPoint("blocks.0.attn.hook_z")
+
+    def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
+        T = x.shape[-2]
+        x_q = x[..., -1:, :] if last_only else x  # [B, Tq, d]
+        q = torch.einsum("btd,hde->bhte", x_q, self.W_Q)  # [B, H, Tq, dh]
+        k = torch.einsum("btd,hde->bhte", x, self.W_K)  # [B, H, T, dh]
+        v = torch.einsum("btd,hde->bhte", x, self.W_V)  # [B, H, T, dh]
+        scores = torch.einsum("bhqe,bhke->bhqk", q, k) * self.scale  # [B, H, Tq, T]
+        q_pos = torch.arange(T - q.shape[-2], T, device=x.device)
+        causal = q_pos[:, None] >= torch.arange(T, device=x.device)[None, :]  # [Tq, T]
+        scores = scores.masked_fill(~causal, float("-inf"))
+        pattern = self.hook_pattern(scores.softmax(dim=-1))  # [B, H, Tq, T]
+        z = self.hook_z(torch.einsum("bhqk,bhke->bhqe", pattern, v))  # [B, H, Tq, dh]
+        return torch.einsum("bhqe,hed->bqd", z, self.W_O)  # [B, Tq, d]
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig, g: torch.Generator):
+        super().__init__()
+        self.W_in = _normal(g, cfg.d_model, cfg.d_mlp, std=cfg.d_model**-0.5)
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.W_out = _normal(g, cfg.d_mlp, cfg.d_model, std=cfg.d_mlp**-0.5)
+        self.hook_pre = HookPoint("blocks.0.mlp.hook_pre")
+        self.hook_post = HookPoint("blocks.0.mlp.hook_post")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.hook_pre(x @ self.W_in + self.b_in)  # [B, T, m]
+        post = self.hook_post(torch.relu(pre))  # [B, T, m]
+        return post @ self.W_out  # [B, T, d]
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, g: torch.Generator):
+        super().__init__()
+        self.attn = Attention(cfg, g)
+        self.mlp = MLP(cfg, g)
+        self.hook_resid_pre = HookPoint("blocks.0.hook_resid_pre")
+        self.hook_attn_out = HookPoint("blocks.0.hook_attn_out")
+        self.hook_resid_mid = HookPoint("blocks.0.hook_resid_mid")
+        self.hook_mlp_out = HookPoint("blocks.0.hook_mlp_out")
+        self.hook_resid_post = HookPoint("blocks.0.hook_resid_post")
+
+    def forward(self, resid_pre: torch.Tensor, last_only: bool) -> torch.Tensor:
+        resid_pre = self.hook_resid_pre(resid_pre)  # [B, T, d]
+        attn_out = self.hook_attn_out(self.attn(resid_pre, last_only))  # [B, Tq, d]
+        skip = resid_pre[..., -1:, :] if last_only else resid_pre
+        resid_mid = self.hook_resid_mid(skip + attn_out)  # [B, Tq, d]
+        mlp_out = self.hook_mlp_out(self.mlp(resid_mid))  # [B, Tq, d]
+        return self.hook_resid_post(resid_mid + mlp_out)  # [B, Tq, d]
+
+
+class Unembed(nn.Module):
+    def __init__(self, W_U: nn.Parameter | None, embed: Embed, d_vocab_out: int):
+        super().__init__()
+        if W_U is not None:
+            self.W_U = W_U  # [d_model, d_vocab_out]
+        self._embed = [embed]  # a list, so the tied embedding is not registered twice
+        self.d_vocab_out = d_vocab_out
+        self.tied = W_U is None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """W_U, the tied view W_E[:d_vocab_out]^T when tied."""
+        return self._embed[0].W_E[: self.d_vocab_out].T if self.tied else self.W_U
+
+    def forward(self, resid: torch.Tensor) -> torch.Tensor:
+        return resid @ self.weight  # [B, T, V_out]
+
+
+class Transformer(nn.Module):
+    """One-layer transformer; ``forward(tokens)`` returns logits [B, T, d_vocab_out].
+
+    >>> cfg = ModelConfig(d_vocab=10, d_vocab_out=8, n_ctx=2, d_model=4, d_mlp=8)
+    >>> Transformer(cfg)(torch.tensor([[0, 9]])).shape
+    torch.Size([1, 2, 8])
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        g = repro.generator(config.init_seed, "init")
+        d = config.d_model
+        self.embed = Embed(_normal(g, config.d_vocab, d, std=d**-0.5))
+        self.pos_embed = PosEmbed(_normal(g, config.n_ctx, d, std=d**-0.5))
+        self.blocks = nn.ModuleList([Block(config, g)])
+        W_U = None if config.tie_embed else _normal(g, d, config.d_vocab_out, std=d**-0.5)
+        self.unembed = Unembed(W_U, self.embed, config.d_vocab_out)
+        self.hook_embed = HookPoint("hook_embed")
+        self.hook_pos_embed = HookPoint("hook_pos_embed")
+        self.hook_logits = HookPoint("hook_logits")
+        if config.freeze_embed:
+            self.embed.W_E.requires_grad_(False)
+            if not config.tie_embed:
+                self.unembed.W_U.requires_grad_(False)
+
+    # --- weights under their mathematical names -------------------------------------------------
+    @property
+    def W_E(self) -> torch.Tensor:
+        return self.embed.W_E
+
+    @property
+    def W_pos(self) -> torch.Tensor:
+        return self.pos_embed.W_pos
+
+    @property
+    def W_U(self) -> torch.Tensor:
+        return self.unembed.weight
+
+    @property
+    def W_in(self) -> torch.Tensor:
+        return self.blocks[0].mlp.W_in
+
+    @property
+    def b_in(self) -> torch.Tensor:
+        return self.blocks[0].mlp.b_in
+
+    @property
+    def W_out(self) -> torch.Tensor:
+        return self.blocks[0].mlp.W_out
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embed.W_E.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.W_E.device
+
+    def forward(self, tokens: torch.Tensor, *, last_only: bool = False) -> torch.Tensor:
+        """Logits [B, T, V_out], or [B, 1, V_out] at the last position when ``last_only``."""
+        embed = self.hook_embed(self.embed(tokens))  # [B, T, d]
+        pos = self.hook_pos_embed(self.pos_embed(tokens))  # [T, d]
+        resid_post = self.blocks[0](embed + pos, last_only)  # [B, Tq, d]
+        return self.hook_logits(self.unembed(resid_post))  # [B, Tq, V_out]
+
+    # --- hooks ------------------------------------------------------------------------------------
+    def hook_points(self) -> dict[str, HookPoint]:
+        """Every hook point by its TransformerLens name."""
+        return {m.name: m for m in self.modules() if isinstance(m, HookPoint)}
+
+    @contextlib.contextmanager
+    def hooks(self, fwd_hooks: dict[str, Callable[[torch.Tensor, str], torch.Tensor | None]]) -> Iterator[None]:
+        """Temporarily attach ``fn(activation, name)`` at named hook points; a returned tensor replaces it.
+
+        Hooks are always removed on exit, also after an exception.
+        """
+        points = self.hook_points()
+        unknown = sorted(set(fwd_hooks) - set(points))
+        if unknown:
+            raise KeyError(f"unknown hook point(s) {unknown}; valid names: {sorted(points)}")
+        handles = []
+        try:
+            for name, fn in fwd_hooks.items():
+                handles.append(points[name].register_forward_hook(lambda mod, inp, out, fn=fn: fn(out, mod.name)))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    @torch.no_grad()
+    def run_with_cache(
+        self, tokens: torch.Tensor, names: tuple[str, ...] | list[str] | None = None, *, last_only: bool = False
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run the model and return ``(logits, cache)`` with the activation at every (or each named) hook point."""
+        cache: dict[str, torch.Tensor] = {}
+
+        def store(x: torch.Tensor, name: str) -> None:
+            cache[name] = x.detach()
+
+        wanted = list(HOOK_NAMES if names is None else names)
+        with self.hooks({n: store for n in wanted}):
+            logits = self(tokens, last_only=last_only)
+        return logits, cache
+
+    def n_params(self, *, trainable_only: bool = False, include_embeddings: bool = True) -> int:
+        """Parameter count; ``include_embeddings=False`` drops W_E, W_U and W_pos (the N-dependent tables)."""
+        total = 0
+        for name, p in self.named_parameters():
+            if trainable_only and not p.requires_grad:
+                continue
+            if not include_embeddings and name in ("embed.W_E", "unembed.W_U", "pos_embed.W_pos"):
+                continue
+            total += p.numel()
+        return total

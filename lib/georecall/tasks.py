@@ -1,0 +1,203 @@
+"""The random-bijection task and its sequence formats.
+
+A task has N subjects, R relations and one shared attribute set of size N. Relation r is a bijection
+pi_r drawn uniformly from the symmetric group S_N, independently per relation, from an explicit seed.
+A *fact* is a triple (s, r, pi_r(s)); the task holds N*R facts and R*log2(N!) bits.
+
+Token layout (shared by every format): tokens 0..N-1 are entities (subjects, which double as
+attributes), tokens N..N+R-1 are relations. The output head has N classes (the attributes).
+
+Formats are built as :class:`FactSet` objects: a ``tokens`` tensor of shape [n, T] and a ``targets``
+tensor of the same shape holding the class expected at each position, or ``IGNORE`` where no loss is
+taken. Single-hop facts are ``[s, N+r] -> [IGNORE, pi_r(s)]``; later chapters add multi-hop and
+chain-of-thought formats on the same container.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from . import repro
+
+__all__ = ["IGNORE", "MAX_SUBJECTS", "MAX_RELATIONS", "TaskConfig", "FactSet", "BijectionTask", "make_task"]
+
+IGNORE = -1  # target value for positions that carry no loss
+MAX_SUBJECTS = 2**24  # beyond this a [R, N] int64 table alone is GBs; nothing in the book needs more
+MAX_RELATIONS = 4096
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int in [{lo}, {hi}], got {value!r} ({type(value).__name__})")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskConfig:
+    """Size and seed of a random-bijection task."""
+
+    n_subjects: int = 64  # N: subjects = attributes; 64 keeps the default task CPU-instant
+    n_relations: int = 4  # R: independent bijections sharing one attribute set
+    seed: int = 0  # task stream: draws the bijections, independent of init and data order
+
+    def __post_init__(self) -> None:
+        _check_int("n_subjects (N)", self.n_subjects, 2, MAX_SUBJECTS)
+        _check_int("n_relations (R)", self.n_relations, 1, MAX_RELATIONS)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+
+    @property
+    def N(self) -> int:
+        return self.n_subjects
+
+    @property
+    def R(self) -> int:
+        return self.n_relations
+
+    @property
+    def n_facts(self) -> int:
+        """N * R single-hop facts."""
+        return self.n_subjects * self.n_relations
+
+    @property
+    def d_vocab(self) -> int:
+        """Input vocabulary: N entity tokens followed by R relation tokens."""
+        return self.n_subjects + self.n_relations
+
+    @property
+    def d_vocab_out(self) -> int:
+        """Output classes: the N attributes."""
+        return self.n_subjects
+
+
+@dataclass(frozen=True)
+class FactSet:
+    """Sequences with per-position targets: ``tokens`` [n, T], ``targets`` [n, T] (``IGNORE`` = no loss)."""
+
+    tokens: torch.Tensor
+    targets: torch.Tensor
+    d_vocab: int  # input tokens a model must embed
+    d_vocab_out: int  # classes a model must output
+
+    def __post_init__(self) -> None:
+        if self.tokens.shape != self.targets.shape or self.tokens.ndim != 2:
+            raise ValueError(
+                f"tokens and targets must both be [n, T]; got {tuple(self.tokens.shape)} and {tuple(self.targets.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    @property
+    def seq_len(self) -> int:
+        return self.tokens.shape[1]
+
+    @property
+    def last_position_only(self) -> bool:
+        """True when only the final position carries a target (lets models skip the other positions)."""
+        return bool((self.targets[:, :-1] == IGNORE).all())
+
+    def subset(self, index: torch.Tensor) -> "FactSet":
+        return FactSet(self.tokens[index], self.targets[index], self.d_vocab, self.d_vocab_out)
+
+    def to(self, device: str | torch.device) -> "FactSet":
+        return FactSet(self.tokens.to(device), self.targets.to(device), self.d_vocab, self.d_vocab_out)
+
+
+class BijectionTask:
+    """R uniformly random bijections pi_r: [N] -> [N], drawn from ``config.seed``.
+
+    >>> task = BijectionTask(TaskConfig(n_subjects=5, n_relations=2, seed=0))
+    >>> sorted(task.perms[0].tolist()) == list(range(5))
+    True
+    >>> s, r = 3, 1
+    >>> task.answer(torch.tensor([s]), torch.tensor([r])).item() == task.perms[r, s].item()
+    True
+    """
+
+    def __init__(self, config: TaskConfig):
+        self.config = config
+        g = repro.generator(config.seed, "task")
+        # perms[r, s] = pi_r(s); one independent uniform permutation per relation
+        self.perms = torch.stack([torch.randperm(config.N, generator=g) for _ in range(config.R)])
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"BijectionTask(N={c.N}, R={c.R}, seed={c.seed})"
+
+    @property
+    def N(self) -> int:
+        return self.config.N
+
+    @property
+    def R(self) -> int:
+        return self.config.R
+
+    @cached_property
+    def inverse_perms(self) -> torch.Tensor:
+        """inverse_perms[r, a] = pi_r^{-1}(a)."""
+        inv = torch.empty_like(self.perms)
+        inv.scatter_(1, self.perms, torch.arange(self.N).expand(self.R, -1).contiguous())
+        return inv
+
+    def relation_token(self, relation: int | torch.Tensor) -> int | torch.Tensor:
+        """Token id of relation r: N + r."""
+        self._check_relations(relation)
+        return self.N + relation
+
+    def _check_relations(self, relations) -> None:
+        rel = torch.as_tensor(relations)
+        if rel.numel() and (int(rel.min()) < 0 or int(rel.max()) >= self.R):
+            bad = int(rel.min()) if int(rel.min()) < 0 else int(rel.max())
+            raise ValueError(f"relation must be in [0, {self.R - 1}] (R={self.R}), got {bad}")
+
+    def answer(self, subjects: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
+        """pi_r(s), elementwise."""
+        self._check_relations(relations)
+        return self.perms[relations, subjects]
+
+    def compose(self, path: tuple[int, ...] | list[int]) -> torch.Tensor:
+        """The permutation pi_p = pi_{r_h} o ... o pi_{r_1} of a path p = (r_1, ..., r_h), as a length-N table."""
+        self._check_relations(list(path))
+        out = torch.arange(self.N)
+        for r in path:
+            out = self.perms[r][out]
+        return out
+
+    def facts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All N*R facts as (subjects, relations, answers), subject-major: fact i = (i // R, i % R)."""
+        subjects = torch.arange(self.N).repeat_interleave(self.R)
+        relations = torch.arange(self.R).repeat(self.N)
+        return subjects, relations, self.perms[relations, subjects]
+
+    def single_hop(self) -> FactSet:
+        """Every fact in the ``[s, N+r]`` format, target pi_r(s) at the last position."""
+        subjects, relations, answers = self.facts()
+        tokens = torch.stack([subjects, self.N + relations], dim=1)  # [N*R, 2]
+        targets = torch.stack([torch.full_like(answers, IGNORE), answers], dim=1)  # [N*R, 2]
+        return FactSet(tokens, targets, d_vocab=self.config.d_vocab, d_vocab_out=self.config.d_vocab_out)
+
+    def fact_table(self, n_subjects: int = 8):
+        """The first ``n_subjects`` rows of the fact table as a pandas DataFrame (subjects x relations)."""
+        import pandas as pd
+
+        n = min(n_subjects, self.N)
+        return pd.DataFrame(
+            self.perms[:, :n].T.numpy(),
+            index=pd.Index([f"s{s}" for s in range(n)], name="subject"),
+            columns=[f"r{r}" for r in range(self.R)],
+        )
+
+    @property
+    def information_bits(self) -> float:
+        """R * log2(N!), the information content of R independent uniform bijections."""
+        return self.R * math.lgamma(self.N + 1) / math.log(2)
+
+
+def make_task(n_subjects: int, n_relations: int, seed: int = 0) -> BijectionTask:
+    """Shorthand for ``BijectionTask(TaskConfig(n_subjects=..., n_relations=..., seed=...))``."""
+    return BijectionTask(TaskConfig(n_subjects=n_subjects, n_relations=n_relations, seed=seed))

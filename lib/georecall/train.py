@@ -1,0 +1,153 @@
+"""One model-agnostic training loop (AdamW, full batch or shuffled minibatches, early stop) and evaluation.
+
+Loss: mean cross-entropy over every position whose target is not ``IGNORE``. A sequence counts as correct
+when the argmax is right at every targeted position, so for single-hop data accuracy is the share of the
+N*R facts recalled.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import repro
+from .models import Transformer
+from .tasks import IGNORE, FactSet
+
+__all__ = ["TrainConfig", "TrainResult", "Evaluation", "train", "evaluate", "loss_and_correct"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """The [recon] recipe of science.md section 3."""
+
+    lr: float = 3e-3  # constant; the middle of the {1e-3, 3e-3, 1e-2} grid
+    weight_decay: float = 0.0  # 1e-4 is an ablation
+    max_steps: int = 2**14  # 2^16 at full scale
+    full_batch_max: int = 2**14  # full batch while the data has at most this many sequences
+    batch_size: int = 1024  # shuffled minibatches beyond full_batch_max
+    eval_every: int = 128  # steps between full evaluations (and early-stop checks)
+    target_accuracy: float = 1.0  # stop once reached; capacity runs use 0.99
+    data_seed: int = 0  # data stream: batch order, independent of task and init
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("max_steps", "full_batch_max", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not 0.0 < self.target_accuracy <= 1.0:
+            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float  # mean cross-entropy over targeted positions
+    accuracy: float  # share of sequences correct at every targeted position
+    correct: torch.Tensor  # [n] bool, per sequence
+
+
+@dataclass
+class TrainResult:
+    accuracy: float  # final accuracy on all the data
+    loss: float  # final loss
+    steps: int  # optimisation steps taken
+    reached_target: bool
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
+
+
+def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean CE over targeted positions, and a [n] bool of sequences right at all targeted positions.
+
+    ``logits`` is [n, T, V] with ``targets`` [n, T]; or [n, 1, V] with ``targets`` [n, T] whose only target is
+    at the last position.
+    """
+    if logits.shape[1] != targets.shape[1]:
+        targets = targets[:, -logits.shape[1] :]
+    mask = targets != IGNORE  # [n, T]
+    loss = F.cross_entropy(logits[mask], targets[mask])
+    right = (logits.argmax(-1) == targets) | ~mask  # [n, T]
+    return loss, right.all(dim=1)
+
+
+@torch.no_grad()
+def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Evaluation:
+    """Loss and accuracy on every sequence of ``data``, in chunks of ``chunk_size`` sequences."""
+    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    last_only = data.last_position_only
+    total_loss, n_targets, correct = 0.0, 0, []
+    for start in range(0, len(data), chunk_size):
+        tokens = data.tokens[start : start + chunk_size].to(model.device)
+        targets = data.targets[start : start + chunk_size].to(model.device)
+        logits = model(tokens, last_only=last_only)
+        loss, right = loss_and_correct(logits, targets)
+        k = int((targets[:, -logits.shape[1] :] != IGNORE).sum())
+        total_loss += float(loss) * k
+        n_targets += k
+        correct.append(right.cpu())
+    correct_all = torch.cat(correct)
+    return Evaluation(loss=total_loss / max(n_targets, 1), accuracy=float(correct_all.float().mean()), correct=correct_all)
+
+
+def train(model: Transformer, data: FactSet, config: TrainConfig = TrainConfig(), *, progress: bool = True) -> TrainResult:
+    """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps``.
+
+    Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
+    ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``.
+    """
+    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    data = data.to(model.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    g = repro.generator(config.data_seed, "data")
+    n = len(data)
+    full_batch = n <= config.full_batch_max
+    last_only = data.last_position_only
+    result = TrainResult(accuracy=0.0, loss=float("inf"), steps=0, reached_target=False, seconds=0.0)
+    t0 = time.perf_counter()
+
+    def record(step: int) -> bool:
+        model.eval()
+        ev = evaluate(model, data)
+        model.train()
+        result.history["step"].append(step)
+        result.history["loss"].append(ev.loss)
+        result.history["accuracy"].append(ev.accuracy)
+        result.accuracy, result.loss, result.steps = ev.accuracy, ev.loss, step
+        bar.set_postfix(loss=f"{ev.loss:.3g}", acc=f"{ev.accuracy:.3f}")
+        return ev.accuracy >= config.target_accuracy
+
+    order, cursor = torch.empty(0, dtype=torch.long), 0
+    with tqdm(total=config.max_steps, desc="train", disable=not progress, leave=False) as bar:
+        done = record(0)
+        step = 0
+        model.train()
+        while not done and step < config.max_steps:
+            if full_batch:
+                tokens, targets = data.tokens, data.targets
+            else:
+                if cursor + config.batch_size > len(order):
+                    order, cursor = torch.randperm(n, generator=g).to(model.device), 0
+                idx = order[cursor : cursor + config.batch_size]
+                cursor += config.batch_size
+                tokens, targets = data.tokens[idx], data.targets[idx]
+            loss, _ = loss_and_correct(model(tokens, last_only=last_only), targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            if step % config.eval_every == 0 or step == config.max_steps:
+                done = record(step)
+    model.eval()
+    result.reached_target = result.accuracy >= config.target_accuracy
+    result.seconds = time.perf_counter() - t0
+    return result
