@@ -209,14 +209,38 @@ class Unembed(nn.Module):
         self._embed = [embed]  # a list, so the tied embedding is not registered twice
         self.d_vocab_out = d_vocab_out
         self.tied = W_U is None
+        self._support: tuple | None = None  # (key of W_U's version, kept rows, W_U[kept rows]), see forward
 
     @property
     def weight(self) -> torch.Tensor:
         """W_U, the tied view W_E[:d_vocab_out]^T when tied."""
         return self._embed[0].W_E[: self.d_vocab_out].T if self.tied else self.W_U
 
+    def _nonzero_rows(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(rows of W_U that are not all zero, W_U restricted to them), or None when no row is all zero.
+
+        Cached on W_U's storage, shape and in-place version counter, so any change to W_U recomputes it.
+        """
+        key = (W.data_ptr(), W._version, tuple(W.shape), W.dtype, W.device)
+        if self._support is None or self._support[0] != key:
+            keep = (W != 0).any(dim=1)  # [d]
+            if bool(keep.all()):
+                self._support = (key, None)
+            else:
+                rows = keep.nonzero()[:, 0]
+                self._support = (key, (rows, W[rows].contiguous()))
+        return self._support[1]
+
     def forward(self, resid: torch.Tensor) -> torch.Tensor:
-        return resid @ self.weight  # [B, T, V_out]
+        W = self.weight  # [d, V_out]
+        if not torch.is_grad_enabled():
+            # Inference only: skip all-zero rows of W_U (exactly the same logits for finite inputs). Hand-built
+            # constructions read out from k of d coordinates, so this makes evaluating them up to d/k times cheaper.
+            support = self._nonzero_rows(W)
+            if support is not None:
+                rows, W_rows = support
+                return resid[..., rows] @ W_rows  # [B, T, V_out]
+        return resid @ W  # [B, T, V_out]
 
 
 class Transformer(nn.Module):

@@ -201,3 +201,51 @@ class BijectionTask:
 def make_task(n_subjects: int, n_relations: int, seed: int = 0) -> BijectionTask:
     """Shorthand for ``BijectionTask(TaskConfig(n_subjects=..., n_relations=..., seed=...))``."""
     return BijectionTask(TaskConfig(n_subjects=n_subjects, n_relations=n_relations, seed=seed))
+
+
+# --- noisy T = 32 format (science.md §2, the frozen-embedding control E2) -------------------------------------------
+
+
+def noisy_vocab(task: BijectionTask, n_noise: int) -> tuple[int, int]:
+    """Token ids of the noisy format: noise tokens ``N+R .. N+R+n_noise-1`` and EOS ``N+R+n_noise``; returns
+    ``(first_noise_token, eos_token)``. The input vocabulary is then ``N + R + n_noise + 1``."""
+    return task.N + task.R, task.N + task.R + n_noise
+
+
+def noisy_sequences(
+    task: BijectionTask, *, seq_len: int = 32, n_noise: int | None = None, copies: int = 1, seed: int = 0
+) -> FactSet:
+    """Every fact in the noisy format of Nichani, Lee & Bietti (science.md §2), ``copies`` times.
+
+    A sequence has ``seq_len`` tokens: uniform noise tokens everywhere, the subject ``s`` and the relation
+    token ``N+r`` at two random distinct positions among the first ``seq_len - 1`` (either order), and EOS
+    at the last position, where the target pi_r(s) sits. ``n_noise`` noise tokens (default N + R, their
+    "S + R noise tokens") extend the vocabulary, then one EOS: ``d_vocab = N + R + n_noise + 1``, and the
+    output head keeps N classes. Sequence ``c * N*R + i`` is copy c of fact i (``task.facts()`` order).
+
+    [recon] Answers are our bijections pi_r, not Nichani et al.'s random functions into D answers per
+    relation with disjoint answer sets: the control compares the two regimes on the *same* facts.
+    Noise, positions and order come from ``repro.generator(seed, "noisy")``.
+
+    >>> fs = noisy_sequences(make_task(8, 2, seed=0), seq_len=6, copies=2, seed=1)
+    >>> fs.tokens.shape, fs.d_vocab, fs.d_vocab_out, bool((fs.tokens[:, -1] == 8 + 2 + 10).all())
+    (torch.Size([32, 6]), 21, 8, True)
+    """
+    N, R = task.N, task.R
+    n_noise = N + R if n_noise is None else n_noise
+    _check_int("seq_len", seq_len, 3, 4096)
+    _check_int("n_noise", n_noise, 1, MAX_SUBJECTS)
+    _check_int("copies", copies, 1, 1024)
+    first_noise, eos = noisy_vocab(task, n_noise)
+    subjects, relations, answers = task.facts()  # [N*R] each
+    n = copies * N * R
+    g = repro.generator(seed, "noisy")
+    tokens = first_noise + torch.randint(n_noise, (n, seq_len), generator=g)  # [n, T] noise everywhere
+    slots = torch.rand(n, seq_len - 1, generator=g).argsort(dim=1)[:, :2]  # [n, 2] distinct positions < T-1
+    rows = torch.arange(n)
+    tokens[rows, slots[:, 0]] = subjects.repeat(copies)
+    tokens[rows, slots[:, 1]] = N + relations.repeat(copies)
+    tokens[:, -1] = eos
+    targets = torch.full((n, seq_len), IGNORE, dtype=torch.long)  # [n, T]
+    targets[:, -1] = answers.repeat(copies)
+    return FactSet(tokens, targets, d_vocab=N + R + n_noise + 1, d_vocab_out=N)

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import repro
-from .models import Transformer
-from .tasks import IGNORE, FactSet
+from .models import ModelConfig, Transformer
+from .tasks import IGNORE, BijectionTask, FactSet
 
-__all__ = ["TrainConfig", "TrainResult", "Evaluation", "train", "evaluate", "loss_and_correct"]
+__all__ = ["TrainConfig", "TrainResult", "Evaluation", "train", "fit", "evaluate", "loss_and_correct"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,3 +151,17 @@ def train(model: Transformer, data: FactSet, config: TrainConfig = TrainConfig()
     result.reached_target = result.accuracy >= config.target_accuracy
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def fit(
+    task: BijectionTask,
+    d_model: int,
+    config: TrainConfig = TrainConfig(),
+    *,
+    init_seed: int = 0,
+    progress: bool = False,
+    **model_kwargs,
+) -> tuple[Transformer, TrainResult]:
+    """Build a fresh single-hop model of width ``d_model`` for ``task`` and train it on all N*R facts."""
+    model = Transformer(ModelConfig.for_task(task, d_model, init_seed=init_seed, **model_kwargs))
+    return model, train(model, task.single_hop(), config, progress=progress)

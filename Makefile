@@ -1,0 +1,80 @@
+# georecall: build and test the book. See shared/docs/toolchain.md §9-10.
+#
+#   make setup          .venv (CPU torch + the package with [book,test]) and the npm browser assets; idempotent
+#   make book           clean build of book/_build/html; nonzero exit on any warning or failing cell
+#   make test           unit+integration tests, nbval on book/, the book, then the browser tests (all required)
+#   make test-unit | test-notebooks | test-browser     one stage (test-browser uses the existing build)
+#   make clean          remove build outputs (keeps .venv and .browser-assets; `make distclean` removes them too)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON_BOOTSTRAP ?= python3
+TORCH_VERSION    ?= 2.13.0
+REQUIREJS        ?= 2.3.8
+HTML_MANAGER     ?= 1.0.15
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+JB     := $(VENV)/bin/jupyter-book
+ASSETS := .browser-assets
+
+# Notebooks read BOOK_SCALE (georecall.sweeps.scale()); the build and nbval run at smoke scale unless overridden.
+BOOK_SCALE ?= smoke
+export BOOK_SCALE
+
+# Stamps make `setup` a no-op until pyproject.toml (or an asset version) changes.
+VENV_STAMP   := $(VENV)/.stamp
+ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)
+
+.PHONY: setup book test test-unit test-notebooks test-browser clean distclean
+
+setup: $(VENV_STAMP) $(ASSETS_STAMP)
+
+# One pip call: pinning torch==$(TORCH_VERSION) next to the package makes pip pick the CPU wheel (toolchain.md §9).
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install "torch==$(TORCH_VERSION)" -e ".[book,test]"
+	touch $@
+
+# Local copies of the widget loaders for the browser tests (routed in place of the CDN, tests/browser/conftest.py).
+$(ASSETS_STAMP):
+	rm -rf $(ASSETS)
+	npm install --prefix $(ASSETS) --no-audit --no-fund --save-exact \
+		requirejs@$(REQUIREJS) @jupyter-widgets/html-manager@$(HTML_MANAGER)
+	touch $@
+
+# Always a clean build: jupyter-cache and Sphinx's incremental rebuild key on the notebooks only, so a change in
+# lib/georecall would otherwise leave stale pages. Failing cells abort (raise_on_error); warnings fail (-W).
+book: setup
+	rm -rf book/_build
+	$(JB) build book -n -W --keep-going
+
+# Stages run in this order even under `make -j`.
+test: setup
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-notebooks
+	$(MAKE) --no-print-directory book
+	$(MAKE) --no-print-directory test-browser
+
+test-unit: setup
+	$(PY) -m pytest tests -m "not browser"
+
+# nbval: the notebooks in place, run top to bottom; the hidden `remove-cell` asserts are the checks.
+# pytest exits 5 when it collects nothing (no notebooks yet); that is not a failure here.
+test-notebooks: setup
+	rc=0; $(PY) -m pytest --nbval-lax --nbval-current-env book || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "nbval: no notebooks collected under book/"; rc=0; fi; \
+	exit $$rc
+
+# Against the existing book/_build/html. GEORECALL_REQUIRE_BROWSER=1 turns "chromium or build missing" from a
+# skip into a failure, so `make test` can never pass without running the browser tests.
+test-browser: setup
+	GEORECALL_REQUIRE_BROWSER=1 $(PY) -m pytest tests/browser -m browser
+
+clean:
+	rm -rf book/_build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) $(ASSETS)
