@@ -217,18 +217,21 @@ class Unembed(nn.Module):
         return self._embed[0].W_E[: self.d_vocab_out].T if self.tied else self.W_U
 
     def _nonzero_rows(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(rows of W_U that are not all zero, W_U restricted to them), or None when no row is all zero.
+        """(rows of W_U that are not all zero, W_U restricted to them and transposed), or None when no row is all zero.
 
         Cached on W_U's storage, shape and in-place version counter, so any change to W_U recomputes it.
         """
-        key = (W.data_ptr(), W._version, tuple(W.shape), W.dtype, W.device)
+        try:
+            key = (W.data_ptr(), W._version, tuple(W.shape), W.dtype, W.device)
+        except RuntimeError:  # inference tensors keep no version counter: no cache, use the dense product
+            return None
         if self._support is None or self._support[0] != key:
             keep = (W != 0).any(dim=1)  # [d]
             if bool(keep.all()):
                 self._support = (key, None)
             else:
                 rows = keep.nonzero()[:, 0]
-                self._support = (key, (rows, W[rows].contiguous()))
+                self._support = (key, (rows, W[rows].T.contiguous()))  # [V_out, kept], nn.Linear's layout
         return self._support[1]
 
     def forward(self, resid: torch.Tensor) -> torch.Tensor:
@@ -238,8 +241,9 @@ class Unembed(nn.Module):
             # constructions read out from k of d coordinates, so this makes evaluating them up to d/k times cheaper.
             support = self._nonzero_rows(W)
             if support is not None:
-                rows, W_rows = support
-                return resid[..., rows] @ W_rows  # [B, T, V_out]
+                rows, W_rows_T = support
+                # nn.Linear layout: BLAS streams the long [V_out, kept] operand instead of repacking it per call
+                return torch.nn.functional.linear(resid[..., rows], W_rows_T)  # [B, T, V_out]
         return resid @ W  # [B, T, V_out]
 
 

@@ -49,3 +49,118 @@ def explorer(controls: dict[str, W.ValueWidget], render: Callable[..., object], 
     redraw()
     header = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []
     return W.VBox([*header, W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")), message, out])
+
+
+# --- Chapter 1: the random-bijection task ------------------------------------------------------------------
+
+
+def budget_explorer(*, N: int = 1024, R: int = 4) -> W.VBox:
+    """Sliders for N and R over the information content and the weights each regime spends."""
+    import numpy as np
+    import pandas as pd
+
+    from . import plots, theory
+
+    Ns = 2 ** np.arange(4, 21)
+
+    def render(N: int, R: int, p: float):
+        table = pd.DataFrame(theory.memory_budget(Ns, R, bits_per_param=p))
+        return plots.plot_memory_budget_at(table, N, R)
+
+    controls = {
+        "N": log2_slider("N", N, 4, 20),
+        "R": int_slider("R", R, 1, 32),
+        "p": W.FloatSlider(description="bits/weight p", value=2.0, min=0.5, max=8.0, step=0.5, continuous_update=False),
+    }
+    return explorer(controls, render, title="Information in R bijections vs. weights spent")
+
+
+def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = 2000) -> W.VBox:
+    """Sliders for N, R and d: train a fresh model on all N*R facts and draw its loss and accuracy."""
+    from . import plots, tasks, theory, train
+
+    def render(N: int, R: int, d: int):
+        task = tasks.make_task(N, R, seed=0)
+        _, result = train.fit(task, d, train.TrainConfig(lr=1e-2, max_steps=max_steps))
+        bits = theory.bits_per_parameter(N, R, d)
+        title = f"N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps ({bits:.2f} bits per embedding weight)"
+        return plots.plot_training_history(result.history, title=title)
+
+    controls = {"N": log2_slider("N", N, 3, 10), "R": int_slider("R", R, 1, 8), "d": log2_slider("d", d, 1, 7)}
+    return explorer(controls, render, title="Train a one-layer transformer on every fact")
+
+
+# --- Chapter 2: the superposition construction ---------------------------------------------------------------
+
+
+def construction_view(N: int, R: int, d: int, k: int, placement: str, codes: str, *, subject: int = 0):
+    """Build the chosen construction, score it through the model and draw the gate picture and the margins.
+
+    The render function of :func:`construction_explorer` (also what its latency benchmark times).
+    Raises ``ValueError`` for combinations the construction cannot take (shown as a message in the widget).
+    """
+    from . import constructions, plots
+
+    with constructions.torch_threads(1):  # a redraw is small work: one thread answers fastest (see torch_threads)
+        snap = constructions.snapshot(N, R, placement=placement, d_model=d, k=k, codes=codes, subject=subject)
+    ev, rec = snap.evaluation, snap.recipe
+    scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
+    title = (f"{rec.kind}, {rec.code_kind} codes, N={N}, R={R}, k={rec.k}, d={rec.d_model}, m={rec.d_mlp}: "
+             f"accuracy {ev.accuracy:.1%} on {scope}, min margin {ev.min_margin:.3f}")
+    return plots.plot_construction_view(snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=rec.k,
+                                        title=title)
+
+
+def construction_explorer(*, N: int = 1024, R: int = 8, d: int = 98, k: int = 10, placement: str = "block",
+                          codes: str = "sign") -> W.VBox:
+    """Sliders for N, R, d and the code length k, and menus for the placement (block / dense) and the codes
+    (sign / gaussian): every change rebuilds the construction and redraws accuracy and the gate picture."""
+    controls = {
+        "N": log2_slider("N", N, 2, 14),
+        "R": int_slider("R", R, 1, 16),
+        "d": int_slider("d", d, 4, 1024),
+        "k": int_slider("k (code)", k, 1, 48),
+        "placement": W.Dropdown(description="placement", options=["block", "dense"], value=placement),
+        "codes": W.Dropdown(description="codes", options=["sign", "gaussian"], value=codes),
+    }
+    return explorer(controls, construction_view, title="The hand-built construction: gates and margins")
+
+
+def construction_twin(N: int, R: int, d_values, *, placement: str = "dense", k: int | None = None,
+                      codes: str = "gaussian", subject: int = 0):
+    """Static twin of :func:`construction_explorer`: one precomputed slider step per d (a ``plots.slider_figure``)."""
+    from . import constructions, plots
+
+    views = []
+    for d in d_values:
+        snap = constructions.snapshot(N, R, placement=placement, d_model=int(d), k=k, codes=codes, subject=subject)
+        ev, rec = snap.evaluation, snap.recipe
+        scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
+        title = f"{rec.kind} placement, N={N}, R={R}, k={rec.k}, d={rec.d_model}: accuracy {ev.accuracy:.1%} on {scope}"
+        views.append((d, snap.activations.tolist(), snap.margin_counts, snap.margin_edges, title))
+    return plots.plot_construction_view_slider(views, R=R, k=snap.recipe.k, slider_label="embedding dimension d")
+
+
+# --- Chapter 3: learned capacity -------------------------------------------------------------------------------------
+
+
+def capacity_inspector(*, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512) -> W.VBox:
+    """Sliders for N, R, d and a frozen-embedding switch: train one small model (``sweeps.train_inspect``, the
+    book recipe: AdamW lr 1e-2, d_mlp = 4d, stop at 99%) and draw its loss and accuracy against steps."""
+    from . import plots, sweeps, theory
+
+    def render(N: int, R: int, d: int, frozen: bool):
+        result = sweeps.train_inspect(N, R, d, freeze_embed=frozen, max_steps=max_steps)
+        bits = theory.bits_per_parameter(N, R, d)
+        regime = "frozen" if frozen else "learned"
+        title = (f"{regime} embeddings, N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "
+                 f"({bits:.2f} bits per embedding weight)")
+        return plots.plot_training_history(result.history, title=title)
+
+    controls = {
+        "N": log2_slider("N", N, 3, 8),
+        "R": int_slider("R", R, 1, 8),
+        "d": int_slider("d", d, 2, 32),
+        "frozen": W.Checkbox(description="frozen W_E, W_U", value=freeze_embed),
+    }
+    return explorer(controls, render, title="Inspect one training run (small sizes train in seconds)")

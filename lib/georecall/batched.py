@@ -1,0 +1,281 @@
+"""Train many same-shape one-layer transformers at once: one stacked forward, one stacked AdamW.
+
+A sweep trains hundreds of tiny models that differ only in seeds or learning rate. Looping over
+:func:`georecall.train.train` pays Python and kernel-launch overhead once per model and step; here every
+weight gets a leading *instance* axis M (ARENA's habit) and one step runs M models:
+
+    W_E [M, V, d], W_Q [M, H, d, dh], ..., W_U [M, d, V_out]
+    loss = sum_m  mean-CE_m(logits_m, targets_m)          (one backward for all models)
+
+Because the models share no parameter, d loss / d theta_m is exactly model m's own gradient, and AdamW is
+elementwise, so each model follows the same trajectory as when trained alone (to float round-off: the
+batched matmuls sum in a different order). Each model keeps its own learning rate, weight decay,
+data-order seed, target accuracy and early stop: a model that reaches its target at an evaluation is
+written back and dropped from the stack (the others continue), exactly where ``train.train`` would stop.
+
+The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
+full batch while n <= ``full_batch_max`` else shuffled minibatches from ``repro.generator(data_seed, "data")``,
+evaluation on all data at step 0, every ``eval_every`` steps and at ``max_steps``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import torch
+from tqdm.auto import tqdm
+
+from . import repro
+from .models import Transformer
+from .tasks import IGNORE, FactSet
+from .train import TrainConfig, TrainResult
+
+__all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIELDS", "EVAL_ELEMENTS"]
+
+BETAS = (0.9, 0.999)  # torch.optim.AdamW defaults, as used by train.train
+EPS = 1e-8
+SHARED_TRAIN_FIELDS = ("max_steps", "full_batch_max", "batch_size", "eval_every")  # must agree across a stack
+EVAL_ELEMENTS = 2**24  # logits entries per evaluation chunk (M * chunk * V_out), ~64 MB in float32
+PARAM_NAMES = (
+    "embed.W_E",
+    "pos_embed.W_pos",
+    "blocks.0.attn.W_Q",
+    "blocks.0.attn.W_K",
+    "blocks.0.attn.W_V",
+    "blocks.0.attn.W_O",
+    "blocks.0.mlp.W_in",
+    "blocks.0.mlp.b_in",
+    "blocks.0.mlp.W_out",
+    "unembed.W_U",
+)
+
+
+def stack_params(models: Sequence[Transformer]) -> dict[str, torch.Tensor]:
+    """Every parameter of ``models`` stacked on a new leading axis: name -> [M, *shape] (detached copies)."""
+    states = [dict(m.named_parameters()) for m in models]
+    return {name: torch.stack([s[name].detach() for s in states]).clone() for name in states[0]}
+
+
+def batched_forward(
+    params: dict[str, torch.Tensor], tokens: torch.Tensor, *, last_only: bool = False, d_vocab_out: int | None = None
+) -> torch.Tensor:
+    """Logits [M, B, Tq, V_out] of M stacked models on ``tokens`` [M, B, T]; the formula of ``models.Transformer``.
+
+    resid_pre = W_E[t] + W_pos; resid_mid = resid_pre + attn; resid_post = resid_mid + ReLU(resid_mid W_in + b_in) W_out;
+    logits = resid_post W_U. ``last_only`` queries (and reads out) the last position only (Tq = 1). Without
+    ``unembed.W_U`` in ``params`` the readout is tied, W_U = W_E[:d_vocab_out]^T.
+    """
+    M, B, T = tokens.shape
+    W_E = params["embed.W_E"]  # [M, V, d]
+    m_idx = torch.arange(M, device=tokens.device)[:, None, None]  # [M, 1, 1]
+    resid_pre = W_E[m_idx, tokens] + params["pos_embed.W_pos"][:, None, :T, :]  # [M, B, T, d]
+    x_q = resid_pre[:, :, -1:, :] if last_only else resid_pre  # [M, B, Tq, d]
+    W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")  # [M, H, d, dh] x3, [M, H, dh, d]
+    scale = 1.0 / math.sqrt(W_Q.shape[-1])
+    k = torch.einsum("mbtd,mhde->mbthe", resid_pre, W_K)  # [M, B, T, H, dh] (one bmm, no permute)
+    v = torch.einsum("mbtd,mhde->mbthe", resid_pre, W_V)  # [M, B, T, H, dh]
+    if last_only:  # one query that sees every position: elementwise products beat M*B*H tiny matmuls
+        q = torch.einsum("mbd,mhde->mbhe", x_q[:, :, 0], W_Q)  # [M, B, H, dh]
+        scores = (q[:, :, None] * k).sum(-1) * scale  # [M, B, T, H]
+        pattern = scores.softmax(dim=2)  # [M, B, T, H]
+        z = (pattern[..., None] * v).sum(2)  # [M, B, H, dh]
+        attn_out = torch.einsum("mbhe,mhed->mbd", z, W_O)[:, :, None]  # [M, B, 1, d]
+    else:
+        q = torch.einsum("mbtd,mhde->mbthe", x_q, W_Q)  # [M, B, T, H, dh]
+        scores = torch.einsum("mbqhe,mbkhe->mbhqk", q, k) * scale  # [M, B, H, T, T]
+        causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # [T, T]
+        pattern = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # [M, B, H, T, T]
+        z = torch.einsum("mbhqk,mbkhe->mbqhe", pattern, v)  # [M, B, T, H, dh]
+        attn_out = torch.einsum("mbqhe,mhed->mbqd", z, W_O)  # [M, B, T, d]
+    resid_mid = x_q + attn_out  # [M, B, Tq, d]
+    pre = torch.einsum("mbqd,mdf->mbqf", resid_mid, params["blocks.0.mlp.W_in"]) + params["blocks.0.mlp.b_in"][:, None, None, :]
+    resid_post = resid_mid + torch.einsum("mbqf,mfd->mbqd", torch.relu(pre), params["blocks.0.mlp.W_out"])  # [M, B, Tq, d]
+    W_U = params["unembed.W_U"] if "unembed.W_U" in params else W_E[:, :d_vocab_out].transpose(1, 2)  # [M, d, V_out]
+    return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
+
+
+def _loss_and_correct(
+    logits: torch.Tensor, targets: torch.Tensor, *, correct: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per-model mean CE [M], per-model summed CE [M] and per-sequence correctness [M, B] (``train.loss_and_correct``).
+
+    ``correct=False`` skips the argmax (training steps need only the loss).
+    """
+    targets = targets[..., -logits.shape[2] :]  # [M, B, Tq]
+    mask = targets != IGNORE  # [M, B, Tq]
+    logp = logits.log_softmax(dim=-1)  # [M, B, Tq, V]
+    nll = -logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask  # [M, B, Tq]
+    count = mask.sum(dim=(1, 2)).clamp(min=1)  # [M]
+    total = nll.sum(dim=(1, 2))  # [M]
+    right = ((logits.argmax(-1) == targets) | ~mask).all(dim=-1) if correct else None  # [M, B]
+    return total / count, total, right
+
+
+class _Stack:
+    """The active models: stacked weights, AdamW moments, per-model hyper-parameters and data."""
+
+    def __init__(self, models, datas, configs, device):
+        self.index = list(range(len(models)))  # position in the caller's list
+        self.params = {k: v.to(device) for k, v in stack_params(models).items()}
+        self.trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
+        for n in self.trainable:
+            self.params[n].requires_grad_(True)
+        self.exp_avg = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
+        self.exp_avg_sq = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
+        self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float64)  # [M]
+        self.wd = torch.tensor([c.weight_decay for c in configs], dtype=torch.float64)  # [M]
+        self.tokens = torch.stack([d.tokens for d in datas]).to(device)  # [M, n, T]
+        self.targets = torch.stack([d.targets for d in datas]).to(device)  # [M, n, T]
+        self.gens = [repro.generator(c.data_seed, "data") for c in configs]
+        self.orders = torch.empty(len(models), 0, dtype=torch.long, device=device)  # [M, n] once shuffled
+
+    def keep(self, rows: list[int]) -> None:
+        """Drop every model whose row is not in ``rows`` (rows index the current stack)."""
+        sel = torch.tensor(rows, dtype=torch.long)
+        dev_sel = sel.to(self.tokens.device)
+        for n in list(self.params):
+            self.params[n] = self.params[n].detach()[dev_sel].clone().requires_grad_(n in self.trainable)
+        for n in self.trainable:
+            self.exp_avg[n] = self.exp_avg[n][dev_sel]
+            self.exp_avg_sq[n] = self.exp_avg_sq[n][dev_sel]
+        self.lr, self.wd = self.lr[sel], self.wd[sel]
+        self.tokens, self.targets = self.tokens[dev_sel], self.targets[dev_sel]
+        self.index = [self.index[r] for r in rows]
+        self.gens = [self.gens[r] for r in rows]
+        self.orders = self.orders[dev_sel]
+
+    @torch.no_grad()
+    def adamw_step(self, step: int) -> None:
+        """torch's single-tensor AdamW with per-model lr and weight decay (broadcast over the instance axis)."""
+        b1, b2 = BETAS
+        bc1, bc2_sqrt = 1 - b1**step, math.sqrt(1 - b2**step)
+        for n in self.trainable:
+            p, g = self.params[n], self.params[n].grad
+            shape = (-1,) + (1,) * (p.ndim - 1)
+            lr = self.lr.to(p.device, p.dtype).view(shape)
+            if bool((self.wd != 0).any()):
+                p.mul_(1 - lr * self.wd.to(p.device, p.dtype).view(shape))
+            self.exp_avg[n].lerp_(g, 1 - b1)
+            self.exp_avg_sq[n].mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (self.exp_avg_sq[n].sqrt() / bc2_sqrt).add_(EPS)
+            p.sub_(self.exp_avg[n] / denom * (lr / bc1))
+            p.grad = None
+
+
+def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], configs: Sequence[TrainConfig]) -> None:
+    if not models:
+        raise ValueError("train_batched needs at least one model")
+    if not len(models) == len(datas) == len(configs):
+        raise ValueError(f"got {len(models)} models, {len(datas)} data sets and {len(configs)} configs; they must match")
+    shape0 = replace(models[0].config, init_seed=0)
+    for i, m in enumerate(models):
+        if replace(m.config, init_seed=0) != shape0:
+            raise ValueError(f"model {i} has config {m.config}, which differs from model 0's beyond init_seed")
+        m.config.check_fits(datas[i].d_vocab, datas[i].d_vocab_out, datas[i].seq_len)
+    for i, d in enumerate(datas):
+        if d.tokens.shape != datas[0].tokens.shape:
+            raise ValueError(f"data set {i} has shape {tuple(d.tokens.shape)}, data set 0 {tuple(datas[0].tokens.shape)}")
+        if d.last_position_only != datas[0].last_position_only:
+            raise ValueError("all data sets must agree on last_position_only")
+    for name in SHARED_TRAIN_FIELDS:
+        values = {getattr(c, name) for c in configs}
+        if len(values) > 1:
+            raise ValueError(f"TrainConfig.{name} must be equal across a stack; got {sorted(values)}")
+
+
+def train_batched(
+    models: Sequence[Transformer],
+    datas: FactSet | Sequence[FactSet],
+    configs: TrainConfig | Sequence[TrainConfig] = TrainConfig(),
+    *,
+    progress: bool = False,
+    resample: Callable[[int, int], FactSet] | None = None,
+) -> list[TrainResult]:
+    """Train ``models`` (same ``ModelConfig`` up to ``init_seed``) as one stack; returns one ``TrainResult`` each.
+
+    ``datas`` and ``configs`` are one per model, or one shared by all. The configs may differ in ``lr``,
+    ``weight_decay``, ``data_seed`` and ``target_accuracy``; ``SHARED_TRAIN_FIELDS`` must agree. Final weights
+    are copied back into each model, so afterwards every model is what ``train.train`` would have produced
+    (to float round-off). ``seconds`` is the wall time of the whole stack, for every model.
+
+    ``resample(i, step)``, if given, returns model i's full training batch for optimisation step ``step``
+    (1, 2, ...): fresh samples every step, as in Nichani et al.'s noisy task. ``datas`` are then used for
+    evaluation (and early stopping) only, and must have the batches' shape.
+    """
+    models = list(models)
+    datas = [datas] * len(models) if isinstance(datas, FactSet) else list(datas)
+    configs = [configs] * len(models) if isinstance(configs, TrainConfig) else list(configs)
+    _check_stack(models, datas, configs)
+    cfg0, mcfg = configs[0], models[0].config
+    device = models[0].device
+    n, last_only = len(datas[0]), datas[0].last_position_only
+    full_batch = n <= cfg0.full_batch_max
+    stack = _Stack(models, datas, configs, device)
+    results = [TrainResult(accuracy=0.0, loss=float("inf"), steps=0, reached_target=False, seconds=0.0) for _ in models]
+    t0 = time.perf_counter()
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:
+        return batched_forward(stack.params, tokens, last_only=last_only, d_vocab_out=mcfg.d_vocab_out)
+
+    @torch.no_grad()
+    def evaluate_and_retire(step: int) -> None:
+        """Record loss and accuracy on all data for every active model; retire those that are done."""
+        M = len(stack.index)
+        chunk = max(1, EVAL_ELEMENTS // (M * mcfg.d_vocab_out))
+        total, count, correct = torch.zeros(M, dtype=torch.float64), torch.zeros(M), []
+        for start in range(0, n, chunk):
+            tgt = stack.targets[:, start : start + chunk]  # [M, c, T]
+            _, summed, right = _loss_and_correct(forward(stack.tokens[:, start : start + chunk]), tgt)
+            total += summed.double().cpu()
+            count += (tgt[..., -1 if last_only else 0 :] != IGNORE).sum(dim=(1, 2)).float().cpu()
+            correct.append(right.cpu())
+        acc = torch.cat(correct, dim=1).float().mean(dim=1)  # [M]
+        keep = []
+        for row, i in enumerate(stack.index):
+            res, a, loss = results[i], float(acc[row]), float(total[row] / count[row].clamp(min=1))
+            res.history["step"].append(step)
+            res.history["loss"].append(loss)
+            res.history["accuracy"].append(a)
+            res.accuracy, res.loss, res.steps = a, loss, step
+            if a >= configs[i].target_accuracy or step >= cfg0.max_steps:
+                with torch.no_grad():
+                    for name, p in models[i].named_parameters():
+                        p.copy_(stack.params[name][row].detach())
+                res.reached_target = a >= configs[i].target_accuracy
+                res.seconds = time.perf_counter() - t0
+            else:
+                keep.append(row)
+        if len(keep) < M:
+            stack.keep(keep)
+
+    with tqdm(total=cfg0.max_steps, desc=f"train x{len(models)}", disable=not progress, leave=False) as bar:
+        evaluate_and_retire(0)
+        step, cursor = 0, 0
+        while stack.index and step < cfg0.max_steps:
+            if resample is not None:  # fresh samples for this step, one set per active model
+                fresh = [resample(i, step + 1) for i in stack.index]
+                tokens = torch.stack([f.tokens for f in fresh]).to(device)  # [M, n, T]
+                targets = torch.stack([f.targets for f in fresh]).to(device)  # [M, n, T]
+            elif full_batch:
+                tokens, targets = stack.tokens, stack.targets  # [M, n, T]
+            else:  # one shared cursor: every model reshuffles at the same steps, each with its own generator
+                if cursor + cfg0.batch_size > stack.orders.shape[1]:
+                    stack.orders = torch.stack([torch.randperm(n, generator=g) for g in stack.gens]).to(device)  # [M, n]
+                    cursor = 0
+                idx = stack.orders[:, cursor : cursor + cfg0.batch_size]  # [M, b]
+                cursor += cfg0.batch_size
+                tokens = stack.tokens.gather(1, idx[..., None].expand(-1, -1, stack.tokens.shape[2]))  # [M, b, T]
+                targets = stack.targets.gather(1, idx[..., None].expand(-1, -1, stack.targets.shape[2]))  # [M, b, T]
+            mean_loss, _, _ = _loss_and_correct(forward(tokens), targets, correct=False)
+            mean_loss.sum().backward()
+            step += 1
+            stack.adamw_step(step)
+            bar.update(1)
+            if step % cfg0.eval_every == 0 or step == cfg0.max_steps:
+                evaluate_and_retire(step)
+    for m in models:
+        m.eval()
+    return results

@@ -1,0 +1,300 @@
+"""Closed forms: information content, lower bounds on d, construction sizes and parameter counts.
+
+Everything here is arithmetic on (N, R, d, p); nothing samples, trains or imports torch. Every function
+accepts Python ints/floats or numpy arrays (broadcast elementwise) and returns a float/int for scalar
+input and an ndarray otherwise. Symbols follow science.md §1: N subjects (= attributes), R relations,
+k = ceil(log2 N) code length, d = d_model, m = d_mlp, p bits per parameter. All of it is the project's
+reconstruction [recon] (science.md §4.1-4.4), not formulas taken from the paper.
+
+>>> round(information_bits(1024, 8))
+70152
+>>> code_length(1024), block_dimension(1024, 8), block_width(1024, 8)
+(10, 98, 160)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "information_bits",
+    "code_length",
+    "block_dimension",
+    "block_width",
+    "lower_bound_d",
+    "per_entity_lower_bound_d",
+    "block_param_counts",
+    "geometric_param_count",
+    "geometric_nonembedding_param_count",
+    "associative_param_count",
+    "bits_per_parameter",
+    "memory_budget",
+    "DEFAULT_BITS_PER_PARAM",
+    "BUG_ALARM_BITS",
+]
+
+DEFAULT_BITS_PER_PARAM = 2.0  # ~2 bits/param measured for trained LMs (Allen-Zhu & Li, Physics of LMs 3.3)
+BUG_ALARM_BITS = 4.0  # science §4.1: >= 99% accuracy at b > 4 bits per N-dependent parameter is treated as a bug
+
+_lgamma = np.vectorize(math.lgamma, otypes=[float])
+
+
+def _out(x):
+    """Return a Python scalar for 0-d results, the array otherwise."""
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else x
+
+
+def _check_positive(name: str, value, lo: float) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf" or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty numeric array, got {value!r}")
+    if np.any(~np.isfinite(arr)) or np.any(arr < lo):
+        raise ValueError(f"{name} must be finite and >= {lo}, got {value!r}")
+    return arr
+
+
+def _check_int(name: str, value, lo: int) -> np.ndarray:
+    arr = _check_positive(name, value, lo)
+    if arr.dtype.kind == "f" and np.any(arr != np.round(arr)):
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return arr.astype(np.int64)
+
+
+def information_bits(N, R):
+    """H = R * log2(N!) bits: the information in R independent uniform bijections of [N].
+
+    Computed with lgamma, H = R * lgamma(N + 1) / ln 2 (≈ R * N * log2(N / e) for large N).
+
+    >>> round(information_bits(1024, 8)), round(information_bits(4096, 16))
+    (70152, 692001)
+    >>> information_bits(np.array([2, 4]), 1).round(3).tolist()
+    [1.0, 4.585]
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    R = _check_int("R (n_relations)", R, 0)
+    return _out(R * _lgamma(N + 1.0) / math.log(2))
+
+
+def code_length(N):
+    """k = ceil(log2 N), at least 1: the length of the shortest distinct sign codes for N attributes.
+
+    Exact integer arithmetic, k = bit_length(N - 1) (no floating-point log).
+
+    >>> code_length(1024), code_length(1025), code_length(2), code_length(1)
+    (10, 11, 1, 1)
+    >>> code_length(np.array([3, 4, 5])).tolist()
+    [2, 2, 3]
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    k = np.vectorize(lambda n: max(1, (int(n) - 1).bit_length()), otypes=[np.int64])(N)
+    return _out(k)
+
+
+def block_dimension(N, R):
+    """d = R*k + R + k for the exact block construction (science §4.2): R subject blocks of k coordinates,
+    R gate coordinates and a k-dimensional output block. Attention needs no extra coordinates (W_pos = 0).
+
+    >>> block_dimension(256, 4), block_dimension(4096, 16), block_dimension(300, 5)
+    (44, 220, 59)
+    """
+    k = np.asarray(code_length(N))
+    R = _check_int("R (n_relations)", R, 1)
+    return _out(R * k + R + k)
+
+
+def block_width(N, R):
+    """m = 2*R*k, the MLP width of the block construction: one ReLU pair per (relation, code bit).
+
+    >>> block_width(256, 4), block_width(4096, 16)
+    (64, 384)
+    """
+    k = np.asarray(code_length(N))
+    R = _check_int("R (n_relations)", R, 1)
+    return _out(2 * R * k)
+
+
+def lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, fixed_params=0):
+    """Global counting bound (science §4.1), with no assumption on the mechanism:
+
+        p * (2*N*d + P0) >= R*log2(N!)   =>   d >= max(0, (R*log2(N!) - p*P0) / (2*p*N)),
+
+    where the 2*N*d parameters are the subject embeddings and attribute unembeddings (the only tables that
+    grow with N) and P0 = ``fixed_params`` counts everything else. For P0 << N*d this is ≈ R*log2(N/e)/(2p).
+    Returned as a real number (not rounded up).
+
+    >>> round(lower_bound_d(1024, 8), 3)
+    17.127
+    >>> lower_bound_d(1024, 8, fixed_params=10**6)
+    0.0
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    p = _check_positive("bits_per_param (p)", bits_per_param, 1e-12)
+    P0 = _check_positive("fixed_params (P0)", fixed_params, 0)
+    H = np.asarray(information_bits(N, R))
+    return _out(np.maximum(0.0, (H - p * P0) / (2.0 * p * N)))
+
+
+def per_entity_lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
+    """Per-entity bound with generic decoders (science §4.1): d >= R*log2(N) / p.
+
+    If every parameter except the subject embeddings is independent of the bijections, the tuple
+    (pi_1(x), ..., pi_R(x)), nearly uniform on [N]^R, must be decodable from e_x alone: d*p >= R*log2 N.
+
+    >>> per_entity_lower_bound_d(1024, 8)
+    40.0
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    R = _check_int("R (n_relations)", R, 0)
+    p = _check_positive("bits_per_param (p)", bits_per_param, 1e-12)
+    return _out(R * np.log2(N) / p)
+
+
+def block_param_counts(N, R) -> dict:
+    """Parameter counts of the block construction as a ``models.Transformer`` with one head, d_head = d,
+    d = R*k + R + k and m = 2*R*k, table by table:
+
+    - ``subject_table`` N*d (the only bijection-dependent weights), ``relation_table`` R*d,
+    - ``unembedding`` d*N (fixed by the codes, bijection-independent), ``positions`` 2*d (zero),
+    - ``attention`` 4*d^2 (W_Q, W_K, W_V, W_O, each d x d), ``mlp`` 2*d*m + m (W_in, b_in, W_out).
+
+    Values are ints for scalar input, arrays otherwise.
+
+    >>> c = block_param_counts(1024, 8)
+    >>> c["subject_table"], c["attention"], c["mlp"]
+    (100352, 38416, 31520)
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    d = np.asarray(block_dimension(N, R))
+    m = np.asarray(block_width(N, R))
+    R = np.asarray(R)
+    counts = {
+        "subject_table": N * d,
+        "relation_table": R * d,
+        "unembedding": d * N,
+        "positions": 2 * d,
+        "attention": 4 * d * d,
+        "mlp": 2 * d * m + m,
+    }
+    return {name: _out(v) for name, v in counts.items()}
+
+
+def geometric_nonembedding_param_count(N, R):
+    """Non-embedding parameters of the block construction: attention 4*d^2 plus MLP 2*d*m + m, with
+    d = R*k + R + k, m = 2*R*k. This is poly(R log N) and independent of the bijections; it equals
+    ``models.Transformer.n_params(include_embeddings=False)`` of the built model.
+
+    >>> geometric_nonembedding_param_count(1024, 8)
+    69936
+    """
+    c = block_param_counts(N, R)
+    return _out(np.asarray(c["attention"]) + np.asarray(c["mlp"]))
+
+
+def geometric_param_count(N, R):
+    """Subject table plus the N-independent parts of the block construction:
+
+        N*d + R*d + 4*d^2 + (2*d*m + m),     d = R*k + R + k,  m = 2*R*k,  k = ceil(log2 N).
+
+    The unembedding (d*N, fixed by the codes) and the zero position table are left out: an associative
+    memory has N x d input/output tables too, so they do not separate the two regimes. Only the N*d
+    subject table grows with N (as N*R*log2 N); the rest is O(R^2 log^2 N).
+
+    >>> geometric_param_count(1024, 8)
+    171072
+    """
+    c = block_param_counts(N, R)
+    keys = ("subject_table", "relation_table", "attention", "mlp")
+    return _out(sum(np.asarray(c[key]) for key in keys))
+
+
+def associative_param_count(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
+    """Non-embedding parameters an associative memory needs to store the same facts: H / p = R*log2(N!)/p.
+
+    Choice: with frozen (random) embeddings the N*R facts must live in the attention and MLP weights, so at
+    p bits per parameter these need at least R*log2(N!)/p ≈ N*R*log2(N/e)/p parameters. This is the
+    information-theoretic floor of that regime (Nichani et al. reach it up to constants and log factors);
+    we use the floor, not a fitted constant, so the comparison favours the associative memory.
+
+    >>> round(associative_param_count(1024, 8))
+    35076
+    """
+    p = _check_positive("bits_per_param (p)", bits_per_param, 1e-12)
+    return _out(np.asarray(information_bits(N, R)) / p)
+
+
+def bits_per_parameter(N, R, d):
+    """b = R*log2(N!) / (2*N*d): bits per N-dependent parameter (science §4.1 "bug alarm").
+
+    Trained LMs store about 2-3.6 bits per parameter; a run claiming >= 99% accuracy at
+    b > ``BUG_ALARM_BITS`` (= 4) is treated as a bug until explained. For N = 1024, R = 8 that is d <= 8.
+
+    >>> round(bits_per_parameter(1024, 8, 8), 2), round(bits_per_parameter(1024, 8, 9), 2)
+    (4.28, 3.81)
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    d = _check_positive("d (d_model)", d, 1e-12)
+    return _out(np.asarray(information_bits(N, R)) / (2.0 * N * d))
+
+
+def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
+    """The columns of Chapter 1's budget figure for sizes (N, R), broadcast over arrays:
+
+    - ``information_bits``: R*log2(N!);
+    - ``associative_params``: R*log2(N!)/p, the floor for weights that must hold the facts themselves;
+    - ``geometric_nonembedding_params``: attention + MLP of the block construction, O(R^2 log^2 N);
+    - ``geometric_subject_table``: N*d with d = R*k + R + k, the only bijection-dependent weights;
+    - ``block_d``, ``lower_bound_d``, ``per_entity_lower_bound_d``: dimensions (science §4.1-4.2).
+
+    >>> b = memory_budget(1024, 8)
+    >>> round(b["information_bits"]), b["block_d"], b["geometric_subject_table"]
+    (70152, 98, 100352)
+    """
+    N_arr, R_arr = np.broadcast_arrays(np.asarray(N), np.asarray(R))
+    return {
+        "N": _out(N_arr),
+        "R": _out(R_arr),
+        "information_bits": information_bits(N_arr, R_arr),
+        "associative_params": associative_param_count(N_arr, R_arr, bits_per_param),
+        "geometric_nonembedding_params": geometric_nonembedding_param_count(N_arr, R_arr),
+        "geometric_subject_table": _out(N_arr * np.asarray(block_dimension(N_arr, R_arr))),
+        "block_d": block_dimension(N_arr, R_arr),
+        "lower_bound_d": lower_bound_d(N_arr, R_arr, bits_per_param),
+        "per_entity_lower_bound_d": per_entity_lower_bound_d(N_arr, R_arr, bits_per_param),
+    }
+
+
+def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
+    """Tidy columns (numpy arrays, one entry per N) comparing what the facts hold with what each regime spends:
+
+    - ``information_bits`` H = R log2(N!);
+    - ``associative_params`` H / p (:func:`associative_param_count`);
+    - ``geometric_nonembedding_params`` 4 d^2 + 2 d m + m and ``geometric_subject_table`` N d of the block
+      construction (d = R k + R + k, m = 2 R k), and ``geometric_params`` (:func:`geometric_param_count`);
+    - ``lower_bound_d``, ``per_entity_lower_bound_d`` (at p bits/param), ``block_d``, ``block_m``.
+
+    Use as ``pandas.DataFrame(memory_budget(2 ** np.arange(4, 21), R))``.
+
+    >>> b = memory_budget([1024], 8)
+    >>> int(b["block_d"][0]), round(float(b["information_bits"][0]))
+    (98, 70152)
+    """
+    N = np.atleast_1d(_check_int("N (n_subjects)", N, 1))
+    R_arr = np.broadcast_to(_check_int("R (n_relations)", R, 1), N.shape)
+    counts = block_param_counts(N, R_arr)
+    return {
+        "N": N,
+        "R": np.array(R_arr),
+        "bits_per_param": np.full(N.shape, float(bits_per_param)),
+        "information_bits": np.atleast_1d(information_bits(N, R_arr)),
+        "associative_params": np.atleast_1d(associative_param_count(N, R_arr, bits_per_param)),
+        "geometric_nonembedding_params": np.atleast_1d(np.asarray(counts["attention"]) + np.asarray(counts["mlp"])),
+        "geometric_subject_table": np.atleast_1d(counts["subject_table"]),
+        "geometric_params": np.atleast_1d(geometric_param_count(N, R_arr)),
+        "lower_bound_d": np.atleast_1d(lower_bound_d(N, R_arr, bits_per_param)),
+        "per_entity_lower_bound_d": np.atleast_1d(per_entity_lower_bound_d(N, R_arr, bits_per_param)),
+        "block_d": np.atleast_1d(block_dimension(N, R_arr)),
+        "block_m": np.atleast_1d(block_width(N, R_arr)),
+    }

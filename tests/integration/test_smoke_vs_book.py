@@ -1,0 +1,59 @@
+"""The `smoke` preset's points agree with the committed `book` tables where the two overlap.
+
+Every smoke line is also a book line (same base config, seeds, grid and start), so the smoke run re-trains a
+subset of the committed points. On the machine that produced the tables the agreement is exact; elsewhere a
+different CPU kernel can change float round-off, which a chaotic near-threshold run can amplify, hence the
+tolerance. Set ``GEORECALL_SMOKE_TABLES`` to a folder written by ``python -m georecall.sweeps smoke --out DIR``
+to reuse CI's smoke run; otherwise the test runs the preset itself (about a minute on 2 cores).
+"""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from georecall import sweeps
+
+BOOK_DATA = Path(__file__).resolve().parents[2] / "book" / "_data"
+ACC_TOL = 0.02  # accuracy; ~1-2 facts of the smallest smoke tasks (64 x 1 = 64 facts)
+KEY = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model", "d_mlp", "lr", "max_steps", "seed"]
+MIN_OVERLAP = 20  # the smoke preset shares at least this many points with the book tables
+
+
+@pytest.fixture(scope="module")
+def smoke_tables(tmp_path_factory):
+    given = os.environ.get("GEORECALL_SMOKE_TABLES")
+    if given:
+        return sweeps.load_tables(given)
+    tmp = tmp_path_factory.mktemp("smoke")
+    tables = sweeps.run("smoke", workers=2, cache=tmp / "cache", progress=False)
+    sweeps.write_tables(tables, tmp / "out")
+    return sweeps.load_tables(tmp / "out")
+
+
+@pytest.fixture(scope="module")
+def book_tables():
+    if not BOOK_DATA.exists():
+        pytest.fail(f"committed tables missing in {BOOK_DATA}; run `python -m georecall.sweeps book --out book/_data`")
+    return sweeps.load_tables(BOOK_DATA)
+
+
+def test_smoke_points_match_book_points(smoke_tables, book_tables):
+    total = 0
+    for name, smoke in smoke_tables.items():
+        assert name in book_tables, f"smoke table {name} has no committed book counterpart"
+        both = smoke.merge(book_tables[name], on=KEY, suffixes=("_smoke", "_book"))
+        total += len(both)
+        diff = (both["accuracy_smoke"] - both["accuracy_book"]).abs()
+        worst = both.loc[diff.idxmax()] if len(both) else None
+        assert diff.max() <= ACC_TOL, f"{name}: accuracy differs by {diff.max():.4f} at\n{worst}"
+    assert total >= MIN_OVERLAP, f"only {total} overlapping points; the smoke lines should be book lines"
+
+
+def test_smoke_thresholds_match_book(smoke_tables, book_tables):
+    smoke_th = sweeps.thresholds(smoke_tables["e1_capacity"])
+    book_th = sweeps.thresholds(book_tables["e1_capacity"])
+    both = smoke_th.merge(book_th, on=["data_format", "freeze_embed", "n_relations", "n_subjects"], suffixes=("_s", "_b"))
+    assert len(both) == len(smoke_th)
+    pd.testing.assert_series_equal(both["d_star_s"], both["d_star_b"], check_names=False)

@@ -1,0 +1,140 @@
+"""Batched training equals training each model alone (train.train), model by model."""
+
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+
+from georecall import batched, models, tasks, train
+
+PARAM_TOL_F64 = 1e-9  # float64: only summation order differs, so trajectories agree to round-off
+LOSS_TOL_F64 = 1e-9
+PARAM_TOL_F32_SHORT = 1e-3  # float32, 8 steps: Adam divides by sqrt(v), so round-off in tiny gradients moves
+# weights by up to ~lr/10 (trajectories are chaotic near capacity; float64 is the exact check)
+FAST = train.TrainConfig(lr=1e-2, max_steps=48, eval_every=8, target_accuracy=0.99)
+
+
+def _pair(N, R, d, seeds, *, dtype=torch.float64, data="single_hop", **model_kw):
+    """Models (twice: for the loop and for the stack) and their data sets, one task per seed."""
+    ms, datas = [], []
+    for s in seeds:
+        task = tasks.make_task(N, R, seed=s)
+        fs = task.single_hop() if data == "single_hop" else tasks.noisy_sequences(task, seq_len=6, copies=2, seed=s)
+        datas.append(fs)
+        ms.append(models.Transformer(models.ModelConfig.for_task(fs, d, init_seed=s, **model_kw)).to(dtype))
+    return ms, [copy.deepcopy(m) for m in ms], datas
+
+
+def _max_param_diff(a, b):
+    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
+
+
+CASES = {
+    "full batch, lr/wd/seed differ": dict(
+        N=16, R=2, d=8, configs=[FAST, replace(FAST, lr=3e-3, data_seed=5), replace(FAST, weight_decay=1e-2)]
+    ),
+    "minibatches": dict(
+        N=16, R=4, d=8, configs=[replace(FAST, full_batch_max=32, batch_size=24), replace(FAST, full_batch_max=32, batch_size=24, data_seed=1)]
+    ),
+    "frozen embeddings": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(freeze_embed=True)),
+    "tied embeddings": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(tie_embed=True)),
+    "two heads": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(n_heads=2)),
+    "noisy T=6 format": dict(N=8, R=2, d=8, configs=[FAST, replace(FAST, lr=3e-3)], data="noisy"),
+    "early stop differs per model": dict(
+        N=16, R=2, d=8, configs=[replace(FAST, target_accuracy=0.5), FAST, replace(FAST, target_accuracy=1.0)]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_batched_equals_one_by_one_float64(name):
+    case = CASES[name]
+    seeds = list(range(len(case["configs"])))
+    loop, stack, datas = _pair(case["N"], case["R"], case["d"], seeds, data=case.get("data", "single_hop"), **case.get("model_kw", {}))
+    ref = [train.train(m, fs, c, progress=False) for m, fs, c in zip(loop, datas, case["configs"])]
+    got = batched.train_batched(stack, datas, case["configs"])
+    for i, (a, b) in enumerate(zip(ref, got)):
+        assert a.steps == b.steps, f"model {i}: stopped at step {b.steps}, alone at {a.steps} (early-stop bookkeeping?)"
+        assert a.reached_target == b.reached_target
+        assert a.history["step"] == b.history["step"], f"model {i}: evaluation steps differ"
+        assert a.history["accuracy"] == b.history["accuracy"], f"model {i}: accuracy histories differ"
+        assert max(abs(x - y) for x, y in zip(a.history["loss"], b.history["loss"])) < LOSS_TOL_F64
+        diff = _max_param_diff(loop[i], stack[i])
+        assert diff < PARAM_TOL_F64, f"model {i}: weights differ by {diff:.2e} (AdamW step or gradient scaling wrong?)"
+
+
+def test_float32_short_horizon_matches():
+    cfg = replace(FAST, max_steps=8, eval_every=4)
+    loop, stack, datas = _pair(32, 2, 8, [0, 1], dtype=torch.float32)
+    for m, fs in zip(loop, datas):
+        train.train(m, fs, cfg, progress=False)
+    batched.train_batched(stack, datas, cfg)
+    for a, b in zip(loop, stack):
+        assert _max_param_diff(a, b) < PARAM_TOL_F32_SHORT
+
+
+def test_results_do_not_depend_on_stack_companions():
+    """At one thread a model's trajectory is bitwise the same alone or stacked with others (sweeps rely on it)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        task = tasks.make_task(32, 2, seed=0)
+        fs = task.single_hop()
+        mk = lambda s: models.Transformer(models.ModelConfig.for_task(task, 6, init_seed=s))  # noqa: E731
+        alone, group = mk(0), [mk(0), mk(1), mk(2)]
+        cfg = replace(FAST, max_steps=64)
+        r_alone = batched.train_batched([alone], fs, cfg)[0]
+        r_group = batched.train_batched(group, fs, cfg)[0]
+    finally:
+        torch.set_num_threads(old)
+    assert r_alone.history == r_group.history
+    assert _max_param_diff(alone, group[0]) == 0.0
+
+
+def test_batched_forward_equals_model_forward():
+    task = tasks.make_task(16, 3, seed=1)
+    fs = tasks.noisy_sequences(task, seq_len=7, copies=1, seed=2)
+    ms = [models.Transformer(models.ModelConfig.for_task(fs, 8, n_heads=2, init_seed=s)).double() for s in range(3)]
+    params = batched.stack_params(ms)
+    tokens = fs.tokens.expand(3, -1, -1)
+    for last_only in (False, True):
+        got = batched.batched_forward(params, tokens, last_only=last_only)
+        for i, m in enumerate(ms):
+            torch.testing.assert_close(got[i], m(fs.tokens, last_only=last_only), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(d_models=(8, 12)), "differs from model 0"),
+        (dict(configs=(FAST, replace(FAST, max_steps=10))), "max_steps must be equal"),
+        (dict(n_data=1), "must match"),
+    ],
+)
+def test_bad_stacks_fail_fast(bad, match):
+    task = tasks.make_task(8, 2, seed=0)
+    fs = task.single_hop()
+    ms = [models.Transformer(models.ModelConfig.for_task(task, d)) for d in bad.get("d_models", (8, 8))]
+    configs = list(bad.get("configs", (FAST, FAST)))
+    datas = [fs] * bad.get("n_data", 2)
+    with pytest.raises(ValueError, match=match):
+        batched.train_batched(ms, datas, configs)
+
+
+def test_resample_hook_feeds_fresh_batches():
+    """With ``resample`` the batches come from the hook (step 1, 2, ...) and ``datas`` only score; a hook that
+    returns the fixed data reproduces fixed-data training exactly."""
+    cfg = replace(FAST, max_steps=16, target_accuracy=1.0)
+    a, b, datas = _pair(16, 2, 8, [0, 1])
+    calls = []
+
+    def same(i, step):
+        calls.append((i, step))
+        return datas[i]
+
+    ref = batched.train_batched(a, datas, cfg)
+    got = batched.train_batched(b, datas, cfg, resample=same)
+    assert [r.history for r in ref] == [r.history for r in got]
+    assert all(_max_param_diff(x, y) == 0.0 for x, y in zip(a, b))
+    assert sorted(calls) == [(i, s) for i in (0, 1) for s in range(1, 17)], "one call per model and step, steps from 1"
