@@ -59,8 +59,14 @@ test: setup
 	$(MAKE) --no-print-directory book
 	$(MAKE) --no-print-directory test-browser
 
+# The sweep CLI's `smoke` preset (a subset of the committed `book` points), run fresh into build/; the tests then
+# check its tables against book/_data (tests/integration/test_smoke_vs_book.py).
+SMOKE_OUT := build/sweeps-smoke
+
 test-unit: setup
-	$(PY) -m pytest tests -m "not browser"
+	rm -rf $(SMOKE_OUT)
+	$(PY) -m georecall.sweeps smoke --out $(SMOKE_OUT) --no-cache --quiet
+	GEORECALL_SMOKE_TABLES=$(SMOKE_OUT) $(PY) -m pytest tests lib/georecall --doctest-modules -m "not browser"
 
 # nbval: the notebooks in place, run top to bottom; the hidden `remove-cell` asserts are the checks.
 test-notebooks: setup
@@ -77,7 +83,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab book/
 
 clean:
-	rm -rf book/_build .pytest_cache
+	rm -rf book/_build build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) $(ASSETS)

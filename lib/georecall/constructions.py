@@ -29,7 +29,6 @@ The chapter's tables, the explorer's :func:`snapshot` and the committed accuracy
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -60,7 +59,6 @@ __all__ = [
     "build_dense",
     "model_bytes",
     "RecallEvaluation",
-    "torch_threads",
     "evaluate_recall",
     "hidden_activations",
     "gate_matrix",
@@ -412,23 +410,6 @@ def build_dense(task, *, d_model: int, k: int | None = None, codes: str = GAUSSI
 
 
 # --- evaluation ----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Temporarily run torch's CPU kernels on ``n`` threads (restored on exit, also after an exception).
-
-    Small interactive workloads (an explorer redraw) are faster on one thread: on a busy 2-core machine the
-    thread pool's wake-ups and barriers cost more than the work (measured 0.05 s vs 0.5 s per redraw).
-    """
-    _check_int("n (threads)", n, 1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 
 @dataclass(frozen=True)

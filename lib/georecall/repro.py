@@ -7,14 +7,24 @@ initialisation seed can never change the bijections.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-__all__ = ["stream_seed", "generator", "numpy_rng", "seed_everything", "set_deterministic", "default_device"]
+__all__ = [
+    "stream_seed",
+    "generator",
+    "numpy_rng",
+    "seed_everything",
+    "set_deterministic",
+    "default_device",
+    "torch_threads",
+]
 
 
 def stream_seed(seed: int, stream: str) -> int:
@@ -66,3 +76,20 @@ def default_device(requested: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={requested!r} was requested but CUDA is not available; use 'cpu' or 'auto'")
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Temporarily run torch's CPU kernels on ``n`` threads (restored on exit, also after an exception).
+
+    The book's models are tiny: on a busy 2-core machine the thread pool's wake-ups and barriers cost more than
+    the work, so explorer redraws, sweep workers and live training run on one thread.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (threads) must be an int >= 1, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

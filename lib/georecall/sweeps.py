@@ -485,7 +485,6 @@ def _build(config: RunConfig):
     from . import models, tasks, train
 
     task = tasks.make_task(config.n_subjects, config.n_relations, seed=config.seed)
-    resample = None
     if config.data_format == "noisy":  # fresh noise every step (Nichani et al.); accuracy on a fixed fresh draw
         noisy = functools.partial(tasks.noisy_sequences, task, seq_len=config.seq_len, copies=config.noisy_copies)
         data = noisy(seed=repro.stream_seed(config.seed, "noisy-eval"))
@@ -494,7 +493,7 @@ def _build(config: RunConfig):
             return noisy(seed=repro.stream_seed(config.seed, f"noisy-train/{step}"))
 
     else:
-        data = task.single_hop()
+        data, resample = task.single_hop(), None
     mcfg = models.ModelConfig.for_task(
         data, config.d_model, d_mlp=config.d_mlp, n_heads=config.n_heads, freeze_embed=config.freeze_embed, init_seed=config.seed
     )
@@ -544,26 +543,18 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
     ``threads`` pins torch's intra-op threads for the duration (1 by default: results then do not depend
     on the worker's core count, and a stack's results do not depend on which other models share it).
     """
-    import torch
-
     from .batched import train_batched
 
     configs = [RunConfig(**c) for c in config_dicts]
     keys = {c.group_key() for c in configs}
     if len(keys) != 1:
         raise ValueError("train_group needs points of one shape (equal group_key)")
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with repro.torch_threads(threads) if threads is not None else contextlib.nullcontext():
         built = [_build(c) for c in configs]
         noisy = configs[0].data_format == "noisy"
         resample = (lambda i, step: built[i][4](step)) if noisy else None
         results = train_batched([b[2] for b in built], [b[1] for b in built], [b[3] for b in built], resample=resample)
         return [_pack(c, b[0], b[2], r) for c, b, r in zip(configs, built, results)]
-    finally:
-        if threads is not None:
-            torch.set_num_threads(old)
 
 
 def run_point(config: RunConfig) -> cache_mod.Artifact:
@@ -1115,15 +1106,9 @@ def train_inspect(
     c = RunConfig(n_subjects=N, n_relations=R, d_model=d, d_mlp=4 * d, freeze_embed=freeze_embed, max_steps=max_steps, eval_every=eval_every, seed=seed)
     from . import train
 
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest and avoids oversubscribing a busy machine
-    try:
+    with repro.torch_threads(1):  # tiny models: one thread is fastest and avoids oversubscribing a busy machine
         task, data, model, tcfg, _ = _build(c)
         return train.train(model, data, tcfg, progress=False)
-    finally:
-        torch.set_num_threads(old)
 
 
 # --- command line ---------------------------------------------------------------------------------------------------

@@ -240,33 +240,6 @@ def bits_per_parameter(N, R, d):
 
 
 def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
-    """The columns of Chapter 1's budget figure for sizes (N, R), broadcast over arrays:
-
-    - ``information_bits``: R*log2(N!);
-    - ``associative_params``: R*log2(N!)/p, the floor for weights that must hold the facts themselves;
-    - ``geometric_nonembedding_params``: attention + MLP of the block construction, O(R^2 log^2 N);
-    - ``geometric_subject_table``: N*d with d = R*k + R + k, the only bijection-dependent weights;
-    - ``block_d``, ``lower_bound_d``, ``per_entity_lower_bound_d``: dimensions (science §4.1-4.2).
-
-    >>> b = memory_budget(1024, 8)
-    >>> round(b["information_bits"]), b["block_d"], b["geometric_subject_table"]
-    (70152, 98, 100352)
-    """
-    N_arr, R_arr = np.broadcast_arrays(np.asarray(N), np.asarray(R))
-    return {
-        "N": _out(N_arr),
-        "R": _out(R_arr),
-        "information_bits": information_bits(N_arr, R_arr),
-        "associative_params": associative_param_count(N_arr, R_arr, bits_per_param),
-        "geometric_nonembedding_params": geometric_nonembedding_param_count(N_arr, R_arr),
-        "geometric_subject_table": _out(N_arr * np.asarray(block_dimension(N_arr, R_arr))),
-        "block_d": block_dimension(N_arr, R_arr),
-        "lower_bound_d": lower_bound_d(N_arr, R_arr, bits_per_param),
-        "per_entity_lower_bound_d": per_entity_lower_bound_d(N_arr, R_arr, bits_per_param),
-    }
-
-
-def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
     """Tidy columns (numpy arrays, one entry per N) comparing what the facts hold with what each regime spends:
 
     - ``information_bits`` H = R log2(N!);

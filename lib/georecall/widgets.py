@@ -99,9 +99,9 @@ def construction_view(N: int, R: int, d: int, k: int, placement: str, codes: str
     The render function of :func:`construction_explorer` (also what its latency benchmark times).
     Raises ``ValueError`` for combinations the construction cannot take (shown as a message in the widget).
     """
-    from . import constructions, plots
+    from . import constructions, plots, repro
 
-    with constructions.torch_threads(1):  # a redraw is small work: one thread answers fastest (see torch_threads)
+    with repro.torch_threads(1):  # a redraw is small work: one thread answers fastest
         snap = constructions.snapshot(N, R, placement=placement, d_model=d, k=k, codes=codes, subject=subject)
     ev, rec = snap.evaluation, snap.recipe
     scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from georecall import constructions, models, tasks, theory, train
+from georecall import constructions, repro, tasks, theory, train
 
 MARGIN_TOL = 1e-9  # float64 rounding allowed below the 2/k margin
 EXACT_GRID = [(2, 1), (5, 1), (7, 3), (64, 1), (100, 4), (256, 4), (300, 5), (1000, 8), (1024, 8)]
@@ -12,8 +12,8 @@ F64 = torch.float64
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Small workloads: one thread avoids thread-pool stalls on a busy 2-core runner (see constructions.torch_threads)."""
-    with constructions.torch_threads(1):
+    """Small workloads: one thread avoids thread-pool stalls on a busy 2-core runner (see repro.torch_threads)."""
+    with repro.torch_threads(1):
         yield
 
 
@@ -353,7 +353,7 @@ def test_tables_for_the_chapter():
 def test_torch_threads_restores():
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError):
-        with constructions.torch_threads(1):
+        with repro.torch_threads(1):
             assert torch.get_num_threads() == 1
             raise RuntimeError
     assert torch.get_num_threads() == before
