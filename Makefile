@@ -66,7 +66,8 @@ SMOKE_OUT := build/sweeps-smoke
 test-unit: setup
 	rm -rf $(SMOKE_OUT)
 	$(PY) -m georecall.sweeps smoke --out $(SMOKE_OUT) --no-cache --quiet
-	GEORECALL_SMOKE_TABLES=$(SMOKE_OUT) $(PY) -m pytest tests lib/georecall --doctest-modules -m "not browser"
+	GEORECALL_SMOKE_TABLES=$(SMOKE_OUT) $(PY) -m pytest tests -m "not browser"
+	$(PY) -m pytest --doctest-modules lib/georecall
 
 # nbval: the notebooks in place, run top to bottom; the hidden `remove-cell` asserts are the checks.
 test-notebooks: setup

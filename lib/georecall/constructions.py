@@ -38,6 +38,7 @@ import torch
 from . import repro
 from .models import ModelConfig, Transformer
 from .tasks import BijectionTask, FactSet
+from ._checks import check_int
 
 __all__ = [
     "BLOCK",
@@ -81,15 +82,6 @@ CHUNK_LOGIT_BYTES = 8 * 2**20  # default chunk: its logits fit in cache (8 MiB);
 _MAX_CODE_LENGTH = 4096
 
 
-def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return value
-
-
 def _min_code_length(N: int) -> int:
     """ceil(log2 N), at least 1 (same as ``theory.code_length``)."""
     return max(1, (N - 1).bit_length())
@@ -109,8 +101,8 @@ def sign_codes(N: int, k: int | None = None, *, dtype: torch.dtype = torch.float
             [ 1., -1.],
             [-1.,  1.]], dtype=torch.float64)
     """
-    _check_int("N (n_subjects)", N, 1)
-    k = _min_code_length(N) if k is None else _check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
+    check_int("N (n_subjects)", N, 1)
+    k = _min_code_length(N) if k is None else check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
     if k < 63 and N > 2**k:
         raise ValueError(
             f"k (code length) = {k} gives only 2^{k} = {2**k} sign codes, fewer than N = {N}; "
@@ -129,8 +121,8 @@ def gaussian_codes(N: int, k: int, *, seed: int = 0, dtype: torch.dtype = torch.
 
     |<u_a, u_b>| concentrates at O(sqrt(log N / k)); k = C log N / eps^2 makes every overlap <= eps.
     """
-    _check_int("N (n_subjects)", N, 1)
-    _check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
+    check_int("N (n_subjects)", N, 1)
+    check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
     g = repro.generator(seed, "codes")
     u = torch.randn(N, k, generator=g, dtype=torch.float64)  # [N, k]
     return (u / u.norm(dim=1, keepdim=True)).to(dtype)
@@ -140,9 +132,9 @@ def block_placements(R: int, k: int, *, d_subject: int | None = None,
                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Q_r, [R, d_s, k]: the isometry of R^k onto block S_r = coordinates r*k .. r*k+k-1 (d_s = R*k by default;
     a larger d_s leaves the coordinates past R*k unused)."""
-    _check_int("R (n_relations)", R, 1)
-    _check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
-    d_subject = R * k if d_subject is None else _check_int("d_subject (d_s)", d_subject, R * k)
+    check_int("R (n_relations)", R, 1)
+    check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
+    d_subject = R * k if d_subject is None else check_int("d_subject (d_s)", d_subject, R * k)
     Q = torch.zeros(R, d_subject, k, dtype=dtype)
     for r in range(R):
         Q[r, r * k : (r + 1) * k] = torch.eye(k, dtype=dtype)
@@ -152,9 +144,9 @@ def block_placements(R: int, k: int, *, d_subject: int | None = None,
 def dense_placements(R: int, d_subject: int, k: int, *, seed: int = 0,
                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Q_r, [R, d_s, k], i.i.d. N(0, 1/d_s) entries (so Q_r^T Q_r -> I_k), from the ``"placement"`` stream."""
-    _check_int("R (n_relations)", R, 1)
-    _check_int("d_subject (d_s)", d_subject, 1)
-    _check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
+    check_int("R (n_relations)", R, 1)
+    check_int("d_subject (d_s)", d_subject, 1)
+    check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
     g = repro.generator(seed, "placement")
     return (torch.randn(R, d_subject, k, generator=g, dtype=torch.float64) / math.sqrt(d_subject)).to(dtype)
 
@@ -270,11 +262,11 @@ def block_recipe(N: int, R: int, *, k: int | None = None, codes: str = SIGN, d_m
     uses unit Gaussian codes (seeded), exact as long as the codes are distinct in argmax. A ``d_model`` above
     R k + R + k pads the subject space with unused coordinates; below it is an error (use :func:`dense_recipe`).
     """
-    _check_int("N (n_subjects)", N, 2)
-    _check_int("R (n_relations)", R, 1)
-    k = _min_code_length(N) if k is None else _check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
+    check_int("N (n_subjects)", N, 2)
+    check_int("R (n_relations)", R, 1)
+    k = _min_code_length(N) if k is None else check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
     need = R * k + R + k
-    d_model = need if d_model is None else _check_int("d_model (d)", d_model, 1)
+    d_model = need if d_model is None else check_int("d_model (d)", d_model, 1)
     if d_model < need:
         raise ValueError(
             f"d_model (d) = {d_model} is below what the block construction needs: d = R*k + R + k = {need} "
@@ -302,14 +294,14 @@ def dense_recipe(N: int, R: int, *, d_model: int, k: int | None = None, codes: s
     ``codes="sign"`` uses k = ceil(log2 N)); B = :func:`safe_gate` (bijection-independent, so every closed
     gate is shut whatever the bijections). Accuracy rises with d_s as the cross-talk, variance ~ R/d_s, falls.
     """
-    _check_int("N (n_subjects)", N, 2)
-    _check_int("R (n_relations)", R, 1)
+    check_int("N (n_subjects)", N, 2)
+    check_int("R (n_relations)", R, 1)
     if codes not in (SIGN, GAUSSIAN):
         raise ValueError(f"codes must be {SIGN!r} or {GAUSSIAN!r}, got {codes!r}")
     if k is None:
         k = _min_code_length(N) * (2 if codes == GAUSSIAN else 1)
-    _check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
-    _check_int("d_model (d)", d_model, 1)
+    check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
+    check_int("d_model (d)", d_model, 1)
     d_s = d_model - R - k
     if d_s < 1:
         raise ValueError(
@@ -475,7 +467,7 @@ def evaluate_recall(model: Transformer, task, *, max_bytes: int = DEFAULT_MAX_BY
     if chunk_size is None:
         chunk_size = max(1, min(fit, max(n, 1), CHUNK_LOGIT_BYTES // (N * itemsize)))
     else:
-        _check_int("chunk_size", chunk_size, 1)
+        check_int("chunk_size", chunk_size, 1)
         if chunk_size > fit:
             raise ValueError(
                 f"chunk_size={chunk_size} needs ~{chunk_size * per_fact / 2**30:.2f} GiB, above "
@@ -598,10 +590,10 @@ def snapshot(N: int, R: int, *, placement: str = BLOCK, d_model: int | None = No
     reason, before any heavy work."""
     from .tasks import make_task
 
-    _check_int("N (n_subjects)", N, 2)
-    _check_int("R (n_relations)", R, 1)
+    check_int("N (n_subjects)", N, 2)
+    check_int("R (n_relations)", R, 1)
     if max_facts is not None:
-        _check_int("max_facts", max_facts, 1)
+        check_int("max_facts", max_facts, 1)
     if placement == BLOCK:
         recipe = block_recipe(N, R, k=k, codes=codes or SIGN, d_model=d_model, seed=seed, dtype=dtype)
     elif placement == DENSE:

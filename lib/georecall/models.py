@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import repro
+from ._checks import check_int
 
 __all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES"]
 
@@ -41,11 +42,6 @@ HOOK_NAMES = (
 )
 
 
-def _positive(name: str, value, lo: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Shape and switches of a one-layer transformer. Build one for a task with :meth:`for_task`."""
@@ -61,12 +57,12 @@ class ModelConfig:
     init_seed: int = 0  # init stream, independent of the task's bijections
 
     def __post_init__(self) -> None:
-        _positive("d_vocab", self.d_vocab, 2)
-        _positive("d_vocab_out", self.d_vocab_out, 2)
-        _positive("n_ctx", self.n_ctx)
-        _positive("d_model (d)", self.d_model)
-        _positive("n_heads", self.n_heads)
-        _positive("d_mlp", self.d_mlp)
+        check_int("d_vocab", self.d_vocab, 2)
+        check_int("d_vocab_out", self.d_vocab_out, 2)
+        check_int("n_ctx", self.n_ctx, 1)
+        check_int("d_model (d)", self.d_model, 1)
+        check_int("n_heads", self.n_heads, 1)
+        check_int("d_mlp", self.d_mlp, 1)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
         if self.tie_embed and self.d_vocab_out > self.d_vocab:
@@ -82,7 +78,7 @@ class ModelConfig:
     def for_task(cls, task, d_model: int, *, d_mlp: int | None = None, n_ctx: int = 2, **kwargs) -> "ModelConfig":
         """A config sized for ``task`` (a ``BijectionTask``, ``TaskConfig`` or ``FactSet``); d_mlp defaults to 4*d."""
         cfg = getattr(task, "config", task)
-        _positive("d_model (d)", d_model)
+        check_int("d_model (d)", d_model, 1)
         if hasattr(cfg, "seq_len"):
             n_ctx = cfg.seq_len
         return cls(

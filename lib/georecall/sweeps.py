@@ -40,6 +40,7 @@ import pandas as pd
 
 from . import cache as cache_mod
 from . import repro, theory
+from ._checks import check_int
 
 __all__ = [
     "RunConfig",
@@ -98,13 +99,6 @@ MEMORY_HEADROOM = 0.8  # a grid may plan for at most this share of the available
 # --- configs ------------------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """One sweep point: task, model shape, training recipe, seed and device. Hashes to its cache key."""
@@ -129,28 +123,28 @@ class RunConfig:
     device: str = "cpu"  # "cpu" or "cuda"; part of the key (results differ in round-off)
 
     def __post_init__(self) -> None:
-        _check_int("n_subjects (N)", self.n_subjects, 2, 2**24)
-        _check_int("n_relations (R)", self.n_relations, 1, 4096)
-        _check_int("d_model (d)", self.d_model, 1, 2**16)
-        _check_int("d_mlp", self.d_mlp, 1, 2**18)
-        _check_int("n_heads", self.n_heads, 1, 1024)
+        check_int("n_subjects (N)", self.n_subjects, 2, 2**24)
+        check_int("n_relations (R)", self.n_relations, 1, 4096)
+        check_int("d_model (d)", self.d_model, 1, 2**16)
+        check_int("d_mlp", self.d_mlp, 1, 2**18)
+        check_int("n_heads", self.n_heads, 1, 1024)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
         if self.data_format not in FORMATS:
             raise ValueError(f"data_format must be one of {FORMATS}, got {self.data_format!r}")
-        _check_int("seq_len", self.seq_len, 3, 4096)
-        _check_int("noisy_copies", self.noisy_copies, 1, 1024)
+        check_int("seq_len", self.seq_len, 3, 4096)
+        check_int("noisy_copies", self.noisy_copies, 1, 1024)
         if not (isinstance(self.lr, float) and 0 < self.lr <= 1):
             raise ValueError(f"lr must be a float in (0, 1], got {self.lr!r}")
         if not (isinstance(self.weight_decay, float) and 0 <= self.weight_decay < 1):
             raise ValueError(f"weight_decay must be a float in [0, 1), got {self.weight_decay!r}")
-        _check_int("max_steps", self.max_steps, 1, 2**24)
-        _check_int("eval_every", self.eval_every, 1, 2**24)
-        _check_int("batch_size", self.batch_size, 1, 2**24)
-        _check_int("full_batch_max", self.full_batch_max, 1, 2**28)
+        check_int("max_steps", self.max_steps, 1, 2**24)
+        check_int("eval_every", self.eval_every, 1, 2**24)
+        check_int("batch_size", self.batch_size, 1, 2**24)
+        check_int("full_batch_max", self.full_batch_max, 1, 2**28)
         if not (isinstance(self.target_accuracy, float) and 0 < self.target_accuracy <= 1):
             raise ValueError(f"target_accuracy must be a float in (0, 1], got {self.target_accuracy!r}")
-        _check_int("seed", self.seed, 0, 2**62)
+        check_int("seed", self.seed, 0, 2**62)
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
 

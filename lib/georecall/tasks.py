@@ -22,19 +22,13 @@ from functools import cached_property
 import torch
 
 from . import repro
+from ._checks import check_int
 
 __all__ = ["IGNORE", "MAX_SUBJECTS", "MAX_RELATIONS", "TaskConfig", "FactSet", "BijectionTask", "make_task"]
 
 IGNORE = -1  # target value for positions that carry no loss
 MAX_SUBJECTS = 2**24  # beyond this a [R, N] int64 table alone is GBs; nothing in the book needs more
 MAX_RELATIONS = 4096
-
-
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int in [{lo}, {hi}], got {value!r} ({type(value).__name__})")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,9 +40,9 @@ class TaskConfig:
     seed: int = 0  # task stream: draws the bijections, independent of init and data order
 
     def __post_init__(self) -> None:
-        _check_int("n_subjects (N)", self.n_subjects, 2, MAX_SUBJECTS)
-        _check_int("n_relations (R)", self.n_relations, 1, MAX_RELATIONS)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
+        check_int("n_subjects (N)", self.n_subjects, 2, MAX_SUBJECTS)
+        check_int("n_relations (R)", self.n_relations, 1, MAX_RELATIONS)
+        check_int("seed", self.seed, 0, 2**63 - 1)
 
     @property
     def N(self) -> int:
@@ -233,9 +227,9 @@ def noisy_sequences(
     """
     N, R = task.N, task.R
     n_noise = N + R if n_noise is None else n_noise
-    _check_int("seq_len", seq_len, 3, 4096)
-    _check_int("n_noise", n_noise, 1, MAX_SUBJECTS)
-    _check_int("copies", copies, 1, 1024)
+    check_int("seq_len", seq_len, 3, 4096)
+    check_int("n_noise", n_noise, 1, MAX_SUBJECTS)
+    check_int("copies", copies, 1, 1024)
     first_noise, eos = noisy_vocab(task, n_noise)
     subjects, relations, answers = task.facts()  # [N*R] each
     n = copies * N * R
