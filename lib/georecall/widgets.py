@@ -12,7 +12,6 @@ import html
 from collections.abc import Callable
 
 import ipywidgets as W
-from IPython.display import display
 
 __all__ = ["explorer", "log2_slider", "int_slider"]
 
@@ -40,9 +39,10 @@ def explorer(controls: dict[str, W.ValueWidget], render: Callable[..., object], 
             message.value = f'<span style="color:#b00020">&#9888; {html.escape(str(err))}</span>'
             return
         message.value = ""
-        out.clear_output(wait=True)
-        with out:
-            display(result)
+        # Set the Output's state directly rather than capturing with `with out:`: capture routes kernel messages
+        # through the Output widget, which intermittently left nbclient (the book build) waiting forever.
+        out.outputs = ()
+        out.append_display_data(result)
 
     for c in controls.values():
         c.observe(redraw, names="value")

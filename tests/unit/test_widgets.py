@@ -14,12 +14,15 @@ def test_explorer_shows_message_instead_of_traceback():
 
     slider = W.IntSlider(value=3, min=0, max=5)
     box = widgets.explorer({"n": slider}, render)
-    message = box.children[1]
+    message, out = box.children[1], box.children[2]
     assert message.value == "" and calls == [3]
+    assert [o["data"]["text/plain"] for o in out.outputs] == ["'ok 3'"]
     slider.value = 1
     assert "n must be &gt;= 2, got 1" in message.value
+    assert [o["data"]["text/plain"] for o in out.outputs] == ["'ok 3'"], "a bad value must keep the last good output"
     slider.value = 4
     assert message.value == "" and calls[-1] == 4
+    assert [o["data"]["text/plain"] for o in out.outputs] == ["'ok 4'"]
 
 
 def test_log2_slider_options():
