@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+
+from book_toc import toc_files
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 SKIP_PARTS = {"_build", ".ipynb_checkpoints", ".jupyter_cache"}
@@ -20,21 +21,6 @@ SKIP_PARTS = {"_build", ".ipynb_checkpoints", ".jupyter_cache"}
 
 def book_notebooks() -> list[Path]:
     return sorted(p for p in BOOK.rglob("*.ipynb") if not SKIP_PARTS & set(p.relative_to(BOOK).parts))
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key))
-
-    walk([{k: toc[k] for k in ("parts", "chapters", "sections") if k in toc}])
-    return [re.sub(r"\.(ipynb|md)$", "", f) for f in files]
 
 
 def code_cells(path: Path) -> list[dict]:
@@ -60,11 +46,11 @@ def test_notebook_has_no_outputs(path):
 
 
 def test_toc_pages_exist():
-    missing = [f for f in toc_files() if not any((BOOK / f"{f}{ext}").is_file() for ext in (".ipynb", ".md"))]
+    missing = [f for f in toc_files(BOOK) if not any((BOOK / f"{f}{ext}").is_file() for ext in (".ipynb", ".md"))]
     assert not missing, f"_toc.yml lists pages with no book/<page>.ipynb or .md: {missing}"
 
 
-@pytest.mark.parametrize("page", [f for f in toc_files() if not (BOOK / f"{f}.md").is_file()])
+@pytest.mark.parametrize("page", [f for f in toc_files(BOOK) if not (BOOK / f"{f}.md").is_file()])
 def test_chapter_has_hidden_asserts(page):
     path = BOOK / f"{page}.ipynb"
     assert path.is_file(), f"chapter {page!r} from _toc.yml has no notebook {rel(path)}"

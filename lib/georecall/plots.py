@@ -86,9 +86,24 @@ def slider_figure(
         sliders=[dict(active=active, currentvalue=dict(prefix=f"{slider_label}: "), pad=dict(t=50), steps=slider_steps)],
         **(layout or {}),
     )
+    # The slider takes the space below the plot, so the legend goes above it, under the title.
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
+    fig.update_layout(margin=dict(t=60 + 22 * _legend_rows(fig)))
     if steps[active].layout:
         fig.update_layout(steps[active].layout)
     return fig
+
+
+def _legend_rows(fig: go.Figure, per_row: int = 3) -> int:
+    """Rows a horizontal legend needs (legend entries / ``per_row``, rounded up)."""
+    shown = {t.legendgroup or t.name for t in fig.data if t.showlegend is not False and t.name}
+    return -(-len(shown) // per_row)
+
+
+def _accuracy_axis(title: str) -> dict:
+    """A right-hand accuracy axis over a loss axis: fixed ticks 0, 0.2, ..., 1 (not synced to the loss grid)."""
+    return dict(title=dict(text=title), overlaying="y", side="right", range=[0, 1.05], tickmode="linear",
+                tick0=0, dtick=0.2, showgrid=False)
 
 
 def plot_training_history(history: dict, *, title: str = "Training on all facts") -> go.Figure:
@@ -102,7 +117,7 @@ def plot_training_history(history: dict, *, title: str = "Training on all facts"
         title=dict(text=title),
         xaxis=dict(title=dict(text="optimisation step")),
         yaxis=dict(title=dict(text="loss (nats)"), type="log"),
-        yaxis2=dict(title=dict(text="accuracy"), overlaying="y", side="right", range=[0, 1.05]),
+        yaxis2=_accuracy_axis("accuracy"),
         legend=dict(orientation="h", y=-0.2),
     )
     return fig
@@ -230,7 +245,7 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
         layout=dict(
             xaxis=dict(title=dict(text="optimisation step")),
             yaxis=dict(title=dict(text="loss (nats, log scale)"), type="log"),
-            yaxis2=dict(title=dict(text="accuracy on all N·R facts"), overlaying="y", side="right", range=[0, 1.05]),
+            yaxis2=_accuracy_axis("accuracy on all N·R facts"),
             legend=dict(orientation="h", y=-0.3),
             height=460,
         ),

@@ -14,7 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
+
+from book_toc import toc_files
 
 # Same resolution as conftest.py (not imported from it: tests/ is not a package).
 BOOK_DIR = Path(os.environ.get("GEORECALL_BOOK_DIR", Path(__file__).resolve().parents[2] / "book")).resolve()
@@ -30,26 +31,7 @@ SLIDER_TIMEOUT_MS = 5_000  # a slider step's update/animate reaches gd.data / gd
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def toc_files(book_dir=BOOK_DIR) -> list[str]:
-    """Every `file:` of `_toc.yml` (root, parts, chapters, sections), in order, without suffix."""
-    toc_path = book_dir / "_toc.yml"
-    if not toc_path.is_file():
-        return []
-    toc = yaml.safe_load(toc_path.read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key))
-
-    walk([{k: toc[k] for k in ("parts", "chapters", "sections") if k in toc}])
-    return [re.sub(r"\.(ipynb|md)$", "", f) for f in files]
-
-
-PAGES = toc_files()
+PAGES = toc_files(BOOK_DIR)
 CHAPTERS = [f for f in PAGES if (BOOK_DIR / f"{f}.ipynb").is_file()]
 # An empty list would make pytest skip silently; a placeholder id turns it into a clear failure instead.
 NO_PAGES = "no-pages-in-_toc.yml"
