@@ -88,16 +88,19 @@ def slider_figure(
     )
     # The slider takes the space below the plot, so the legend goes above it, under the title.
     fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
-    fig.update_layout(margin=dict(t=60 + 22 * _legend_rows(fig)))
+    fig.update_layout(margin=dict(t=60 + 22 * _legend_rows(fig)), title=dict(yref="container", y=0.98, yanchor="top"))
     if steps[active].layout:
         fig.update_layout(steps[active].layout)
     return fig
 
 
-def _legend_rows(fig: go.Figure, per_row: int = 3) -> int:
-    """Rows a horizontal legend needs (legend entries / ``per_row``, rounded up)."""
-    shown = {t.legendgroup or t.name for t in fig.data if t.showlegend is not False and t.name}
-    return -(-len(shown) // per_row)
+def _legend_rows(fig: go.Figure, row_chars: int = 90) -> int:
+    """Rows a horizontal legend needs; plotly wraps it into equal columns as wide as the longest entry."""
+    names = list(dict.fromkeys(t.name for t in fig.data if t.showlegend is not False and t.name))
+    if not names:
+        return 0
+    per_row = max(1, row_chars // (max(len(n) for n in names) + 6))  # +6: the line sample and spacing
+    return -(-len(names) // per_row)
 
 
 def _accuracy_axis(title: str) -> dict:
