@@ -871,21 +871,31 @@ def _success_by_probe(df: pd.DataFrame, line_cols: Sequence[str], axis: str, tar
     return out
 
 
+def _boundaries(probes: pd.DataFrame, line_cols: Sequence[str], axis: str, *, largest: bool):
+    """Per line of ``probes``, yield ``(key, value, censored)``: the boundary of majority success along ``axis``.
+
+    ``largest=False`` (d*): the smallest successful value; censored "below" when that is the smallest probe,
+    "above" (value = largest probe) when none succeeded. ``largest=True`` (capacity): the largest successful
+    value; censored "above" when that is the largest probe, "below" (value = smallest probe) when none succeeded.
+    """
+    for key, g in probes.groupby(list(line_cols), sort=True):
+        lo, hi = int(g[axis].min()), int(g[axis].max())
+        ok = g.loc[g["success"], axis]
+        if ok.empty:
+            yield key, (lo if largest else hi), ("below" if largest else "above")
+        else:
+            value = int(ok.max() if largest else ok.min())
+            yield key, value, (("above" if largest else "below") if value == (hi if largest else lo) else "")
+
+
 def thresholds(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
-    """d* per (format, freeze, N, R): the smallest probed d with majority success whose next smaller probed d
-    failed. ``censored`` is "below" when the smallest probed d already succeeds (d* <= that d), "above" when no
+    """d* per (format, freeze, N, R): the smallest probed d at which a majority of seeds reach ``target``.
+    ``censored`` is "below" when the smallest probed d already succeeds (d* <= that d), "above" when no
     probed d succeeds; d* is then the boundary value and must be read as a bound."""
     line_cols = ["data_format", "freeze_embed", "n_relations", "n_subjects"]
     probes = _success_by_probe(df, line_cols, "d_model", target)
     rows = []
-    for key, g in probes.groupby(line_cols, sort=True):
-        g = g.sort_values("d_model")
-        ok = g[g["success"]]
-        if ok.empty:
-            d_star, censored = int(g["d_model"].max()), "above"
-        else:
-            d_star = int(ok["d_model"].min())
-            censored = "below" if d_star == int(g["d_model"].min()) else ""
+    for key, d_star, censored in _boundaries(probes, line_cols, "d_model", largest=False):
         N, R = int(key[3]), int(key[2])
         rows.append(
             {
@@ -903,20 +913,13 @@ def thresholds(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 
 
 def frozen_capacity(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
-    """Capacity per (format, freeze, d, d_mlp): the largest probed N with majority success whose next larger
-    probed N failed, as facts = N*R, with P = non-embedding (attention + MLP) parameters. ``censored``:
+    """Capacity per (format, freeze, d, d_mlp): the largest probed N at which a majority of seeds reach
+    ``target``, as facts = N*R, with P = non-embedding (attention + MLP) parameters. ``censored``:
     "above" when every probed N succeeded (capacity >= that), "below" when none did."""
     line_cols = ["data_format", "freeze_embed", "d_model", "d_mlp", "n_relations"]
     probes = _success_by_probe(df, line_cols, "n_subjects", target)
     rows = []
-    for key, g in probes.groupby(line_cols, sort=True):
-        g = g.sort_values("n_subjects")
-        ok = g[g["success"]]
-        if ok.empty:
-            N_cap, censored = int(g["n_subjects"].min()), "below"
-        else:
-            N_cap = int(ok["n_subjects"].max())
-            censored = "above" if N_cap == int(g["n_subjects"].max()) else ""
+    for key, N_cap, censored in _boundaries(probes, line_cols, "n_subjects", largest=True):
         rec = dict(zip(line_cols, key))
         d, m, R = int(rec["d_model"]), int(rec["d_mlp"]), int(rec["n_relations"])
         P = 4 * d * d + 2 * d * m + m
