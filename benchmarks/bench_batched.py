@@ -3,6 +3,9 @@
 Run: ``python benchmarks/bench_batched.py [--models 12] [--steps 256]``. Both ways train identical models
 (same tasks, inits, data order, learning rates) for the same number of steps in this one process; the script
 prints both wall times, their ratio, and how far the final accuracies of the two ways differ.
+
+Like the sweep workers (``sweeps.train_group``), the process first calls ``repro.reuse_freed_memory()``, which
+applies to both ways; ``--malloc-default`` skips it to show what glibc's default costs.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--shapes", default="64x2x8,128x4x8,256x4x12", help="NxRxd,... (one stack per shape)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; sweeps use 1 per worker)")
+    parser.add_argument("--malloc-default", action="store_true", help="skip repro.reuse_freed_memory()")
     args = parser.parse_args()
+    reuse = False if args.malloc_default else repro.reuse_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     STEPS = args.steps
@@ -69,7 +74,8 @@ def main() -> None:
     total_loop = sum(r["one_by_one_s"] for r in rows)
     total_stack = sum(r["batched_s"] for r in rows)
     print(json.dumps({"total_one_by_one_s": round(total_loop, 2), "total_batched_s": round(total_stack, 2),
-                      "speedup": round(total_loop / total_stack, 2), "torch_threads": torch.get_num_threads()}))
+                      "speedup": round(total_loop / total_stack, 2), "torch_threads": torch.get_num_threads(),
+                      "reuse_freed_memory": reuse}))
 
 
 STEPS = 256

@@ -5,10 +5,15 @@
     .venv/bin/python benchmarks/bench_construction.py --part 1 --thread-counts 1   # one thread only (busy machine)
 
 Part 1 scores every fact of the block construction at N = 65,536, R = 16 (1,048,576 facts, argmax over all N
-attributes) through ``model(tokens, last_only=True)`` with ``constructions.evaluate_recall``, and prints wall time,
-CPU time and peak memory (``ru_maxrss`` of a fresh process per variant) next to baselines measured in the same run:
+attributes) with ``constructions.evaluate_recall`` and prints wall time, CPU time and peak memory (``ru_maxrss`` of a
+fresh process per variant) next to baselines measured in the same run:
 
-- ``unchunked``: the same request with one chunk of all facts: refused with ``ValueError`` before allocating;
+- ``fused``: ``method="fused"``, the library's large-task path (``Transformer.last_residual`` + the tiled
+  ``readout.Readout``), one worker thread per torch thread; every fact;
+- ``forward``: ``method="forward"``, the literal ``model(tokens, last_only=True)`` with [c, N] logits per chunk
+  (the previous default), on 1/16 of the facts, extrapolated;
+- ``unchunked``: one chunk of all facts: refused with ``ValueError`` before allocating;
+- ``fused-float64``: the fused path in float64, on a subset, extrapolated;
 - ``train.evaluate``: the generic evaluation (cross-entropy, chunks of 8192) in float64, on a subset, extrapolated;
 - ``dense readout``: float32 with the full ``resid @ W_U`` product (grad mode, as training computes it), on a subset,
   extrapolated: what the inference-only zero-row skip in ``models.Unembed`` saves.
@@ -56,17 +61,20 @@ def variant(name: str, quick: bool, threads: int) -> dict:
     n_all = N_SCALE * R_SCALE
     out = dict(variant=name, threads=threads)
     t0, c0 = time.perf_counter(), _cpu()
-    if name == "chunked":
+    if name in ("fused", "forward"):
         model = constructions.build_block(task, dtype=torch.float32)
         out["build_s"] = time.perf_counter() - t0
-        facts = torch.arange(0, n_all, 16) if quick else None
-        ev = constructions.evaluate_recall(model, task, facts=facts)
+        step = 16 if (quick or name == "forward") else 1
+        facts = torch.arange(0, n_all, step) if step > 1 else None
+        ev = constructions.evaluate_recall(model, task, facts=facts, method=name,
+                                           **(dict(workers=threads) if name == "fused" else {}))
         out.update(facts=ev.n_facts, accuracy=ev.accuracy, min_margin=ev.min_margin, chunk=ev.chunk_size,
-                   eval_s=ev.seconds, extrapolated=False)
-    elif name == "chunked-float64":
+                   eval_s=ev.seconds, extrapolated=step > 1)
+    elif name == "fused-float64":
         model = constructions.build_block(task, dtype=torch.float64)
         out["build_s"] = time.perf_counter() - t0
-        ev = constructions.evaluate_recall(model, task, facts=torch.arange(0, n_all, n_all // SUBSET))
+        ev = constructions.evaluate_recall(model, task, facts=torch.arange(0, n_all, n_all // SUBSET),
+                                           method="fused", workers=threads)
         out.update(facts=ev.n_facts, accuracy=ev.accuracy, min_margin=ev.min_margin, chunk=ev.chunk_size,
                    eval_s=ev.seconds, extrapolated=True)
     elif name == "unchunked":
@@ -74,7 +82,7 @@ def variant(name: str, quick: bool, threads: int) -> dict:
         out["build_s"] = time.perf_counter() - t0
         rss_before = _rss_mib()
         try:
-            constructions.evaluate_recall(model, task, chunk_size=n_all)
+            constructions.evaluate_recall(model, task, chunk_size=n_all, method="fused", workers=threads)
             out["error"] = "none (unexpected)"
         except ValueError as err:
             out["error"] = str(err)
@@ -124,8 +132,9 @@ def part1(quick: bool, thread_counts: list[int]) -> None:
            f"{'→ 1M facts s':>14}{'CPU s':>8}{'peak RSS MiB':>14}"
     print(head)
     print("-" * len(head), flush=True)
-    plan = [("chunked", t) for t in thread_counts]
-    plan += [("unchunked", 1), ("chunked-float64", 1), ("train.evaluate", 1), ("dense-readout", 1)]
+    top = max(thread_counts)
+    plan = [("fused", t) for t in thread_counts] + [("forward", t) for t in thread_counts]
+    plan += [("unchunked", top), ("fused-float64", top), ("train.evaluate", top), ("dense-readout", top)]
     rows = []
     for name, threads in plan:
         r = run_variant(name, quick, threads)
@@ -215,7 +224,8 @@ def main() -> None:
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--part", choices=["1", "2", "all"], default="all")
-    parser.add_argument("--thread-counts", default="1,2", help="torch threads of the main scale variant (comma list)")
+    parser.add_argument("--thread-counts", default="1,2",
+                        help="torch threads (fused: worker threads) of the scale variants (comma list)")
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(variant(args.variant, args.quick, args.threads)))

@@ -2,7 +2,7 @@
 
 Each preset runs as ``python -m georecall.sweeps PRESET`` in a subprocess with a fresh temporary cache and
 output folder (so nothing is loaded), with the default local process pool; the script prints one JSON line
-per preset with its wall time and number of points. ``book`` takes ~25 minutes on 2 CPU cores.
+per preset with its wall time and number of points. ``book`` takes ~24 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations

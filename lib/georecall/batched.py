@@ -13,6 +13,10 @@ batched matmuls sum in a different order). Each model keeps its own learning rat
 data-order seed, target accuracy and early stop: a model that reaches its target at an evaluation is
 written back and dropped from the stack (the others continue), exactly where ``train.train`` would stop.
 
+The loss is the same mean cross-entropy, with a hand-written backward (softmax - onehot, one buffer) instead
+of autograd through a stored log-softmax; together with ``repro.reuse_freed_memory`` (the sweep workers call
+it) this keeps a step from re-faulting megabytes of fresh pages. ``benchmarks/bench_batched.py`` measures it.
+
 The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
 full batch while n <= ``full_batch_max`` else shuffled minibatches from ``repro.generator(data_seed, "data")``,
 evaluation on all data at step 0, every ``eval_every`` steps and at ``max_steps``.
@@ -97,6 +101,33 @@ def batched_forward(
     return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
 
 
+class _MeanCrossEntropy(torch.autograd.Function):
+    """Per-model mean cross-entropy [M] of logits [M, B, Tq, V], with the gradient written in one pass.
+
+        loss_m = sum_{b,q} w_{mbq} (logsumexp_v z_{mbqv} - z_{mbq,y}),   w = mask / (targeted positions of model m)
+        d loss_m / d z_{mbqv} = w_{mbq} (softmax(z_{mbq})_v - [v = y_{mbq}])
+
+    The same function as ``log_softmax`` + ``gather`` + mean (``train.loss_and_correct``), but the backward
+    builds softmax - onehot directly instead of differentiating through a stored [M, B, Tq, V] log-softmax:
+    two full-size buffers per step instead of four, which matters when each is megabytes (fresh pages cost
+    more than the arithmetic on a small machine).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        nll = -logits.log_softmax(dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [M, B, Tq]
+        ctx.save_for_backward(logits, targets, weight)
+        return (nll * weight).sum(dim=(1, 2))  # [M]
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        logits, targets, weight = ctx.saved_tensors
+        scale = (weight * grad_loss[:, None, None]).unsqueeze(-1)  # [M, B, Tq, 1]
+        grad = logits.softmax(dim=-1)  # [M, B, Tq, V]
+        grad.scatter_add_(-1, targets.unsqueeze(-1), torch.full_like(scale, -1.0))  # - onehot
+        return grad.mul_(scale), None, None
+
+
 def _loss_and_correct(
     logits: torch.Tensor, targets: torch.Tensor, *, correct: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -106,12 +137,11 @@ def _loss_and_correct(
     """
     targets = targets[..., -logits.shape[2] :]  # [M, B, Tq]
     mask = targets != IGNORE  # [M, B, Tq]
-    logp = logits.log_softmax(dim=-1)  # [M, B, Tq, V]
-    nll = -logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask  # [M, B, Tq]
     count = mask.sum(dim=(1, 2)).clamp(min=1)  # [M]
-    total = nll.sum(dim=(1, 2))  # [M]
+    weight = mask / count[:, None, None].to(logits.dtype)  # [M, B, Tq]
+    mean = _MeanCrossEntropy.apply(logits, targets.clamp(min=0), weight.to(logits.dtype))  # [M]
     right = ((logits.argmax(-1) == targets) | ~mask).all(dim=-1) if correct else None  # [M, B]
-    return total / count, total, right
+    return mean, mean * count, right
 
 
 class _Stack:

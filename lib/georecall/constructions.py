@@ -23,20 +23,27 @@ r*2k + k + j is h^-_{rj}, so the 2k units of relation r are contiguous.
 Evaluation (:func:`evaluate_recall`) runs the facts through ``model(tokens, last_only=True)`` in cache-sized
 chunks under a memory budget, and raises ``ValueError`` before allocating when a request cannot fit. (At
 inference ``models.Unembed`` skips the all-zero rows of W_U, so the readout costs k N, not d N, per fact.)
+For millions of facts, ``method="fused"`` computes the same margins with ``Transformer.last_residual`` and the
+tiled :class:`georecall.readout.Readout` on worker threads (every fact of N = 65,536, R = 16 in about half a
+minute on 2 cores; ``benchmarks/bench_construction.py``).
 The chapter's tables, the explorer's :func:`snapshot` and the committed accuracy-vs-d table
 (``python -m georecall.constructions dense-table``) are built here too.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
 
 from . import repro
 from .models import ModelConfig, Transformer
+from .readout import DEFAULT_BLOCK as READOUT_BLOCK, DEFAULT_TILE as READOUT_TILE, Readout
 from .tasks import BijectionTask, FactSet
 from ._checks import check_int
 
@@ -61,6 +68,8 @@ __all__ = [
     "model_bytes",
     "RecallEvaluation",
     "evaluate_recall",
+    "FORWARD",
+    "FUSED",
     "hidden_activations",
     "gate_matrix",
     "dense_accuracy_sweep",
@@ -425,27 +434,67 @@ def _fact_bytes(N: int, d: int, m: int, itemsize: int) -> int:
     return itemsize * (N + 16 * d + 4 * m) + 64
 
 
+def _fused_fact_bytes(d: int, m: int, itemsize: int) -> int:
+    """Working memory per fact of the fused method: per-token gathers and residuals ~ 8 d, MLP 2 m, no logits."""
+    return itemsize * (8 * d + 2 * m) + 128
+
+
+FORWARD, FUSED = "forward", "fused"  # evaluate_recall methods
+FUSED_CHUNK = 2048  # facts per fused chunk (one worker's unit of work)
+
+
+def _fact_batches(task, index: torch.Tensor | None, n: int, chunk_size: int):
+    """(start, tokens [c, 2], target [c]) for consecutive chunks of the selected facts."""
+    for start in range(0, n, chunk_size):
+        i = torch.arange(start, min(start + chunk_size, n)) if index is None else index[start : start + chunk_size]
+        if isinstance(task, FactSet):
+            yield start, task.tokens[i], task.targets[i, -1]
+        else:
+            s, r = i // task.R, i % task.R
+            yield start, torch.stack([s, task.N + r], dim=1), task.perms[r, s]
+
+
+def _bounded_map(pool, fn, items, *, ahead: int):
+    """``pool.map(fn, items)`` in order, with at most ``ahead`` items submitted and not yet consumed."""
+    pending: collections.deque = collections.deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def evaluate_recall(model: Transformer, task, *, max_bytes: int = DEFAULT_MAX_BYTES, chunk_size: int | None = None,
-                    return_margins: bool = False, facts: torch.Tensor | None = None) -> RecallEvaluation:
-    """Run facts through ``model(tokens, last_only=True)`` in chunks and score the argmax over all N attributes.
+                    return_margins: bool = False, facts: torch.Tensor | None = None, method: str = FORWARD,
+                    workers: int | None = None) -> RecallEvaluation:
+    """Run facts through the model in chunks and score the argmax over all N attributes.
 
     ``task`` is a ``BijectionTask`` (all N R facts, subject-major, generated chunk by chunk so memory stays
-    bounded) or a single-hop ``FactSet``. ``facts`` optionally selects fact indices (i = s R + r). The default
-    chunk keeps one chunk's logits near ``CHUNK_LOGIT_BYTES`` (cache-sized, measured fastest) and its working
-    memory under ``max_bytes``; a request that cannot fit (one fact alone above budget, or ``chunk_size`` too
-    large) raises ``ValueError`` before any allocation.
+    bounded) or a single-hop ``FactSet``. ``facts`` optionally selects fact indices (i = s R + r).
     The margin of a fact is its correct logit minus the best wrong logit (ties count as errors).
+
+    ``method="forward"`` (default) calls ``model(tokens, last_only=True)`` and reduces each chunk's [c, N] logits;
+    the default chunk keeps those logits near ``CHUNK_LOGIT_BYTES`` (cache-sized). ``method="fused"`` computes the
+    same margins for large tasks: ``model.last_residual`` (the forward pass with the attention's linear maps
+    applied once per distinct token) then :class:`georecall.readout.Readout`, which reduces the logits tile by
+    tile and never holds a [c, N] block, with ``workers`` threads (default: torch's thread count) each taking
+    whole chunks on one torch thread. Both agree up to floating-point summation order (tested).
+    A request that cannot fit in ``max_bytes`` (one fact alone above budget, or ``chunk_size`` too large)
+    raises ``ValueError`` before any allocation.
     """
     cfg = model.config
     N, d, m = cfg.d_vocab_out, cfg.d_model, cfg.d_mlp
     itemsize = torch.finfo(model.dtype).bits // 8
-    per_fact = _fact_bytes(N, d, m, itemsize)
+    if method not in (FORWARD, FUSED):
+        raise ValueError(f"method must be {FORWARD!r} or {FUSED!r}, got {method!r}")
+    if workers is None:
+        workers = torch.get_num_threads() if method == FUSED else 1
+    check_int("workers", workers, 1)
+    if method == FORWARD and workers != 1:
+        raise ValueError(f"workers applies to method={FUSED!r}; method={FORWARD!r} uses torch's own threads")
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
-    if per_fact > max_bytes:
-        raise ValueError(
-            f"one fact needs ~{per_fact} bytes (N={N} logits, d={d}, m={m}, {model.dtype}), above max_bytes={max_bytes}"
-        )
     if isinstance(task, FactSet):
         if task.seq_len != 2 or not task.last_position_only:
             raise ValueError("evaluate_recall scores single-hop [s, r] fact sets; got another format")
@@ -463,43 +512,62 @@ def evaluate_recall(model: Transformer, task, *, max_bytes: int = DEFAULT_MAX_BY
     n = n_total if index is None else index.numel()
     if index is not None and n and (int(index.min()) < 0 or int(index.max()) >= n_total):
         raise ValueError(f"facts must index [0, {n_total - 1}]")
-    fit = max(1, max_bytes // per_fact)
+
+    if method == FORWARD:
+        per_fact, fixed, default_chunk = _fact_bytes(N, d, m, itemsize), 0, CHUNK_LOGIT_BYTES // (N * itemsize)
+    else:  # fixed: a logit piece per worker, plus (at most) W_U's copy and its non-zero mask
+        per_fact, default_chunk = _fused_fact_bytes(d, m, itemsize), FUSED_CHUNK
+        fixed = min(READOUT_TILE, N) * READOUT_BLOCK * itemsize + N * d * (itemsize + 1)
+    budget = max_bytes // workers - fixed  # each worker holds one chunk at a time
+    if per_fact > budget:
+        raise ValueError(
+            f"one fact needs ~{per_fact + fixed} bytes per worker (N={N} attributes, d={d}, m={m}, {model.dtype}, "
+            f"method={method!r}, workers={workers}), above max_bytes={max_bytes}"
+        )
+    fit = max(1, budget // per_fact)
     if chunk_size is None:
-        chunk_size = max(1, min(fit, max(n, 1), CHUNK_LOGIT_BYTES // (N * itemsize)))
+        chunk_size = max(1, min(fit, max(n, 1), default_chunk))
     else:
         check_int("chunk_size", chunk_size, 1)
         if chunk_size > fit:
             raise ValueError(
-                f"chunk_size={chunk_size} needs ~{chunk_size * per_fact / 2**30:.2f} GiB, above "
+                f"chunk_size={chunk_size} needs ~{(chunk_size * per_fact + fixed) * workers / 2**30:.2f} GiB, above "
                 f"max_bytes={max_bytes / 2**30:.2f} GiB; use chunk_size <= {fit}"
             )
+
+    readout = Readout.of(model.W_U, tile=READOUT_TILE, block=READOUT_BLOCK) if method == FUSED else None
+
+    def chunk_margins(batch) -> tuple[int, torch.Tensor]:
+        start, tokens, target = batch
+        tokens, target = tokens.to(model.device), target.to(model.device)
+        if readout is not None:
+            return start, readout.margins(model.last_residual(tokens), target).cpu()
+        logits = model(tokens, last_only=True)[:, 0]  # [c, N]
+        right = logits.gather(1, target[:, None])[:, 0]  # [c]
+        logits.scatter_(1, target[:, None], -math.inf)  # in place: no second [c, N] buffer
+        return start, (right - logits.amax(dim=1)).double().cpu()  # [c]
+
     margins = torch.empty(n, dtype=torch.float64) if return_margins else None
     n_correct, min_margin, sum_margin = 0, math.inf, 0.0
     t0 = time.perf_counter()
-    with torch.no_grad():
-        for start in range(0, n, chunk_size):
-            i = torch.arange(start, min(start + chunk_size, n)) if index is None else index[start : start + chunk_size]
-            if isinstance(task, FactSet):
-                tokens, target = task.tokens[i], task.targets[i, -1]
-            else:
-                s, r = i // task.R, i % task.R
-                tokens = torch.stack([s, task.N + r], dim=1)  # [c, 2]
-                target = task.perms[r, s]  # [c]
-            logits = model(tokens.to(model.device), last_only=True)[:, 0]  # [c, N]
-            target = target.to(model.device)
-            right = logits.gather(1, target[:, None])[:, 0]  # [c]
-            logits.scatter_(1, target[:, None], -math.inf)  # in place: no second [c, N] buffer
-            margin = (right - logits.amax(dim=1)).double().cpu()  # [c]
+    batches = _fact_batches(task, index, n, chunk_size)
+    with torch.no_grad(), contextlib.ExitStack() as stack:
+        if workers > 1:
+            stack.enter_context(repro.torch_threads(1))  # parallel over chunks, not inside each small product
+            pool = stack.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="evaluate_recall"))
+            results = _bounded_map(pool, chunk_margins, batches, ahead=2 * workers)
+        else:
+            results = map(chunk_margins, batches)
+        for start, margin in results:
             n_correct += int((margin > 0).sum())
             min_margin = min(min_margin, float(margin.min()))
             sum_margin += float(margin.sum())
             if margins is not None:
                 margins[start : start + len(margin)] = margin
-            del logits
     return RecallEvaluation(
         accuracy=n_correct / max(n, 1), n_facts=n, n_correct=n_correct, min_margin=min_margin,
         mean_margin=sum_margin / max(n, 1), seconds=time.perf_counter() - t0, chunk_size=chunk_size,
-        bytes_per_chunk=chunk_size * per_fact, margins=margins,
+        bytes_per_chunk=chunk_size * per_fact + fixed, margins=margins,
     )
 
 
@@ -730,8 +798,9 @@ def compare_weights(a: Transformer, b: Transformer, n_subjects: int):
     return pd.DataFrame(rows).set_index("parameter")
 
 
-def exactness_table(sizes, *, seed: int = 0, dtype: torch.dtype = torch.float64):
-    """Build the block construction for each (N, R) in ``sizes`` and score every fact through the model.
+def exactness_table(sizes, *, seed: int = 0, dtype: torch.dtype = torch.float64, method: str = FORWARD):
+    """Build the block construction for each (N, R) in ``sizes`` and score every fact through the model
+    (``evaluate_recall`` with ``method``; ``"fused"`` for N R in the millions).
 
     Columns: N, R, k, d, m, facts, accuracy, min_margin, two_over_k, seconds (build + evaluation).
     """
@@ -744,7 +813,7 @@ def exactness_table(sizes, *, seed: int = 0, dtype: torch.dtype = torch.float64)
         t0 = time.perf_counter()
         task = make_task(N, R, seed=seed)
         model = build_block(task, dtype=dtype)
-        ev = evaluate_recall(model, task)
+        ev = evaluate_recall(model, task, method=method)
         k = _min_code_length(N)
         rows.append(dict(N=N, R=R, k=k, d=model.config.d_model, m=model.config.d_mlp, facts=ev.n_facts,
                          accuracy=ev.accuracy, min_margin=ev.min_margin, two_over_k=2 / k,

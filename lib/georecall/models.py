@@ -309,6 +309,43 @@ class Transformer(nn.Module):
         resid_post = self.blocks[0](embed + pos, last_only)  # [B, Tq, d]
         return self.hook_logits(self.unembed(resid_post))  # [B, Tq, V_out]
 
+    @torch.no_grad()
+    def last_residual(self, tokens: torch.Tensor) -> torch.Tensor:
+        """resid_post at the last position, [B, d]: the same function as ``forward(tokens, last_only=True)``
+        before the unembedding, computed through per-token tables (inference only; no hooks fire).
+
+        A one-layer model sees token t at position p only through x = W_E[t] + W_pos[p], so every linear map of
+        the attention can be applied once per distinct (position, token) pair of the batch instead of once per
+        sequence (the QK and OV circuits, tabulated):
+
+            q_h = x_last W_Q[h],   k_{h,p} = x_p W_K[h],   ov_{h,p} = x_p W_V[h] W_O[h]         (tables)
+            attn_out = sum_h sum_p softmax_p(q_h . k_{h,p} / sqrt(d_head)) ov_{h,p}           (per sequence)
+            resid_mid = x_last + attn_out,   resid_post = resid_mid + MLP(resid_mid)
+
+        Only the gathers, the T-way softmax and the MLP run per sequence. The result equals the hooked forward
+        pass up to floating-point reassociation (tested).
+        """
+        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.config.n_ctx:
+            raise ValueError(f"tokens must be [B, T] with 1 <= T <= n_ctx={self.config.n_ctx}, got {tuple(tokens.shape)}")
+        T = tokens.shape[1]
+        attn, mlp = self.blocks[0].attn, self.blocks[0].mlp
+        tables = []  # per position: (where [B], x [U, d], k [U, H, dh], ov [U, H, d]) over its distinct tokens
+        for p in range(T):
+            distinct, where = torch.unique(tokens[:, p], return_inverse=True)  # [U], [B]
+            x = self.embed.W_E[distinct] + self.pos_embed.W_pos[p]  # [U, d]
+            k = torch.einsum("ud,hde->uhe", x, attn.W_K)  # [U, H, dh]
+            ov = torch.einsum("ud,hde,hef->uhf", x, attn.W_V, attn.W_O)  # [U, H, d]
+            tables.append((where, x, k, ov))
+        where, x, _, _ = tables[-1]
+        q = torch.einsum("ud,hde->uhe", x, attn.W_Q)[where]  # [B, H, dh]
+        scores = torch.stack([(q * k[w]).sum(-1) for w, _, k, _ in tables], dim=-1)  # [B, H, T]
+        pattern = (scores * attn.scale).softmax(dim=-1)  # [B, H, T]
+        resid_mid = x[where]  # [B, d]: the skip connection at the last position
+        for p, (w, _, _, ov) in enumerate(tables):
+            resid_mid += (pattern[..., p, None] * ov[w]).sum(1)  # attention read from position p
+        post = torch.addmm(mlp.b_in, resid_mid, mlp.W_in).relu_()  # [B, m]
+        return torch.addmm(resid_mid, post, mlp.W_out)  # [B, d]
+
     # --- hooks ------------------------------------------------------------------------------------
     def hook_points(self) -> dict[str, HookPoint]:
         """Every hook point by its TransformerLens name."""

@@ -543,6 +543,7 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
     keys = {c.group_key() for c in configs}
     if len(keys) != 1:
         raise ValueError("train_group needs points of one shape (equal group_key)")
+    repro.reuse_freed_memory()  # per-step tensors are reused, not re-faulted from the kernel (see its docstring)
     with repro.torch_threads(threads) if threads is not None else contextlib.nullcontext():
         built = [_build(c) for c in configs]
         noisy = configs[0].data_format == "noisy"

@@ -138,3 +138,24 @@ def test_resample_hook_feeds_fresh_batches():
     assert [r.history for r in ref] == [r.history for r in got]
     assert all(_max_param_diff(x, y) == 0.0 for x, y in zip(a, b))
     assert sorted(calls) == [(i, s) for i in (0, 1) for s in range(1, 17)], "one call per model and step, steps from 1"
+
+
+def test_stacked_cross_entropy_and_its_gradient_equal_log_softmax():
+    """The hand-written backward (softmax - onehot) must equal autograd through log_softmax, IGNORE included."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 2, 7, generator=g, dtype=torch.float64) * 4
+    targets = torch.randint(0, 7, (3, 5, 2), generator=g)
+    targets[0, :, 0] = tasks.IGNORE  # model 0 is scored at the last position only
+    targets[1, 2] = tasks.IGNORE
+    z1 = logits.clone().requires_grad_(True)
+    mean, total, right = batched._loss_and_correct(z1, targets)
+    (mean * torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)).sum().backward()
+    z2 = logits.clone().requires_grad_(True)
+    mask = targets != tasks.IGNORE
+    nll = -z2.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0] * mask
+    ref = nll.sum(dim=(1, 2)) / mask.sum(dim=(1, 2))
+    (ref * torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)).sum().backward()
+    assert torch.allclose(mean, ref, rtol=0, atol=1e-12)
+    assert torch.allclose(total, nll.sum(dim=(1, 2)), rtol=0, atol=1e-12)
+    assert torch.allclose(z1.grad, z2.grad, rtol=0, atol=1e-12)
+    assert torch.equal(right, ((logits.argmax(-1) == targets) | ~mask).all(-1))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from georecall import constructions, repro, tasks, theory, train
+from georecall import constructions, models, repro, tasks, theory, train
 
 MARGIN_TOL = 1e-9  # float64 rounding allowed below the 2/k margin
 EXACT_GRID = [(2, 1), (5, 1), (7, 3), (64, 1), (100, 4), (256, 4), (300, 5), (1000, 8), (1024, 8)]
@@ -357,3 +357,38 @@ def test_torch_threads_restores():
             assert torch.get_num_threads() == 1
             raise RuntimeError
     assert torch.get_num_threads() == before
+
+
+def test_fused_evaluation_equals_the_forward_pass(block_300_5):
+    """method='fused' (per-token tables + tiled readout, threads) must give the forward pass's margins."""
+    task, model = block_300_5
+    forward = constructions.evaluate_recall(model, task, return_margins=True)
+    for workers in (1, 2):
+        fused = constructions.evaluate_recall(model, task, method="fused", workers=workers, chunk_size=97,
+                                              return_margins=True)
+        # summation order differs from the forward pass's BLAS call: equal up to float64 rounding
+        assert torch.allclose(fused.margins, forward.margins, rtol=0, atol=MARGIN_TOL)
+        assert fused.n_correct == forward.n_correct == len(forward.margins)
+
+
+def test_fused_evaluation_of_a_trained_like_model_and_a_fact_subset():
+    task = tasks.make_task(40, 3, seed=2)
+    model = models.Transformer(models.ModelConfig.for_task(task, 12, init_seed=4)).double()
+    idx = torch.tensor([0, 7, 8, 119, 50])
+    forward = constructions.evaluate_recall(model, task, facts=idx, return_margins=True)
+    fused = constructions.evaluate_recall(model, task.single_hop(), facts=idx, method="fused", workers=2,
+                                          chunk_size=2, return_margins=True)
+    assert torch.allclose(fused.margins, forward.margins, rtol=0, atol=1e-12)
+    assert fused.n_correct == forward.n_correct
+
+
+def test_evaluation_method_and_workers_are_checked(block_300_5):
+    task, model = block_300_5
+    with pytest.raises(ValueError, match="method"):
+        constructions.evaluate_recall(model, task, method="tiled")
+    with pytest.raises(ValueError, match="workers"):
+        constructions.evaluate_recall(model, task, workers=2)
+    with pytest.raises(ValueError, match="workers"):
+        constructions.evaluate_recall(model, task, method="fused", workers=0)
+    with pytest.raises(ValueError, match="max_bytes"):
+        constructions.evaluate_recall(model, task, method="fused", max_bytes=1000)

@@ -14,3 +14,16 @@ def test_streams_are_stable_and_independent():
 
 def test_numpy_stream():
     assert (repro.numpy_rng(2, "probe").random(4) == repro.numpy_rng(2, "probe").random(4)).all()
+
+
+def test_reuse_freed_memory_checks_its_arguments():
+    import sys
+
+    import pytest
+
+    with pytest.raises(ValueError, match="max_block"):
+        repro.reuse_freed_memory(max_block=2**30)
+    with pytest.raises(ValueError, match="keep"):
+        repro.reuse_freed_memory(keep=0)
+    if sys.platform.startswith("linux"):
+        assert repro.reuse_freed_memory() is True
