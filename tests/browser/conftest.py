@@ -7,6 +7,9 @@ CDN requests are answered from local copies:
 - ``https://cdn.plot.ly/**``                 -> ``plotly/package_data/plotly.min.js`` of the installed plotly
 - ``**/require.min.js``                      -> ``.browser-assets/node_modules/requirejs/require.js``
 - ``**/html-manager@*/dist/embed-amd.js``    -> ``.browser-assets/node_modules/@jupyter-widgets/html-manager/...``
+- html-manager's FontAwesome files (``<20 hex>.woff2`` etc.), which webpack resolves against the page's origin
+  (``/@jupyter-widgets/...``, with or without ``html-manager/dist/``, depending on load order) instead of the CDN
+  it came from: answered from the same ``dist/`` folder, as the CDN would
 
 and every other request that does not go to the local server is aborted (the test never touches the network).
 
@@ -21,6 +24,7 @@ import fnmatch
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -34,7 +38,11 @@ BOOK_DIR = Path(os.environ.get("GEORECALL_BOOK_DIR", REPO / "book")).resolve()
 HTML_DIR = BOOK_DIR / "_build" / "html"
 ASSETS = Path(os.environ.get("GEORECALL_BROWSER_ASSETS", REPO / ".browser-assets")) / "node_modules"
 REQUIREJS = ASSETS / "requirejs" / "require.js"
-EMBED_AMD = ASSETS / "@jupyter-widgets" / "html-manager" / "dist" / "embed-amd.js"
+HTML_MANAGER_DIST = ASSETS / "@jupyter-widgets" / "html-manager" / "dist"
+EMBED_AMD = HTML_MANAGER_DIST / "embed-amd.js"
+WIDGET_FONT = re.compile(r"/@jupyter-widgets/(?:html-manager/dist/)?([0-9a-f]{20}\.(woff2|woff|ttf|eot|svg))$")
+FONT_TYPES = {"woff2": "font/woff2", "woff": "font/woff", "ttf": "font/ttf", "eot": "application/vnd.ms-fontobject",
+              "svg": "image/svg+xml"}
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # required when running as root (CI)
@@ -131,7 +139,11 @@ LOCAL_FILES = [
 def _route(route, request, log: PageLog) -> None:
     url = request.url
     if urlsplit(url).hostname == "127.0.0.1":
-        route.continue_()
+        font = WIDGET_FONT.search(urlsplit(url).path)
+        if font and (HTML_MANAGER_DIST / font.group(1)).is_file():
+            route.fulfill(path=str(HTML_MANAGER_DIST / font.group(1)), content_type=FONT_TYPES[font.group(2)])
+        else:
+            route.continue_()
         return
     for pattern, path, ctype in LOCAL_FILES:
         # fnmatch's '*' also crosses '/', which is what '**' means here

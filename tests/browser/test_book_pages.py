@@ -45,9 +45,8 @@ def html_name(page: str) -> str:
 # console allowlist: keep it tight; every entry says why it is harmless
 # ---------------------------------------------------------------------------------------------------------------
 
-# html-manager's FontAwesome fonts: webpack resolves them against the page's origin, where they do not exist.
-# They only draw icons. Allowed as 404s from the local server and as the matching console messages.
-FONTAWESOME_404 = re.compile(r"/@jupyter-widgets/html-manager/dist/[0-9a-f]{20}\.(woff2?|ttf|eot|svg)$")
+# html-manager's FontAwesome files are answered from the local npm copy (conftest.WIDGET_FONT), so no local 404 is
+# allowed at all.
 
 # Uncaught page errors (`pageerror`), matched on (message, stack), that are known and harmless.
 BENIGN_PAGE_ERRORS = [
@@ -65,7 +64,6 @@ BENIGN_PAGE_ERRORS = [
 # jsdelivr and plotly's MathJax from cdnjs) is handled separately: it is allowed only for URLs that were actually
 # aborted, see `unexpected_console_errors`. Anything the page needs must be served locally or routed.
 BENIGN_CONSOLE_ERRORS = [
-    (re.compile(r"^Failed to load resource: the server responded with a status of 404"), FONTAWESOME_404),
     # pydata-sphinx-theme 0.17 on a first visit (empty localStorage, no `default_mode` theme option) logs this
     # with console.error and falls back to "auto". Only the empty mode is allowed.
     (re.compile(r"^Got invalid theme mode: \. Resetting to auto\.$"), re.compile(r"/pydata-sphinx-theme\.js")),
@@ -84,7 +82,7 @@ def unexpected_console_errors(log) -> list[str]:
         if not any(m.search(message) and st.search(stack) for m, st in BENIGN_PAGE_ERRORS):
             bad.append(f"pageerror: {message}\n{stack}")
     for status, url in log.failed_local:
-        if urlsplit(url).hostname == "127.0.0.1" and not (status == 404 and FONTAWESOME_404.search(url)):
+        if urlsplit(url).hostname == "127.0.0.1":
             bad.append(f"HTTP {status}: {url}")
     return bad
 
