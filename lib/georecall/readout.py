@@ -26,7 +26,7 @@ DEFAULT_TILE = 4096  # attributes per piece of logits
 DEFAULT_BLOCK = 256  # facts per piece: a [4096, 256] float32 piece is 4 MiB
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
 class Readout:
     """W_U restricted to its non-zero rows, laid out for the tiled margin computation. Build with :meth:`of`."""
 
