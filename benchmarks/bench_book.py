@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,27 +27,17 @@ import time
 from pathlib import Path
 
 import nbformat
-import yaml
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
+sys.path.insert(0, str(REPO / "tests"))  # tests/book_toc.py: the one _toc.yml reader
+from book_toc import toc_files  # noqa: E402
 
 
 def toc_notebooks() -> list[str]:
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key))
-
-    walk([{k: toc[k] for k in ("parts", "chapters", "sections") if k in toc}])
-    pages = [re.sub(r"\.(ipynb|md)$", "", f) for f in files]
-    return [p for p in pages if (BOOK / f"{p}.ipynb").is_file()]
+    """The chapter notebooks of ``book/_toc.yml``, in order (the same reader as the tests)."""
+    return [p for p in toc_files(BOOK) if (BOOK / f"{p}.ipynb").is_file()]
 
 
 def run_notebook(name: str, timeout: int) -> dict:

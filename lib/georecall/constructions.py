@@ -493,8 +493,7 @@ def evaluate_recall(model: Transformer, task, *, max_bytes: int = DEFAULT_MAX_BY
     check_int("workers", workers, 1)
     if method == FORWARD and workers != 1:
         raise ValueError(f"workers applies to method={FUSED!r}; method={FORWARD!r} uses torch's own threads")
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+    check_int("max_bytes", max_bytes, 1)
     if isinstance(task, FactSet):
         if task.seq_len != 2 or not task.last_position_only:
             raise ValueError("evaluate_recall scores single-hop [s, r] fact sets; got another format")

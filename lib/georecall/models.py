@@ -24,7 +24,7 @@ from torch import nn
 from . import repro
 from ._checks import check_int
 
-__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES"]
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "readout_support"]
 
 HOOK_NAMES = (
     "hook_embed",
@@ -197,6 +197,18 @@ class Block(nn.Module):
         return self.hook_resid_post(resid_mid + mlp_out)  # [B, Tq, d]
 
 
+def readout_support(W_U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices of the rows of W_U [d, V] that are not all zero, W_U[rows]^T as a contiguous [V, kept] matrix).
+
+    logits = x W_U = x[rows] W_U[rows] exactly for finite x: hand-built constructions read out from k of d
+    coordinates, so the readout costs k V instead of d V per query. [V, kept] is nn.Linear's layout, which BLAS
+    streams without repacking.
+    """
+    W_U = W_U.detach()
+    rows = (W_U != 0).any(dim=1).nonzero()[:, 0]
+    return rows, W_U[rows].T.contiguous()
+
+
 class Unembed(nn.Module):
     def __init__(self, W_U: nn.Parameter | None, embed: Embed, d_vocab_out: int):
         super().__init__()
@@ -213,21 +225,15 @@ class Unembed(nn.Module):
         return self._embed[0].W_E[: self.d_vocab_out].T if self.tied else self.W_U
 
     def _nonzero_rows(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(rows of W_U that are not all zero, W_U restricted to them and transposed), or None when no row is all zero.
-
-        Cached on W_U's storage, shape and in-place version counter, so any change to W_U recomputes it.
-        """
+        """:func:`readout_support` of W_U, or None when no row is all zero; cached on W_U's storage, shape and
+        in-place version counter, so any change to W_U recomputes it."""
         try:
             key = (W.data_ptr(), W._version, tuple(W.shape), W.dtype, W.device)
         except RuntimeError:  # inference tensors keep no version counter: no cache, use the dense product
             return None
         if self._support is None or self._support[0] != key:
-            keep = (W != 0).any(dim=1)  # [d]
-            if bool(keep.all()):
-                self._support = (key, None)
-            else:
-                rows = keep.nonzero()[:, 0]
-                self._support = (key, (rows, W[rows].T.contiguous()))  # [V_out, kept], nn.Linear's layout
+            rows, W_rows_T = readout_support(W)
+            self._support = (key, None if len(rows) == W.shape[0] else (rows, W_rows_T))
         return self._support[1]
 
     def forward(self, resid: torch.Tensor) -> torch.Tensor:

@@ -469,6 +469,16 @@ def plot_accuracy_vs_d_slider(curves, Ns) -> go.Figure:
     return slider_figure(steps, slider_label="N (subjects)", layout=_accuracy_vs_d_layout())
 
 
+def _log_log_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int) -> None:
+    """Chapter 3's log-log figures: titled log axes, the legend in rows below the plot."""
+    fig.update_layout(
+        title=dict(text=title),
+        xaxis=dict(title=dict(text=x_title), type="log"),
+        yaxis=dict(title=dict(text=y_title), type="log"),
+        legend=dict(orientation="h", y=-0.25), height=height,
+    )
+
+
 def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
     """d* against R·log2 N (measured, solid markers per R), the fitted line, the construction's R·⌈log2 N⌉ and
     the counting bound at 2 bits/param (dashed). ``th`` has columns n_subjects, n_relations, d_star, R_log2_N,
@@ -487,12 +497,8 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
                                  marker=dict(color=color_for_R(int(R)), size=10),
                                  customdata=g[["n_subjects"]].to_numpy(),
                                  hovertemplate="N=%{customdata[0]}<br>R·log₂N=%{x:.0f}<br>d*=%{y}<extra></extra>"))
-    fig.update_layout(
-        title=dict(text="Threshold d* (2 of 3 seeds reach 99%) against R·log₂N"),
-        xaxis=dict(title=dict(text="R·log₂ N (bits to name R attributes)"), type="log"),
-        yaxis=dict(title=dict(text="d* (log scale)"), type="log"),
-        legend=dict(orientation="h", y=-0.25), height=520,
-    )
+    _log_log_layout(fig, "Threshold d* (2 of 3 seeds reach 99%) against R·log₂N",
+                    "R·log₂ N (bits to name R attributes)", "d* (log scale)", height=520)
     return fig
 
 
@@ -503,12 +509,7 @@ def plot_dstar_vs_N(th) -> go.Figure:
         c = color_for_R(int(R))
         fig.add_trace(go.Scatter(x=g["n_subjects"], y=g["d_star"], mode="lines+markers", name=f"measured d*, R = {R}", line=dict(color=c)))
         fig.add_trace(go.Scatter(x=g["n_subjects"], y=g["R_k"], mode="lines", name=f"R·⌈log₂N⌉, R = {R}", line=dict(color=c, dash=THEORY_DASH), opacity=0.6))
-    fig.update_layout(
-        title=dict(text="d* against N at fixed R"),
-        xaxis=dict(title=dict(text="subjects N (log scale)"), type="log"),
-        yaxis=dict(title=dict(text="d* (log scale)"), type="log"),
-        legend=dict(orientation="h", y=-0.25), height=500,
-    )
+    _log_log_layout(fig, "d* against N at fixed R", "subjects N (log scale)", "d* (log scale)", height=500)
     return fig
 
 
@@ -534,12 +535,8 @@ def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
                                      marker=dict(symbol=("triangle-up" if all_pass else "diamond") + ("" if fmt == "single_hop" else "-open"),
                                                  size=12, color="#1f77b4", line=dict(width=2, color="#1f77b4")),
                                      name=f"learned embeddings, {'[s, r]' if fmt == 'single_hop' else 'noisy T = 32'} ({what})"))
-    fig.update_layout(
-        title=dict(text="Facts memorised at ≥ 99% against trainable non-embedding parameters"),
-        xaxis=dict(title=dict(text="attention + MLP parameters P (log scale)"), type="log"),
-        yaxis=dict(title=dict(text="facts N·R (log scale)"), type="log"),
-        legend=dict(orientation="h", y=-0.25), height=520,
-    )
+    _log_log_layout(fig, "Facts memorised at ≥ 99% against trainable non-embedding parameters",
+                    "attention + MLP parameters P (log scale)", "facts N·R (log scale)", height=520)
     return fig
 
 

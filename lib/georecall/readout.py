@@ -7,7 +7,7 @@ For a residual x (resid_post at the query position) and the correct attribute a*
 :func:`margins` computes exactly this, but never holds the [B, V] logits at once: the attributes are taken in
 tiles of ``tile`` columns and the facts in blocks of ``block``, each [tile, block] piece of logits is one matrix
 product, the correct attribute's entry is set to -inf in place, and a running maximum keeps the best wrong logit.
-All-zero rows of W_U (coordinates the readout ignores) are dropped first, which is exact for finite x. The
+All-zero rows of W_U (coordinates the readout ignores) are dropped first (``models.readout_support``). The
 numbers equal those of ``logits = x @ W_U`` up to floating-point summation order.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import check_int
+from .models import readout_support
 
 __all__ = ["Readout", "DEFAULT_TILE", "DEFAULT_BLOCK"]
 
@@ -40,17 +41,12 @@ class Readout:
         """The readout of an unembedding matrix ``W_U`` [d, V] (e.g. ``model.W_U``)."""
         check_int("tile", tile, 1)
         check_int("block", block, 1)
-        W_U = W_U.detach()
-        rows = (W_U != 0).any(dim=1).nonzero()[:, 0]
-        return cls(rows=rows, W=W_U[rows].T.contiguous(), tile=tile, block=block)
+        rows, W = readout_support(W_U)
+        return cls(rows=rows, W=W, tile=tile, block=block)
 
     @property
     def n_out(self) -> int:
         return self.W.shape[0]
-
-    def piece_bytes(self) -> int:
-        """Memory of the logit piece one call of :meth:`margins` works in."""
-        return min(self.tile, self.n_out) * self.block * self.W.element_size()
 
     @torch.no_grad()
     def margins(self, resid: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

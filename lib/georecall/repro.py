@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ._checks import check_int
+
 __all__ = [
     "stream_seed",
     "generator",
@@ -87,8 +89,7 @@ def torch_threads(n: int) -> Iterator[None]:
     The book's models are tiny: on a busy 2-core machine the thread pool's wake-ups and barriers cost more than
     the work, so explorer redraws, sweep workers and live training run on one thread.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (threads) must be an int >= 1, got {n!r}")
+    check_int("n (threads)", n, 1)
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -107,10 +108,8 @@ def reuse_freed_memory(*, max_block: int = 32 * 2**20, keep: int = 2**30) -> boo
     stacked models of N = 256, R = 4, d = 12, 256 steps took 1.5 M page faults and 5 s of kernel time on a 2-core
     machine, about a third of the wall time (``benchmarks/bench_batched.py``). The sweep workers call this once.
     """
-    if isinstance(max_block, bool) or not isinstance(max_block, int) or not 0 < max_block <= 32 * 2**20:
-        raise ValueError(f"max_block must be an int in [1, {32 * 2**20}] (glibc's ceiling), got {max_block!r}")
-    if isinstance(keep, bool) or not isinstance(keep, int) or not 0 < keep < 2**31:
-        raise ValueError(f"keep must be an int in [1, 2**31 - 1], got {keep!r}")
+    check_int("max_block", max_block, 1, 32 * 2**20)  # glibc's ceiling for the mmap threshold
+    check_int("keep", keep, 1, 2**31 - 1)  # a C int
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
