@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_batched.py [--models 12] [--steps 256]``. Both wa
 (same tasks, inits, data order, learning rates) for the same number of steps in this one process; the script
 prints both wall times, their ratio, and how far the final accuracies of the two ways differ.
 
-Like the sweep workers (``sweeps.train_group``), the process first calls ``repro.reuse_freed_memory()``, which
+Like the sweep workers (``runner.train_group``), the process first calls ``repro.reuse_freed_memory()``, which
 applies to both ways; ``--malloc-default`` skips it to show what glibc's default costs.
 """
 

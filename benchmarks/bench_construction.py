@@ -5,18 +5,18 @@
     .venv/bin/python benchmarks/bench_construction.py --part 1 --thread-counts 1   # one thread only (busy machine)
 
 Part 1 scores every fact of the block construction at N = 65,536, R = 16 (1,048,576 facts, argmax over all N
-attributes) with ``constructions.evaluate_recall`` and prints wall time, CPU time and peak memory (``ru_maxrss`` of a
+attributes) with ``recall.evaluate_recall`` and prints wall time, CPU time and peak memory (``ru_maxrss`` of a
 fresh process per variant) next to baselines measured in the same run:
 
-- ``fused``: ``method="fused"``, the library's large-task path (``Transformer.last_residual`` + the tiled
-  ``readout.Readout``), one worker thread per torch thread; every fact;
-- ``forward``: ``method="forward"``, the literal ``model(tokens, last_only=True)`` with [c, N] logits per chunk
-  (the previous default), on 1/16 of the facts, extrapolated;
+- ``fused``: ``method="fused"``, the library's large-task path (``recall.last_residual`` + the tiled
+  ``recall.Readout``), one worker thread per torch thread; every fact;
+- ``forward``: ``method="forward"``, ``model.resid_post`` and the zero-row-skipping readout with [c, N] logits per
+  chunk (the previous default), on 1/16 of the facts, extrapolated;
 - ``unchunked``: one chunk of all facts: refused with ``ValueError`` before allocating;
 - ``fused-float64``: the fused path in float64, on a subset, extrapolated;
 - ``train.evaluate``: the generic evaluation (cross-entropy, chunks of 8192) in float64, on a subset, extrapolated;
-- ``dense readout``: float32 with the full ``resid @ W_U`` product (grad mode, as training computes it), on a subset,
-  extrapolated: what the inference-only zero-row skip in ``models.Unembed`` saves.
+- ``dense readout``: float32 with the model's own forward pass (the full ``resid @ W_U`` product, as training
+  computes it), on a subset, extrapolated: what the zero-row skip of ``recall.evaluate_recall`` saves.
 
 Part 2 times the explorer's answer to slider moves at N = 1024, R = 8 (``widgets.construction_view``, i.e. build +
 score + figure, and the same through the ipywidgets panel), against the unbudgeted float64 render with torch's
@@ -54,7 +54,7 @@ def variant(name: str, quick: bool, threads: int) -> dict:
     """Run one scale variant in this (fresh) process and return its measurements."""
     import torch
 
-    from georecall import constructions, tasks, train
+    from georecall import constructions, recall, tasks, train
 
     torch.set_num_threads(threads)
     task = tasks.make_task(N_SCALE, R_SCALE, seed=0)
@@ -66,14 +66,14 @@ def variant(name: str, quick: bool, threads: int) -> dict:
         out["build_s"] = time.perf_counter() - t0
         step = 16 if (quick or name == "forward") else 1
         facts = torch.arange(0, n_all, step) if step > 1 else None
-        ev = constructions.evaluate_recall(model, task, facts=facts, method=name,
-                                           **(dict(workers=threads) if name == "fused" else {}))
+        ev = recall.evaluate_recall(model, task, facts=facts, method=name,
+                                    **(dict(workers=threads) if name == "fused" else {}))
         out.update(facts=ev.n_facts, accuracy=ev.accuracy, min_margin=ev.min_margin, chunk=ev.chunk_size,
                    eval_s=ev.seconds, extrapolated=step > 1)
     elif name == "fused-float64":
         model = constructions.build_block(task, dtype=torch.float64)
         out["build_s"] = time.perf_counter() - t0
-        ev = constructions.evaluate_recall(model, task, facts=torch.arange(0, n_all, n_all // SUBSET),
+        ev = recall.evaluate_recall(model, task, facts=torch.arange(0, n_all, n_all // SUBSET),
                                            method="fused", workers=threads)
         out.update(facts=ev.n_facts, accuracy=ev.accuracy, min_margin=ev.min_margin, chunk=ev.chunk_size,
                    eval_s=ev.seconds, extrapolated=True)
@@ -82,7 +82,7 @@ def variant(name: str, quick: bool, threads: int) -> dict:
         out["build_s"] = time.perf_counter() - t0
         rss_before = _rss_mib()
         try:
-            constructions.evaluate_recall(model, task, chunk_size=n_all, method="fused", workers=threads)
+            recall.evaluate_recall(model, task, chunk_size=n_all, method="fused", workers=threads)
             out["error"] = "none (unexpected)"
         except ValueError as err:
             out["error"] = str(err)
@@ -99,7 +99,7 @@ def variant(name: str, quick: bool, threads: int) -> dict:
         out["build_s"] = time.perf_counter() - t0
         facts = torch.arange(0, n_all, n_all // SUBSET)
         t1 = time.perf_counter()
-        with torch.enable_grad():  # grad mode: models.Unembed computes the full resid @ W_U (no zero-row skip)
+        with torch.no_grad():  # the model alone: the full resid @ W_U product (no zero-row skip)
             correct, chunk = 0, 256
             for start in range(0, len(facts), chunk):
                 i = facts[start : start + chunk]
@@ -165,7 +165,7 @@ def part1(quick: bool, thread_counts: list[int]) -> None:
 def part2() -> None:
     import torch
 
-    from georecall import constructions, plots, widgets
+    from georecall import chapters, plots, widgets
 
     plots.setup()
     print(f"\n=== Part 2: explorer answer to a slider move, N={N_UI}, R={R_UI} ===")
@@ -176,7 +176,7 @@ def part2() -> None:
     widgets.construction_view(N_UI, R_UI, **moves[0])  # warm-up (imports, first plotly figure)
 
     def baseline(d, k, placement, codes):  # unbudgeted: every fact, float64, torch's default threads
-        snap = constructions.snapshot(N_UI, R_UI, placement=placement, d_model=d, k=k, codes=codes,
+        snap = chapters.snapshot(N_UI, R_UI, placement=placement, d_model=d, k=k, codes=codes,
                                       max_facts=N_UI * R_UI, dtype=torch.float64)
         return plots.plot_construction_view(snap.activations.tolist(), snap.margin_counts, snap.margin_edges,
                                             k=snap.recipe.k, title="baseline")

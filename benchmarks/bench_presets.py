@@ -1,6 +1,6 @@
 """Wall time of sweep presets from an empty cache: ``python benchmarks/bench_presets.py [smoke book ...]``.
 
-Each preset runs as ``python -m georecall.sweeps PRESET`` in a subprocess with a fresh temporary cache and
+Each preset runs as ``python -m georecall sweep PRESET`` in a subprocess with a fresh temporary cache and
 output folder (so nothing is loaded), with the default local process pool; the script prints one JSON line
 per preset with its wall time and number of points. ``book`` takes ~24 minutes on 2 CPU cores.
 """
@@ -18,7 +18,7 @@ import time
 
 def time_preset(name: str, workers: int | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "georecall.sweeps", name, "--quiet", "--cache-dir", f"{tmp}/cache", "--out", f"{tmp}/out"]
+        cmd = [sys.executable, "-m", "georecall", "sweep", name, "--quiet", "--cache-dir", f"{tmp}/cache", "--out", f"{tmp}/out"]
         if workers:
             cmd += ["--workers", str(workers)]
         t0 = time.perf_counter()

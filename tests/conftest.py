@@ -1,13 +1,8 @@
-"""Shared test setup: deterministic mode, seeded globals, markers and a tiny task/model fixture."""
+"""Shared test setup: deterministic mode, seeded globals and a tiny task/model fixture."""
 
 import pytest
-import torch
 
 from georecall import models, repro, tasks
-
-
-def pytest_addoption(parser):
-    parser.addoption("--device", default="cpu", help="device for tests that accept one (cpu or cuda)")
 
 
 @pytest.fixture(autouse=True)
@@ -15,23 +10,6 @@ def _deterministic():
     repro.set_deterministic(True)
     repro.seed_everything(0)
     yield
-
-
-@pytest.fixture
-def device(request):
-    name = request.config.getoption("--device")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        pytest.skip("CUDA not available")
-    return torch.device(name)
-
-
-def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA")
-    for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="module")

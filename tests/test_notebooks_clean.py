@@ -1,4 +1,4 @@
-"""Chapter notebooks are committed clean and carry their hidden checks (house style §9, toolchain.md §7).
+"""Chapter notebooks are committed clean and carry their hidden checks.
 
 - every notebook under book/ (outside _build and checkpoints) has no outputs and null execution counts;
 - every page listed in book/_toc.yml exists (as .ipynb or .md);

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from . import repro
 from .models import Transformer
 from .tasks import IGNORE, FactSet
-from .train import TrainConfig, TrainResult
+from .train import BOOK_RECIPE, TrainConfig, TrainResult
 
 __all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIELDS", "EVAL_ELEMENTS"]
 
@@ -43,18 +43,6 @@ BETAS = (0.9, 0.999)  # torch.optim.AdamW defaults, as used by train.train
 EPS = 1e-8
 SHARED_TRAIN_FIELDS = ("max_steps", "full_batch_max", "batch_size", "eval_every")  # must agree across a stack
 EVAL_ELEMENTS = 2**24  # logits entries per evaluation chunk (M * chunk * V_out), ~64 MB in float32
-PARAM_NAMES = (
-    "embed.W_E",
-    "pos_embed.W_pos",
-    "blocks.0.attn.W_Q",
-    "blocks.0.attn.W_K",
-    "blocks.0.attn.W_V",
-    "blocks.0.attn.W_O",
-    "blocks.0.mlp.W_in",
-    "blocks.0.mlp.b_in",
-    "blocks.0.mlp.W_out",
-    "unembed.W_U",
-)
 
 
 def stack_params(models: Sequence[Transformer]) -> dict[str, torch.Tensor]:
@@ -219,7 +207,7 @@ def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], config
 def train_batched(
     models: Sequence[Transformer],
     datas: FactSet | Sequence[FactSet],
-    configs: TrainConfig | Sequence[TrainConfig] = TrainConfig(),
+    configs: TrainConfig | Sequence[TrainConfig] = BOOK_RECIPE,
     *,
     progress: bool = False,
     resample: Callable[[int, int], FactSet] | None = None,

@@ -104,7 +104,7 @@ def _git_sha() -> str:
 def _provenance() -> dict:
     info = {"georecall": __version__, "python": platform.python_version(), "numpy": np.__version__, "git_sha": _git_sha()}
     try:
-        import torch
+        import torch  # only to record its version: the cache itself needs no torch (sweeps stay torch-free)
 
         info["torch"] = torch.__version__
     except ImportError:  # the cache itself needs no torch

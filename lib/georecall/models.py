@@ -24,9 +24,9 @@ from torch import nn
 from . import repro
 from ._checks import check_int
 
-__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "readout_support"]
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES"]
 
-HOOK_NAMES = (
+HOOK_NAMES = (  # the module paths of the model's HookPoints, in forward order (a test checks they match)
     "hook_embed",
     "hook_pos_embed",
     "blocks.0.hook_resid_pre",
@@ -103,11 +103,12 @@ class ModelConfig:
 
 
 class HookPoint(nn.Module):
-    """An identity layer that names an activation, so hooks can read or replace it."""
+    """An identity layer that names an activation, so hooks can read or replace it. Its ``name`` is its module
+    path in the model (e.g. ``blocks.0.mlp.hook_post``), set once by :class:`Transformer`."""
 
-    def __init__(self, name: str):
+    def __init__(self):
         super().__init__()
-        self.name = name
+        self.name = ""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -144,8 +145,8 @@ class Attention(nn.Module):
         self.W_V = _normal(g, H, d, dh, std=d**-0.5)
         self.W_O = _normal(g, H, dh, d, std=(H * dh) ** -0.5)
         self.scale = 1.0 / math.sqrt(dh)
-        self.hook_pattern = HookPoint("blocks.0.attn.hook_pattern")
-        self.hook_z = HookPoint("blocks.0.attn.hook_z")
+        self.hook_pattern = HookPoint()
+        self.hook_z = HookPoint()
 
     def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
         T = x.shape[-2]
@@ -168,8 +169,8 @@ class MLP(nn.Module):
         self.W_in = _normal(g, cfg.d_model, cfg.d_mlp, std=cfg.d_model**-0.5)
         self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
         self.W_out = _normal(g, cfg.d_mlp, cfg.d_model, std=cfg.d_mlp**-0.5)
-        self.hook_pre = HookPoint("blocks.0.mlp.hook_pre")
-        self.hook_post = HookPoint("blocks.0.mlp.hook_post")
+        self.hook_pre = HookPoint()
+        self.hook_post = HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.hook_pre(x @ self.W_in + self.b_in)  # [B, T, m]
@@ -182,11 +183,11 @@ class Block(nn.Module):
         super().__init__()
         self.attn = Attention(cfg, g)
         self.mlp = MLP(cfg, g)
-        self.hook_resid_pre = HookPoint("blocks.0.hook_resid_pre")
-        self.hook_attn_out = HookPoint("blocks.0.hook_attn_out")
-        self.hook_resid_mid = HookPoint("blocks.0.hook_resid_mid")
-        self.hook_mlp_out = HookPoint("blocks.0.hook_mlp_out")
-        self.hook_resid_post = HookPoint("blocks.0.hook_resid_post")
+        self.hook_resid_pre = HookPoint()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.hook_mlp_out = HookPoint()
+        self.hook_resid_post = HookPoint()
 
     def forward(self, resid_pre: torch.Tensor, last_only: bool) -> torch.Tensor:
         resid_pre = self.hook_resid_pre(resid_pre)  # [B, T, d]
@@ -197,18 +198,6 @@ class Block(nn.Module):
         return self.hook_resid_post(resid_mid + mlp_out)  # [B, Tq, d]
 
 
-def readout_support(W_U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(indices of the rows of W_U [d, V] that are not all zero, W_U[rows]^T as a contiguous [V, kept] matrix).
-
-    logits = x W_U = x[rows] W_U[rows] exactly for finite x: hand-built constructions read out from k of d
-    coordinates, so the readout costs k V instead of d V per query. [V, kept] is nn.Linear's layout, which BLAS
-    streams without repacking.
-    """
-    W_U = W_U.detach()
-    rows = (W_U != 0).any(dim=1).nonzero()[:, 0]
-    return rows, W_U[rows].T.contiguous()
-
-
 class Unembed(nn.Module):
     def __init__(self, W_U: nn.Parameter | None, embed: Embed, d_vocab_out: int):
         super().__init__()
@@ -217,36 +206,14 @@ class Unembed(nn.Module):
         self._embed = [embed]  # a list, so the tied embedding is not registered twice
         self.d_vocab_out = d_vocab_out
         self.tied = W_U is None
-        self._support: tuple | None = None  # (key of W_U's version, kept rows, W_U[kept rows]), see forward
 
     @property
     def weight(self) -> torch.Tensor:
         """W_U, the tied view W_E[:d_vocab_out]^T when tied."""
         return self._embed[0].W_E[: self.d_vocab_out].T if self.tied else self.W_U
 
-    def _nonzero_rows(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """:func:`readout_support` of W_U, or None when no row is all zero; cached on W_U's storage, shape and
-        in-place version counter, so any change to W_U recomputes it."""
-        try:
-            key = (W.data_ptr(), W._version, tuple(W.shape), W.dtype, W.device)
-        except RuntimeError:  # inference tensors keep no version counter: no cache, use the dense product
-            return None
-        if self._support is None or self._support[0] != key:
-            rows, W_rows_T = readout_support(W)
-            self._support = (key, None if len(rows) == W.shape[0] else (rows, W_rows_T))
-        return self._support[1]
-
     def forward(self, resid: torch.Tensor) -> torch.Tensor:
-        W = self.weight  # [d, V_out]
-        if not torch.is_grad_enabled():
-            # Inference only: skip all-zero rows of W_U (exactly the same logits for finite inputs). Hand-built
-            # constructions read out from k of d coordinates, so this makes evaluating them up to d/k times cheaper.
-            support = self._nonzero_rows(W)
-            if support is not None:
-                rows, W_rows_T = support
-                # nn.Linear layout: BLAS streams the long [V_out, kept] operand instead of repacking it per call
-                return torch.nn.functional.linear(resid[..., rows], W_rows_T)  # [B, T, V_out]
-        return resid @ W  # [B, T, V_out]
+        return resid @ self.weight  # [B, T, V_out]
 
 
 class Transformer(nn.Module):
@@ -267,9 +234,12 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList([Block(config, g)])
         W_U = None if config.tie_embed else _normal(g, d, config.d_vocab_out, std=d**-0.5)
         self.unembed = Unembed(W_U, self.embed, config.d_vocab_out)
-        self.hook_embed = HookPoint("hook_embed")
-        self.hook_pos_embed = HookPoint("hook_pos_embed")
-        self.hook_logits = HookPoint("hook_logits")
+        self.hook_embed = HookPoint()
+        self.hook_pos_embed = HookPoint()
+        self.hook_logits = HookPoint()
+        for name, module in self.named_modules():  # hook names are the module paths (TransformerLens names)
+            if isinstance(module, HookPoint):
+                module.name = name
         if config.freeze_embed:
             self.embed.W_E.requires_grad_(False)
             if not config.tie_embed:
@@ -310,47 +280,13 @@ class Transformer(nn.Module):
 
     def forward(self, tokens: torch.Tensor, *, last_only: bool = False) -> torch.Tensor:
         """Logits [B, T, V_out], or [B, 1, V_out] at the last position when ``last_only``."""
+        return self.hook_logits(self.unembed(self.resid_post(tokens, last_only=last_only)))  # [B, Tq, V_out]
+
+    def resid_post(self, tokens: torch.Tensor, *, last_only: bool = False) -> torch.Tensor:
+        """The forward pass up to the unembedding: resid_post [B, T, d] (or [B, 1, d] when ``last_only``)."""
         embed = self.hook_embed(self.embed(tokens))  # [B, T, d]
         pos = self.hook_pos_embed(self.pos_embed(tokens))  # [T, d]
-        resid_post = self.blocks[0](embed + pos, last_only)  # [B, Tq, d]
-        return self.hook_logits(self.unembed(resid_post))  # [B, Tq, V_out]
-
-    @torch.no_grad()
-    def last_residual(self, tokens: torch.Tensor) -> torch.Tensor:
-        """resid_post at the last position, [B, d]: the same function as ``forward(tokens, last_only=True)``
-        before the unembedding, computed through per-token tables (inference only; no hooks fire).
-
-        A one-layer model sees token t at position p only through x = W_E[t] + W_pos[p], so every linear map of
-        the attention can be applied once per distinct (position, token) pair of the batch instead of once per
-        sequence (the QK and OV circuits, tabulated):
-
-            q_h = x_last W_Q[h],   k_{h,p} = x_p W_K[h],   ov_{h,p} = x_p W_V[h] W_O[h]         (tables)
-            attn_out = sum_h sum_p softmax_p(q_h . k_{h,p} / sqrt(d_head)) ov_{h,p}           (per sequence)
-            resid_mid = x_last + attn_out,   resid_post = resid_mid + MLP(resid_mid)
-
-        Only the gathers, the T-way softmax and the MLP run per sequence. The result equals the hooked forward
-        pass up to floating-point reassociation (tested).
-        """
-        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.config.n_ctx:
-            raise ValueError(f"tokens must be [B, T] with 1 <= T <= n_ctx={self.config.n_ctx}, got {tuple(tokens.shape)}")
-        T = tokens.shape[1]
-        attn, mlp = self.blocks[0].attn, self.blocks[0].mlp
-        tables = []  # per position: (where [B], x [U, d], k [U, H, dh], ov [U, H, d]) over its distinct tokens
-        for p in range(T):
-            distinct, where = torch.unique(tokens[:, p], return_inverse=True)  # [U], [B]
-            x = self.embed.W_E[distinct] + self.pos_embed.W_pos[p]  # [U, d]
-            k = torch.einsum("ud,hde->uhe", x, attn.W_K)  # [U, H, dh]
-            ov = torch.einsum("ud,hde,hef->uhf", x, attn.W_V, attn.W_O)  # [U, H, d]
-            tables.append((where, x, k, ov))
-        where, x, _, _ = tables[-1]
-        q = torch.einsum("ud,hde->uhe", x, attn.W_Q)[where]  # [B, H, dh]
-        scores = torch.stack([(q * k[w]).sum(-1) for w, _, k, _ in tables], dim=-1)  # [B, H, T]
-        pattern = (scores * attn.scale).softmax(dim=-1)  # [B, H, T]
-        resid_mid = x[where]  # [B, d]: the skip connection at the last position
-        for p, (w, _, _, ov) in enumerate(tables):
-            resid_mid += (pattern[..., p, None] * ov[w]).sum(1)  # attention read from position p
-        post = torch.addmm(mlp.b_in, resid_mid, mlp.W_in).relu_()  # [B, m]
-        return torch.addmm(resid_mid, post, mlp.W_out)  # [B, d]
+        return self.blocks[0](embed + pos, last_only)  # [B, Tq, d]
 
     # --- hooks ------------------------------------------------------------------------------------
     def hook_points(self) -> dict[str, HookPoint]:
@@ -386,7 +322,7 @@ class Transformer(nn.Module):
         def store(x: torch.Tensor, name: str) -> None:
             cache[name] = x.detach()
 
-        wanted = list(HOOK_NAMES if names is None else names)
+        wanted = list(self.hook_points() if names is None else names)
         with self.hooks({n: store for n in wanted}):
             logits = self(tokens, last_only=last_only)
         return logits, cache

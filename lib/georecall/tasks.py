@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+import pandas as pd
 import torch
 
 from . import repro
@@ -138,11 +139,6 @@ class BijectionTask:
         inv.scatter_(1, self.perms, torch.arange(self.N).expand(self.R, -1).contiguous())
         return inv
 
-    def relation_token(self, relation: int | torch.Tensor) -> int | torch.Tensor:
-        """Token id of relation r: N + r."""
-        self._check_relations(relation)
-        return self.N + relation
-
     def _check_relations(self, relations) -> None:
         rel = torch.as_tensor(relations)
         if rel.numel() and (int(rel.min()) < 0 or int(rel.max()) >= self.R):
@@ -177,8 +173,6 @@ class BijectionTask:
 
     def fact_table(self, n_subjects: int = 8):
         """The first ``n_subjects`` rows of the fact table as a pandas DataFrame (subjects x relations)."""
-        import pandas as pd
-
         n = min(n_subjects, self.N)
         return pd.DataFrame(
             self.perms[:, :n].T.numpy(),
@@ -197,7 +191,7 @@ def make_task(n_subjects: int, n_relations: int, seed: int = 0) -> BijectionTask
     return BijectionTask(TaskConfig(n_subjects=n_subjects, n_relations=n_relations, seed=seed))
 
 
-# --- noisy T = 32 format (science.md §2, the frozen-embedding control E2) -------------------------------------------
+# --- noisy T = 32 format (the frozen-embedding control E2) -----------------------------------------------------
 
 
 def noisy_vocab(task: BijectionTask, n_noise: int) -> tuple[int, int]:
@@ -209,7 +203,7 @@ def noisy_vocab(task: BijectionTask, n_noise: int) -> tuple[int, int]:
 def noisy_sequences(
     task: BijectionTask, *, seq_len: int = 32, n_noise: int | None = None, copies: int = 1, seed: int = 0
 ) -> FactSet:
-    """Every fact in the noisy format of Nichani, Lee & Bietti (science.md §2), ``copies`` times.
+    """Every fact in the noisy format of Nichani, Lee & Bietti (2024, arXiv:2412.06538), ``copies`` times.
 
     A sequence has ``seq_len`` tokens: uniform noise tokens everywhere, the subject ``s`` and the relation
     token ``N+r`` at two random distinct positions among the first ``seq_len - 1`` (either order), and EOS

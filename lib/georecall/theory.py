@@ -2,9 +2,11 @@
 
 Everything here is arithmetic on (N, R, d, p); nothing samples, trains or imports torch. Every function
 accepts Python ints/floats or numpy arrays (broadcast elementwise) and returns a float/int for scalar
-input and an ndarray otherwise. Symbols follow science.md §1: N subjects (= attributes), R relations,
-k = ceil(log2 N) code length, d = d_model, m = d_mlp, p bits per parameter. All of it is the project's
-reconstruction [recon] (science.md §4.1-4.4), not formulas taken from the paper.
+input and an ndarray otherwise. Symbols: N subjects (= attributes), R relations, k = ceil(log2 N) code
+length, d = d_model, m = d_mlp, p bits per parameter. All of it is the project's reconstruction [recon] of
+the bounds and the construction (only the paper's abstract is public), not formulas taken from the paper.
+
+Every parameter count in the package comes from :func:`param_count` (one formula for the one-layer model).
 
 >>> round(information_bits(1024, 8))
 70152
@@ -25,6 +27,7 @@ __all__ = [
     "block_width",
     "lower_bound_d",
     "per_entity_lower_bound_d",
+    "param_count",
     "block_param_counts",
     "geometric_param_count",
     "geometric_nonembedding_param_count",
@@ -36,7 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_BITS_PER_PARAM = 2.0  # ~2 bits/param measured for trained LMs (Allen-Zhu & Li, Physics of LMs 3.3)
-BUG_ALARM_BITS = 4.0  # science §4.1: >= 99% accuracy at b > 4 bits per N-dependent parameter is treated as a bug
+BUG_ALARM_BITS = 4.0  # >= 99% accuracy at b > 4 bits per N-dependent parameter is treated as a bug (see bits_per_parameter)
 
 _lgamma = np.vectorize(math.lgamma, otypes=[float])
 
@@ -94,7 +97,7 @@ def code_length(N):
 
 
 def block_dimension(N, R):
-    """d = R*k + R + k for the exact block construction (science §4.2): R subject blocks of k coordinates,
+    """d = R*k + R + k for the exact block construction (gated superposition of sign codes): R subject blocks of k coordinates,
     R gate coordinates and a k-dimensional output block. Attention needs no extra coordinates (W_pos = 0).
 
     >>> block_dimension(256, 4), block_dimension(4096, 16), block_dimension(300, 5)
@@ -117,7 +120,7 @@ def block_width(N, R):
 
 
 def lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, fixed_params=0):
-    """Global counting bound (science §4.1), with no assumption on the mechanism:
+    """Global counting bound, with no assumption on the mechanism:
 
         p * (2*N*d + P0) >= R*log2(N!)   =>   d >= max(0, (R*log2(N!) - p*P0) / (2*p*N)),
 
@@ -138,7 +141,7 @@ def lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, fixed_params=0):
 
 
 def per_entity_lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
-    """Per-entity bound with generic decoders (science §4.1): d >= R*log2(N) / p.
+    """Per-entity bound with generic decoders: d >= R*log2(N) / p.
 
     If every parameter except the subject embeddings is independent of the bijections, the tuple
     (pi_1(x), ..., pi_R(x)), nearly uniform on [N]^R, must be decodable from e_x alone: d*p >= R*log2 N.
@@ -150,6 +153,27 @@ def per_entity_lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
     R = _check_int("R (n_relations)", R, 0)
     p = _check_positive("bits_per_param (p)", bits_per_param, 1e-12)
     return _out(R * np.log2(N) / p)
+
+
+def param_count(d, m, *, d_vocab=0, d_vocab_out=0, n_ctx=0):
+    """Parameters of the one-layer ``models.Transformer`` (one head or several: H * d_head = d):
+
+        d_vocab*d (W_E) + n_ctx*d (W_pos) + 4*d^2 (W_Q, W_K, W_V, W_O) + 2*d*m + m (W_in, W_out, b_in) + d*d_vocab_out (W_U).
+
+    With the defaults (no tables) this is the non-embedding count 4*d^2 + 2*d*m + m: the N-independent part
+    that both the trained models and the constructions spend on attention and MLP.
+
+    >>> param_count(8, 32)
+    800
+    >>> param_count(4, 8, d_vocab=10, d_vocab_out=8, n_ctx=2) == 10*4 + 2*4 + 4*16 + 2*4*8 + 8 + 4*8
+    True
+    """
+    d = _check_int("d (d_model)", d, 1)
+    m = _check_int("m (d_mlp)", m, 1)
+    tables = (
+        _check_int("d_vocab", d_vocab, 0) + _check_int("n_ctx", n_ctx, 0) + _check_int("d_vocab_out", d_vocab_out, 0)
+    )
+    return _out(tables * d + 4 * d * d + 2 * d * m + m)
 
 
 def block_param_counts(N, R) -> dict:
@@ -182,15 +206,14 @@ def block_param_counts(N, R) -> dict:
 
 
 def geometric_nonembedding_param_count(N, R):
-    """Non-embedding parameters of the block construction: attention 4*d^2 plus MLP 2*d*m + m, with
-    d = R*k + R + k, m = 2*R*k. This is poly(R log N) and independent of the bijections; it equals
-    ``models.Transformer.n_params(include_embeddings=False)`` of the built model.
+    """Non-embedding parameters of the block construction, :func:`param_count` (attention 4*d^2 plus MLP
+    2*d*m + m) at d = R*k + R + k, m = 2*R*k. This is poly(R log N) and independent of the bijections; it
+    equals ``models.Transformer.n_params(include_embeddings=False)`` of the built model.
 
     >>> geometric_nonembedding_param_count(1024, 8)
     69936
     """
-    c = block_param_counts(N, R)
-    return _out(np.asarray(c["attention"]) + np.asarray(c["mlp"]))
+    return param_count(block_dimension(N, R), block_width(N, R))
 
 
 def geometric_param_count(N, R):
@@ -226,7 +249,7 @@ def associative_param_count(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
 
 
 def bits_per_parameter(N, R, d):
-    """b = R*log2(N!) / (2*N*d): bits per N-dependent parameter (science §4.1 "bug alarm").
+    """b = R*log2(N!) / (2*N*d): bits per N-dependent parameter (the "bug alarm").
 
     Trained LMs store about 2-3.6 bits per parameter; a run claiming >= 99% accuracy at
     b > ``BUG_ALARM_BITS`` (= 4) is treated as a bug until explained. For N = 1024, R = 8 that is d <= 8.
@@ -263,7 +286,7 @@ def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
         "bits_per_param": np.full(N.shape, float(bits_per_param)),
         "information_bits": np.atleast_1d(information_bits(N, R_arr)),
         "associative_params": np.atleast_1d(associative_param_count(N, R_arr, bits_per_param)),
-        "geometric_nonembedding_params": np.atleast_1d(np.asarray(counts["attention"]) + np.asarray(counts["mlp"])),
+        "geometric_nonembedding_params": np.atleast_1d(geometric_nonembedding_param_count(N, R_arr)),
         "geometric_subject_table": np.atleast_1d(counts["subject_table"]),
         "geometric_params": np.atleast_1d(geometric_param_count(N, R_arr)),
         "lower_bound_d": np.atleast_1d(lower_bound_d(N, R_arr, bits_per_param)),

@@ -17,33 +17,10 @@ from tqdm.auto import tqdm
 from . import repro
 from ._checks import check_int
 from .models import ModelConfig, Transformer
+from .recipe import BOOK_RECIPE, TrainConfig
 from .tasks import IGNORE, BijectionTask, FactSet
 
-__all__ = ["TrainConfig", "TrainResult", "Evaluation", "train", "fit", "evaluate", "loss_and_correct"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """The [recon] recipe of science.md section 3."""
-
-    lr: float = 3e-3  # constant; the middle of the {1e-3, 3e-3, 1e-2} grid
-    weight_decay: float = 0.0  # 1e-4 is an ablation
-    max_steps: int = 2**14  # 2^16 at full scale
-    full_batch_max: int = 2**14  # full batch while the data has at most this many sequences
-    batch_size: int = 1024  # shuffled minibatches beyond full_batch_max
-    eval_every: int = 128  # steps between full evaluations (and early-stop checks)
-    target_accuracy: float = 1.0  # stop once reached; capacity runs use 0.99
-    data_seed: int = 0  # data stream: batch order, independent of task and init
-
-    def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        for name in ("max_steps", "full_batch_max", "batch_size", "eval_every"):
-            check_int(name, getattr(self, name), 1)
-        if not 0.0 < self.target_accuracy <= 1.0:
-            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+__all__ = ["TrainConfig", "BOOK_RECIPE", "TrainResult", "Evaluation", "train", "fit", "evaluate", "loss_and_correct"]
 
 
 @dataclass(frozen=True)
@@ -96,7 +73,7 @@ def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Ev
     return Evaluation(loss=total_loss / max(n_targets, 1), accuracy=float(correct_all.float().mean()), correct=correct_all)
 
 
-def train(model: Transformer, data: FactSet, config: TrainConfig = TrainConfig(), *, progress: bool = True) -> TrainResult:
+def train(model: Transformer, data: FactSet, config: TrainConfig = BOOK_RECIPE, *, progress: bool = True) -> TrainResult:
     """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps``.
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
@@ -155,7 +132,7 @@ def train(model: Transformer, data: FactSet, config: TrainConfig = TrainConfig()
 def fit(
     task: BijectionTask,
     d_model: int,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig = BOOK_RECIPE,
     *,
     init_seed: int = 0,
     progress: bool = False,

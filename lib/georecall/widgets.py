@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from dataclasses import replace
 
 import ipywidgets as W
+import numpy as np
+import pandas as pd
 
-__all__ = ["explorer", "log2_slider", "int_slider"]
+from . import chapters, plots, repro, tasks, theory, train
+
+__all__ = ["explorer", "log2_slider", "int_slider", "train_live"]
+
+LIVE_MAX_FACTS = 8192  # the live explorers train at most this many facts (N*R), so a redraw never stalls a kernel
 
 
 def log2_slider(description: str, value: int, lo_exp: int, hi_exp: int) -> W.SelectionSlider:
@@ -56,11 +63,6 @@ def explorer(controls: dict[str, W.ValueWidget], render: Callable[..., object], 
 
 def budget_explorer(*, N: int = 1024, R: int = 4) -> W.VBox:
     """Sliders for N and R over the information content and the weights each regime spends."""
-    import numpy as np
-    import pandas as pd
-
-    from . import plots, theory
-
     Ns = 2 ** np.arange(4, 21)
 
     def render(N: int, R: int, p: float):
@@ -75,13 +77,25 @@ def budget_explorer(*, N: int = 1024, R: int = 4) -> W.VBox:
     return explorer(controls, render, title="Information in R bijections vs. weights spent")
 
 
-def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = 2000) -> W.VBox:
-    """Sliders for N, R and d: train a fresh model on all N*R facts and draw its loss and accuracy."""
-    from . import plots, tasks, theory, train
+def train_live(N: int, R: int, d: int, *, freeze_embed: bool = False, max_steps: int = train.BOOK_RECIPE.max_steps,
+               eval_every: int = train.BOOK_RECIPE.eval_every) -> train.TrainResult:
+    """Train one fresh single-hop model (width d, d_mlp = 4d, init seed 0) on all facts of ``make_task(N, R, 0)``
+    with the book recipe (``train.BOOK_RECIPE``, here with ``max_steps`` and ``eval_every`` as given), on one
+    torch thread; the one live-training path of the explorers. Refuses N*R > ``LIVE_MAX_FACTS``."""
+    if N * R > LIVE_MAX_FACTS:
+        raise ValueError(f"the live explorers train at most {LIVE_MAX_FACTS} facts; N*R = {N * R}")
+    task = tasks.make_task(N, R, seed=0)
+    config = replace(train.BOOK_RECIPE, max_steps=max_steps, eval_every=eval_every)
+    with repro.torch_threads(1):  # tiny models: one thread is fastest and avoids oversubscribing a busy machine
+        return train.fit(task, d, config, freeze_embed=freeze_embed)[1]
+
+
+def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = train.BOOK_RECIPE.max_steps) -> W.VBox:
+    """Sliders for N, R and d: train a fresh model on all N*R facts (:func:`train_live`) and draw its loss and
+    accuracy."""
 
     def render(N: int, R: int, d: int):
-        task = tasks.make_task(N, R, seed=0)
-        _, result = train.fit(task, d, train.TrainConfig(lr=1e-2, max_steps=max_steps))
+        result = train_live(N, R, d, max_steps=max_steps)
         bits = theory.bits_per_parameter(N, R, d)
         title = f"N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps ({bits:.2f} bits per embedding weight)"
         return plots.plot_training_history(result.history, title=title)
@@ -99,10 +113,8 @@ def construction_view(N: int, R: int, d: int, k: int, placement: str, codes: str
     The render function of :func:`construction_explorer` (also what its latency benchmark times).
     Raises ``ValueError`` for combinations the construction cannot take (shown as a message in the widget).
     """
-    from . import constructions, plots, repro
-
     with repro.torch_threads(1):  # a redraw is small work: one thread answers fastest
-        snap = constructions.snapshot(N, R, placement=placement, d_model=d, k=k, codes=codes, subject=subject)
+        snap = chapters.snapshot(N, R, placement=placement, d_model=d, k=k, codes=codes, subject=subject)
     ev, rec = snap.evaluation, snap.recipe
     scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
     title = (f"{rec.kind}, {rec.code_kind} codes, N={N}, R={R}, k={rec.k}, d={rec.d_model}, m={rec.d_mlp}: "
@@ -129,11 +141,9 @@ def construction_explorer(*, N: int = 1024, R: int = 8, d: int = 98, k: int = 10
 def construction_twin(N: int, R: int, d_values, *, placement: str = "dense", k: int | None = None,
                       codes: str = "gaussian", subject: int = 0):
     """Static twin of :func:`construction_explorer`: one precomputed slider step per d (a ``plots.slider_figure``)."""
-    from . import constructions, plots
-
     views = []
     for d in d_values:
-        snap = constructions.snapshot(N, R, placement=placement, d_model=int(d), k=k, codes=codes, subject=subject)
+        snap = chapters.snapshot(N, R, placement=placement, d_model=int(d), k=k, codes=codes, subject=subject)
         ev, rec = snap.evaluation, snap.recipe
         scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
         title = f"{rec.kind} placement, N={N}, R={R}, k={rec.k}, d={rec.d_model}: accuracy {ev.accuracy:.1%} on {scope}"
@@ -145,12 +155,11 @@ def construction_twin(N: int, R: int, d_values, *, placement: str = "dense", k: 
 
 
 def capacity_inspector(*, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512) -> W.VBox:
-    """Sliders for N, R, d and a frozen-embedding switch: train one small model (``sweeps.train_inspect``, the
-    book recipe: AdamW lr 1e-2, d_mlp = 4d, stop at 99%) and draw its loss and accuracy against steps."""
-    from . import plots, sweeps, theory
+    """Sliders for N, R, d and a frozen-embedding switch: train one small model (:func:`train_live`, the book
+    recipe, evaluated every 16 steps) and draw its loss and accuracy against steps."""
 
     def render(N: int, R: int, d: int, frozen: bool):
-        result = sweeps.train_inspect(N, R, d, freeze_embed=frozen, max_steps=max_steps)
+        result = train_live(N, R, d, freeze_embed=frozen, max_steps=max_steps, eval_every=16)
         bits = theory.bits_per_parameter(N, R, d)
         regime = "frozen" if frozen else "learned"
         title = (f"{regime} embeddings, N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "

@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests of the built book (see shared/docs/toolchain.md §8).
+"""Fixtures for the browser tests of the built book.
 
 The built HTML in ``book/_build/html`` is served over ``http.server`` on 127.0.0.1 (port 0, in a thread) and opened
 in headless Debian chromium driven by PyPI playwright (no ``playwright install``: no browser is downloaded).

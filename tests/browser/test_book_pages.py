@@ -115,7 +115,7 @@ def load(open_page, page_name):
 
 def click_slider_step(page, figure, group_index: int) -> str:
     """Click a step other than the active one on slider `group_index` of `figure`; return a description."""
-    figure.scroll_into_view_if_needed()  # page.mouse uses viewport coordinates (toolchain.md §8)
+    figure.scroll_into_view_if_needed()  # page.mouse uses viewport coordinates
     info = figure.evaluate(
         """(gd, k) => { const s = gd._fullLayout.sliders[k];
             const visible = s.steps.filter(st => st.visible !== false);
@@ -156,7 +156,7 @@ def test_chapter_slider_changes_figure(open_page, page_name):
     figures = page.locator(".plotly-graph-div:has(g.slider-container)")
     assert figures.count() >= 1, (
         f"{page_name}: no plotly slider figure. Every chapter needs the static twin of its widgets: a figure with"
-        " precomputed slider steps (house style; toolchain.md §6)."
+        " precomputed slider steps."
     )
     for i in range(figures.count()):
         figure = figures.nth(i)
@@ -176,7 +176,7 @@ def test_chapter_slider_changes_figure(open_page, page_name):
             title_before, title_after = json.loads(before)["title"], json.loads(after)["title"]
             assert not (title_before and not title_after), (
                 f"{page_name}: slider figure {i}, slider {k}: clicking {what} removed the title"
-                f" {title_before!r}; slider steps must set 'title.text', not 'title' (toolchain.md §4)."
+                f" {title_before!r}; slider steps must set 'title.text', not 'title'."
             )
             changed = after != before  # (not compared inside the assert: the states can be megabytes)
             assert changed, (

@@ -3,7 +3,7 @@
 Every smoke line is also a book line (same base config, seeds, grid and start), so the smoke run re-trains a
 subset of the committed points. On the machine that produced the tables the agreement is exact; elsewhere a
 different CPU kernel can change float round-off, which a chaotic near-threshold run can amplify, hence the
-tolerance. Set ``GEORECALL_SMOKE_TABLES`` to a folder written by ``python -m georecall.sweeps smoke --out DIR``
+tolerance. Set ``GEORECALL_SMOKE_TABLES`` to a folder written by ``python -m georecall sweep smoke --out DIR``
 to reuse CI's smoke run; otherwise the test runs the preset itself (about a minute on 2 cores).
 """
 
@@ -13,30 +13,31 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from georecall import sweeps
+from georecall import analysis, runner, tables
 
 BOOK_DATA = Path(__file__).resolve().parents[2] / "book" / "_data"
 ACC_TOL = 0.02  # accuracy; ~1-2 facts of the smallest smoke tasks (64 x 1 = 64 facts)
 KEY = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model", "d_mlp", "lr", "max_steps", "seed"]
 MIN_OVERLAP = 20  # the smoke preset shares at least this many points with the book tables
 
+pytestmark = pytest.mark.slow  # trains the smoke preset unless GEORECALL_SMOKE_TABLES is set; `make test` runs it
+
 
 @pytest.fixture(scope="module")
 def smoke_tables(tmp_path_factory):
     given = os.environ.get("GEORECALL_SMOKE_TABLES")
     if given:
-        return sweeps.load_tables(given)
+        return tables.load_tables(given)
     tmp = tmp_path_factory.mktemp("smoke")
-    tables = sweeps.run("smoke", workers=2, cache=tmp / "cache", progress=False)
-    sweeps.write_tables(tables, tmp / "out")
-    return sweeps.load_tables(tmp / "out")
+    tables.write_tables(runner.run("smoke", workers=2, cache=tmp / "cache", progress=False), tmp / "out")
+    return tables.load_tables(tmp / "out")
 
 
 @pytest.fixture(scope="module")
 def book_tables():
     if not BOOK_DATA.exists():
-        pytest.fail(f"committed tables missing in {BOOK_DATA}; run `python -m georecall.sweeps book --out book/_data`")
-    return sweeps.load_tables(BOOK_DATA)
+        pytest.fail(f"committed tables missing in {BOOK_DATA}; run `python -m georecall sweep book --out book/_data`")
+    return tables.load_tables(BOOK_DATA, names=tables.BOOK_SWEEP_TABLES)
 
 
 def test_smoke_points_match_book_points(smoke_tables, book_tables):
@@ -52,8 +53,8 @@ def test_smoke_points_match_book_points(smoke_tables, book_tables):
 
 
 def test_smoke_thresholds_match_book(smoke_tables, book_tables):
-    smoke_th = sweeps.thresholds(smoke_tables["e1_capacity"])
-    book_th = sweeps.thresholds(book_tables["e1_capacity"])
+    smoke_th = analysis.thresholds(smoke_tables["e1_capacity"])
+    book_th = analysis.thresholds(book_tables["e1_capacity"])
     both = smoke_th.merge(book_th, on=["data_format", "freeze_embed", "n_relations", "n_subjects"], suffixes=("_s", "_b"))
     assert len(both) == len(smoke_th)
     pd.testing.assert_series_equal(both["d_star_s"], both["d_star_b"], check_names=False)

@@ -5,11 +5,11 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from georecall import sweeps
+from georecall import runner, sweeps, tables
 
 distributed = pytest.importorskip("distributed")
 
-COLUMNS = list(sweeps.TABLE_COLUMNS)
+COLUMNS = list(tables.SWEEP_COLUMNS)
 
 
 def _experiments():
@@ -23,10 +23,10 @@ def _experiments():
 
 
 def test_dask_localcluster_equals_local_run(tmp_path):
-    local = sweeps.run_experiments(_experiments(), executor=sweeps.InlineExecutor(), use_cache=False, progress=False)
+    local = runner.run_experiments(_experiments(), executor=runner.InlineExecutor(), use_cache=False, progress=False)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
-            remote = sweeps.run_experiments(
+            remote = runner.run_experiments(
                 _experiments(), executor=client.get_executor(), cache=tmp_path, progress=False
             )
     for name in local:
@@ -37,5 +37,5 @@ def test_dask_localcluster_equals_local_run(tmp_path):
 
 def test_make_executor_connects_to_a_scheduler_address():
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        with sweeps.make_executor(dask=cluster.scheduler_address) as ex:
+        with runner.make_executor(dask=cluster.scheduler_address) as ex:
             assert ex.submit(sum, [1, 2, 3]).result() == 6

@@ -127,26 +127,3 @@ def test_vocabulary_must_fit_task():
     model = models.Transformer(models.ModelConfig.for_task(small, 8))
     with pytest.raises(ValueError, match="input tokens but the model embeds only d_vocab=10"):
         train.evaluate(model, big.single_hop())
-
-
-@pytest.mark.parametrize(("n_heads", "seq_len"), [(1, 2), (2, 3), (4, 5)])
-def test_last_residual_equals_the_hooked_forward_pass(n_heads, seq_len):
-    """The per-token-table path must compute the same resid_post as the ordinary forward pass."""
-    cfg = models.ModelConfig(d_vocab=40, d_vocab_out=30, n_ctx=seq_len, d_model=16, n_heads=n_heads, d_mlp=24,
-                             init_seed=seq_len)
-    model = models.Transformer(cfg).double()
-    with torch.no_grad():
-        model.pos_embed.W_pos.mul_(3.0)  # make positions matter
-    tokens = torch.randint(0, 40, (300, seq_len), generator=torch.Generator().manual_seed(0))
-    _, cache = model.run_with_cache(tokens, ["blocks.0.hook_resid_post"], last_only=True)
-    got = model.last_residual(tokens)
-    assert got.shape == (300, 16)
-    assert torch.allclose(got, cache["blocks.0.hook_resid_post"][:, 0], rtol=0, atol=1e-12)
-    assert not got.requires_grad
-
-
-def test_last_residual_refuses_bad_token_shapes(tiny_model):
-    with pytest.raises(ValueError, match="n_ctx"):
-        tiny_model.last_residual(torch.zeros(4, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="B, T"):
-        tiny_model.last_residual(torch.zeros(4, dtype=torch.long))

@@ -1,8 +1,10 @@
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from georecall import plots
+from georecall import chapters, constructions, plots, tasks, theory
 
 
 def _steps(n=3):
@@ -46,6 +48,27 @@ def test_training_history_figure():
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
 
 
-@pytest.mark.parametrize("R", [1, 2, 3, 4, 8, 16])
-def test_color_for_R_is_a_colour(R):
-    assert plots.color_for_R(R).startswith("#")
+def test_color_for_R_is_fixed_and_distinct_for_the_book_relations():
+    Rs = (1, 2, 4, 8, 16)
+    colours = [plots.color_for_R(R) for R in Rs]
+    assert len(set(colours)) == len(Rs), f"two relation counts share a colour: {dict(zip(Rs, colours))}"
+    assert colours == [plots.color_for_R(R) for R in Rs], "colours must not depend on call order"
+    assert all(c.startswith("#") and len(c) == 7 for c in colours)
+
+
+def test_chapter_plots_return_figures():
+    rec = constructions.block_recipe(16, 3)
+    task = tasks.make_task(16, 3, seed=0)
+    parts = chapters.superposition_parts(rec, task.perms, 2)
+    figs = [
+        plots.plot_codes(rec.codes.tolist()),
+        plots.plot_superposition(parts.tolist(), parts.sum(0).tolist(), row_labels=["a", "b", "c", "sum"], title="t", block=4),
+    ]
+    dense = pd.DataFrame(chapters.dense_accuracy_sweep(64, 2, [24, 48]))
+    bounds = pd.DataFrame(theory.memory_budget([64], 2))
+    fig = plots.plot_dense_accuracy(dense, bounds)
+    assert fig.layout.xaxis.type == "log" and len(fig.layout.sliders[0].steps) == 1
+    budget = pd.DataFrame(theory.memory_budget(2 ** np.arange(6, 12), 2))
+    built = chapters.built_param_counts([64, 256], R=2)
+    figs += [fig, plots.plot_parameter_comparison(budget, built)]
+    assert all(isinstance(f, go.Figure) for f in figs)

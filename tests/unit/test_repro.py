@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from georecall import repro
@@ -27,3 +28,12 @@ def test_reuse_freed_memory_checks_its_arguments():
         repro.reuse_freed_memory(keep=0)
     if sys.platform.startswith("linux"):
         assert repro.reuse_freed_memory() is True
+
+
+def test_torch_threads_restores():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with repro.torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError
+    assert torch.get_num_threads() == before

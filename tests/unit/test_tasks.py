@@ -105,3 +105,20 @@ def test_unknown_relation_is_rejected():
 def test_fact_table_shape():
     table = tasks.make_task(20, 3).fact_table(5)
     assert table.shape == (5, 3)
+
+
+def test_noisy_sequences_layout():
+    task = tasks.make_task(16, 3, seed=0)
+    fs = tasks.noisy_sequences(task, seq_len=32, copies=2, seed=5)
+    first_noise, eos = tasks.noisy_vocab(task, 16 + 3)
+    assert fs.tokens.shape == (2 * 48, 32) and fs.d_vocab == eos + 1 and fs.d_vocab_out == 16
+    assert (fs.tokens[:, -1] == eos).all() and fs.last_position_only
+    body = fs.tokens[:, :-1]
+    is_subject, is_relation = body < 16, (body >= 16) & (body < 19)
+    assert (is_subject.sum(1) == 1).all() and (is_relation.sum(1) == 1).all(), "one subject and one relation per sequence"
+    s = body[is_subject]
+    r = body[is_relation] - 16
+    assert (fs.targets[:, -1] == task.perms[r, s]).all(), "the target is pi_r(s)"
+    again = tasks.noisy_sequences(task, seq_len=32, copies=2, seed=5)
+    other = tasks.noisy_sequences(task, seq_len=32, copies=2, seed=6)
+    assert (again.tokens == fs.tokens).all() and not (other.tokens == fs.tokens).all()

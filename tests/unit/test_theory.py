@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from georecall import theory
+from georecall import models, theory
 
 BITS_TOL = 0.5  # known bit counts are quoted rounded to the nearest bit
 REL_TOL = 1e-12
@@ -37,7 +37,7 @@ def test_code_length(N, k):
 
 
 @pytest.mark.parametrize(("N", "R", "d", "m"), [(256, 4, 44, 64), (1024, 8, 98, 160), (4096, 16, 220, 384), (300, 5, 59, 90)])
-def test_block_sizes_match_science_table(N, R, d, m):
+def test_block_sizes_match_reference_table(N, R, d, m):
     assert theory.block_dimension(N, R) == d
     assert theory.block_width(N, R) == m
 
@@ -80,7 +80,7 @@ def test_lower_bound_fixed_params_lowers_and_clips():
 
 
 def test_bug_alarm_threshold_at_N1024_R8():
-    """science §4.1: at N=1024, R=8 the alarm (b > 4) fires exactly for d <= 8."""
+    """At N=1024, R=8 the alarm (b > 4) fires exactly for d <= 8."""
     assert theory.bits_per_parameter(1024, 8, 8) > theory.BUG_ALARM_BITS
     assert theory.bits_per_parameter(1024, 8, 9) < theory.BUG_ALARM_BITS
 
@@ -131,3 +131,14 @@ def test_memory_budget_columns_agree_with_the_scalar_functions():
     assert row.block_d == 98 and row.block_m == 160
     assert (table.lower_bound_d <= table.per_entity_lower_bound_d).all()
     assert (table.per_entity_lower_bound_d <= table.block_d).all()
+
+
+@pytest.mark.parametrize(("d_vocab", "d_out", "n_ctx", "d", "m", "heads"), [(10, 8, 2, 4, 8, 1), (70, 64, 32, 16, 64, 4)])
+def test_param_count_is_the_models_count(d_vocab, d_out, n_ctx, d, m, heads):
+    cfg = models.ModelConfig(d_vocab=d_vocab, d_vocab_out=d_out, n_ctx=n_ctx, d_model=d, n_heads=heads, d_mlp=m)
+    model = models.Transformer(cfg)
+    assert theory.param_count(d, m, d_vocab=d_vocab, d_vocab_out=d_out, n_ctx=n_ctx) == model.n_params()
+    assert theory.param_count(d, m) == model.n_params(include_embeddings=False)
+    assert theory.param_count(np.array([d, 2 * d]), m).tolist() == [theory.param_count(d, m), theory.param_count(2 * d, m)]
+    with pytest.raises(ValueError, match="d_mlp"):
+        theory.param_count(d, 0)

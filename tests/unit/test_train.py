@@ -7,7 +7,7 @@ from georecall import models, tasks, train
 def test_tiny_task_reaches_full_accuracy():
     task = tasks.make_task(16, 2, seed=0)  # 32 facts
     model = models.Transformer(models.ModelConfig.for_task(task, 16))
-    result = train.train(model, task.single_hop(), train.TrainConfig(lr=1e-2, max_steps=2000, eval_every=16), progress=False)
+    result = train.train(model, task.single_hop(), train.TrainConfig(max_steps=2000, eval_every=16, target_accuracy=1.0), progress=False)
     assert result.accuracy == 1.0 and result.reached_target
     assert train.evaluate(model, task.single_hop()).accuracy == 1.0
     h = result.history
@@ -44,9 +44,3 @@ def test_evaluate_chunking_is_exact():
     b = train.evaluate(model, task.single_hop(), chunk_size=10_000)
     assert torch.equal(a.correct, b.correct)
     assert a.loss == pytest.approx(b.loss, rel=1e-5)
-
-
-@pytest.mark.parametrize("kwargs", [dict(lr=0), dict(max_steps=0), dict(target_accuracy=1.5), dict(weight_decay=-1)])
-def test_bad_train_config(kwargs):
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
-        train.TrainConfig(**kwargs)

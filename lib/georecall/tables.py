@@ -1,0 +1,143 @@
+"""The one registry of committed tables: each table's name, columns and number format, and atomic write and load.
+
+A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the book passes its ``_data``
+folder; the library holds no book path). Two kinds:
+
+- **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
+  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
+- the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
+
+Every table is written the same way: to a uniquely named temporary file in the target folder, then
+``os.replace``-d into place, so a reader never sees half a table and two writers never share a temporary file.
+``python -m georecall table NAME --out DIR`` regenerates one (:mod:`georecall.runner` computes it).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["TableSpec", "TABLES", "SWEEP", "DENSE", "SWEEP_COLUMNS", "BOOK_SWEEP_TABLES", "spec", "write_table",
+           "write_tables", "load_table", "load_tables"]
+
+SWEEP, DENSE = "sweep", "dense"  # how a table is produced: a sweep experiment, or the dense construction's scan
+
+SWEEP_COLUMNS = (
+    "n_subjects",
+    "n_relations",
+    "d_model",
+    "d_mlp",
+    "freeze_embed",
+    "data_format",
+    "lr",
+    "max_steps",
+    "seed",
+    "device",
+    "n_facts",
+    "n_params",
+    "n_params_trainable",
+    "n_params_nonembed",
+    "accuracy",
+    "loss",
+    "steps",
+    "reached_target",
+    "heldout_accuracy",
+)
+DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """How one committed table is laid out and produced."""
+
+    name: str
+    description: str
+    kind: str  # SWEEP (an experiment of ``preset``) or DENSE
+    columns: tuple[str, ...]  # the columns written, in this order
+    float_format: str  # printf format of floats in the CSV
+    preset: str | None = None  # SWEEP: the preset whose experiment ``name`` produces the table
+
+    def __post_init__(self) -> None:
+        if self.kind not in (SWEEP, DENSE):
+            raise ValueError(f"kind must be {SWEEP!r} or {DENSE!r}, got {self.kind!r}")
+        if (self.kind == SWEEP) != (self.preset is not None):
+            raise ValueError(f"table {self.name!r}: a preset is required for sweep tables and only for them")
+
+
+def _sweep(name: str, description: str) -> TableSpec:
+    return TableSpec(name=name, description=description, kind=SWEEP, columns=SWEEP_COLUMNS, float_format="%.9g",
+                     preset="book")
+
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        _sweep("e1_capacity", "Chapter 3: d* search with learned embeddings (threshold lines along d, 3 seeds)"),
+        _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
+        _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
+        _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
+        TableSpec(name="dense_accuracy", description="Chapter 2: the dense construction's accuracy against d",
+                  kind=DENSE, columns=DENSE_COLUMNS, float_format="%.6g"),
+    )
+}
+BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # the book preset's tables
+
+
+def spec(name: str) -> TableSpec:
+    """The registered table ``name``; ``ValueError`` naming the registered tables otherwise."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; registered tables: {sorted(TABLES)}")
+    return TABLES[name]
+
+
+def write_table(name: str, df: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
+    """Write ``df`` as ``<out_dir>/<name>.csv`` in the registered columns and float format, atomically (a
+    uniquely named temporary file in ``out_dir``, then ``os.replace``). Returns the path."""
+    t = spec(name)
+    missing = [c for c in t.columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"table {name!r} lacks columns {missing}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.csv"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".csv.tmp")
+    os.close(fd)
+    try:
+        df[list(t.columns)].to_csv(tmp, index=False, float_format=t.float_format)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike) -> list[Path]:
+    """:func:`write_table` for every ``{name: DataFrame}``; returns the paths in order."""
+    return [write_table(name, df, out_dir) for name, df in tables.items()]
+
+
+def load_table(name: str, data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read the committed table ``<data_dir>/<name>.csv``; ``ValueError`` if its columns are not the registered ones."""
+    t = spec(name)
+    path = Path(data_dir) / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no table {path}; produce it with `python -m georecall table {name} --out {data_dir}`")
+    df = pd.read_csv(path)
+    if tuple(df.columns) != t.columns:
+        raise ValueError(f"{path} has columns {list(df.columns)}, expected {list(t.columns)}")
+    return df
+
+
+def load_tables(data_dir: str | os.PathLike, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``{name: DataFrame}`` of the committed tables ``names`` (default: every registered table in ``data_dir``)."""
+    if names is None:
+        names = [n for n in TABLES if (Path(data_dir) / f"{n}.csv").exists()]
+    return {name: load_table(name, data_dir) for name in names}
