@@ -1,8 +1,9 @@
-# georecall: build and test the book. See shared/docs/toolchain.md §9-10.
+# georecall: build and test the book.
 #
 #   make setup          .venv (CPU torch + the package with [book,test]) and the npm browser assets; idempotent
 #   make book           clean build of book/_build/html; nonzero exit on any warning or failing cell
-#   make test           unit+integration tests, nbval on book/, the book, then the browser tests (all required)
+#   make test           lint, unit+integration tests, nbval on book/, the book, then the browser tests (all required)
+#   make lint           ruff check + ruff format --check over lib/, tests/, benchmarks/ and the notebooks' code cells
 #   make test-unit | test-notebooks | test-browser     one stage (test-browser uses the existing build)
 #   make lab            open the chapters in JupyterLab (installs it into .venv on first use)
 #   make clean          remove build outputs (keeps .venv and .browser-assets; `make distclean` removes them too)
@@ -29,11 +30,12 @@ export BOOK_SCALE
 VENV_STAMP   := $(VENV)/.stamp
 ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)
 
-.PHONY: setup book test test-unit test-notebooks test-browser lab clean distclean
+.PHONY: setup lint book test test-unit test-notebooks test-browser lab clean distclean
 
 setup: $(VENV_STAMP) $(ASSETS_STAMP)
 
-# One pip call: pinning torch==$(TORCH_VERSION) next to the package makes pip pick the CPU wheel (toolchain.md §9).
+# One pip call: pinning torch==$(TORCH_VERSION) next to the package makes pip pick the CPU wheel (an unpinned torch on
+# Linux pulls the multi-GB CUDA build).
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install "torch==$(TORCH_VERSION)" -e ".[book,test]"
@@ -52,8 +54,16 @@ book: setup
 	rm -rf book/_build
 	$(JB) build book -n -W --keep-going
 
-# Stages run in this order even under `make -j`.
+# Lint and format gate: ruff (configured in pyproject.toml) over the code and the notebooks' code cells.
+LINT_PATHS := lib tests benchmarks book/*.ipynb
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+# Stages run in this order even under `make -j`; the lint gate runs first.
 test: setup
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-notebooks
 	$(MAKE) --no-print-directory book
@@ -65,7 +75,7 @@ SMOKE_OUT := build/sweeps-smoke
 
 test-unit: setup
 	rm -rf $(SMOKE_OUT)
-	$(PY) -m georecall.sweeps smoke --out $(SMOKE_OUT) --no-cache --quiet
+	$(PY) -m georecall sweep smoke --out $(SMOKE_OUT) --no-cache --quiet
 	GEORECALL_SMOKE_TABLES=$(SMOKE_OUT) $(PY) -m pytest tests -m "not browser"
 	$(PY) -m pytest --doctest-modules lib/georecall
 
