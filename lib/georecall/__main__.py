@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import cache as cache_mod
-from . import repro, runner, sweeps, tables
+from . import presets, repro, runner, sweeps, tables
 
 __all__ = ["main"]
 
 
 def _epilog() -> str:
-    presets = "\n".join(f"  {name:8s} {sweeps.preset(name).description}" for name in sweeps.PRESETS)
-    names = "\n".join(f"  {t.name:15s} {t.description}" for t in tables.TABLES.values())
-    return f"presets (sweep PRESET):\n{presets}\n\ntables (table NAME):\n{names}"
+    sweep_lines = "\n".join(f"  {name:8s} {presets.preset(name).description}" for name in presets.PRESETS)
+    table_lines = "\n".join(f"  {t.name:15s} {t.description}" for t in tables.TABLES.values())
+    return f"presets (sweep PRESET):\n{sweep_lines}\n\ntables (table NAME):\n{table_lines}"
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sweep = sub.add_parser("sweep", help="run a sweep preset and write one CSV per experiment",
                            epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_argument("preset", choices=list(sweeps.PRESETS), help="smoke (CI, minutes), book (committed tables), paper (large)")
+    sweep.add_argument("preset", choices=list(presets.PRESETS), help="smoke (CI, minutes), book (committed tables), paper (large)")
     sweep.add_argument("--out", default=None, help="folder for the CSV tables (default: sweep-results/PRESET)")
     sweep.add_argument("--only", nargs="+", default=None, help="run only these experiments of the preset")
     _add_run_options(sweep)

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 from . import cache as cache_mod
 from . import chapters, models, repro, tables, tasks, theory, train
 from .batched import EVAL_ELEMENTS, train_batched
-from .sweeps import MAJORITY, Experiment, LineState, RunConfig, preset
+from .presets import preset
+from .sweeps import MAJORITY, Experiment, LineState, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",

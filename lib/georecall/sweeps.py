@@ -1,9 +1,9 @@
-"""Sweeps, declared: run configs, threshold lines, experiments and the named presets (no torch at import).
+"""Sweeps, declared: run configs, threshold lines, experiments, and the search's bookkeeping (no torch at import).
 
 A sweep point is a :class:`RunConfig` (task size, model shape, recipe, seed, device); its fields hash to its
 cache key (:mod:`georecall.cache`). Points that differ only in ``seed``/``lr`` share a shape and train together
-as one stack (:meth:`RunConfig.group_key`). Running them is :mod:`georecall.runner`'s job; reading the
-resulting tables is :mod:`georecall.analysis`'s. The command line is ``python -m georecall sweep PRESET``
+as one stack (:meth:`RunConfig.group_key`). The named presets are in :mod:`georecall.presets`; running them is
+:mod:`georecall.runner`'s job; reading the resulting tables is :mod:`georecall.analysis`'s. The command line is ``python -m georecall sweep PRESET``
 (``python -m georecall.sweeps PRESET`` is kept as an alias).
 
 Two kinds of experiment:
@@ -22,12 +22,8 @@ memorises at >= 0.99 while the next larger N fails.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-
-import numpy as np
 
 from . import cache as cache_mod
 from . import theory
@@ -39,7 +35,6 @@ __all__ = [
     "Line",
     "Experiment",
     "Preset",
-    "PRESETS",
     "D_GRID",
     "N_GRID_FROZEN",
     "FORMATS",
@@ -47,7 +42,6 @@ __all__ = [
     "SCALES",
     "MAJORITY",
     "scale",
-    "preset",
     "LineState",
 ]
 
@@ -233,164 +227,6 @@ class Preset:
             for e in self.experiments
         )
         return replace(self, experiments=exps)
-
-
-# --- presets --------------------------------------------------------------------------------------------------------
-
-
-def _d_start(N: int, R: int, grid: Sequence[int] = D_GRID) -> int:
-    """First d probe: the grid value nearest the counting bound at p = 1.5 bits/param (theory.lower_bound_d),
-    where pilot runs put d*; only a prior that saves probes, the search moves away from it as needed."""
-    guess = max(2.0, float(theory.lower_bound_d(N, R, bits_per_param=1.5)))
-    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
-
-
-def _n_start(d: int, m: int, R: int, grid: Sequence[int] = N_GRID_FROZEN, facts_per_param: float = 0.12) -> int:
-    """First N probe for the frozen capacity: N*R ~ facts_per_param * P (a prior; the search corrects it)."""
-    guess = max(grid[0], facts_per_param * theory.param_count(d, m) / R)
-    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
-
-
-def _e1_lines(Ns: Iterable[int], Rs: Iterable[int], *, skip=(), seeds=(0, 1, 2), **kw) -> tuple[Line, ...]:
-    lines = []
-    for R in Rs:
-        for N in Ns:
-            if (N, R) in skip:
-                continue
-            base = RunConfig(n_subjects=N, n_relations=R, d_model=D_GRID[0], d_mlp=4 * D_GRID[0], **kw)
-            lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=D_GRID, start=_d_start(N, R)))
-    return tuple(lines)
-
-
-def _e2_lines(shapes, *, R: int, data_format: str, freeze: bool = True, seeds=(0, 1), prior: float = 0.12, **kw) -> tuple[Line, ...]:
-    lines = []
-    for d, m in shapes:
-        base = RunConfig(
-            n_subjects=N_GRID_FROZEN[0], n_relations=R, d_model=d, d_mlp=m, freeze_embed=freeze, data_format=data_format, **kw
-        )
-        lines.append(
-            Line(base=base, seeds=seeds, axis="n_subjects", grid=N_GRID_FROZEN, start=_n_start(d, m, R, facts_per_param=prior),
-                 success_increases=False)
-        )
-    return tuple(lines)
-
-
-E2_R = 4  # relations in the frozen control (facts = 4 N)
-E2_SHAPES_BOOK = ((8, 32), (16, 16), (16, 64), (32, 32), (16, 256), (32, 128))  # P = 800 ... 12416
-E2_SHAPES_NOISY = ((8, 32), (16, 16), (16, 64))
-NOISY_COPIES_BOOK = 1  # one fresh noisy copy of every fact per step (T = 32 makes each step ~30x dearer than [s, r])
-LR_CHECK_LRS = (3e-3, 1e-2, 3e-2)
-
-
-def _lr_check_points(Ns=(64, 128), Rs=(4, 8), seeds=(0, 1, 2)) -> tuple[RunConfig, ...]:
-    """The learning-rate validation grid: accuracy of each lr at d = the E1 starting guess, 3 seeds."""
-    pts = []
-    for N in Ns:
-        for R in Rs:
-            d = D_GRID[_d_start(N, R)]
-            for lr in LR_CHECK_LRS:
-                for s in seeds:
-                    pts.append(RunConfig(n_subjects=N, n_relations=R, d_model=d, d_mlp=4 * d, lr=lr, seed=s))
-    return tuple(pts)
-
-
-def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
-    """Learned embeddings at the frozen control's shapes: [s, r] at (8, 32) and (16, 64), noisy at (16, 64)."""
-    pts = []
-    for (d, m), fmt, Ns in (
-        ((8, 32), "single_hop", (64, 128, 256, 512)),
-        ((16, 64), "single_hop", (64, 128, 256, 512)),
-        ((16, 64), "noisy", (16, 32, 64, 128)),
-    ):
-        copies = NOISY_COPIES_BOOK if fmt == "noisy" else RunConfig().noisy_copies
-        for N in Ns:
-            for s in seeds:
-                pts.append(
-                    RunConfig(n_subjects=N, n_relations=E2_R, d_model=d, d_mlp=m, data_format=fmt, noisy_copies=copies, seed=s)
-                )
-    return tuple(pts)
-
-
-def _smoke() -> Preset:
-    return Preset(
-        name="smoke",
-        description="CI: E1 lines for N in {64, 128}, R in {1, 2, 4}; one frozen E2 line; a few minutes on 2 cores",
-        experiments=(
-            Experiment(name="e1_capacity", description="d* search (learned embeddings)", lines=_e1_lines((64, 128), (1, 2, 4))),
-            Experiment(
-                name="e2_frozen",
-                description="frozen-embedding capacity search",
-                lines=_e2_lines(((8, 32),), R=E2_R, data_format="single_hop"),
-            ),
-        ),
-    )
-
-
-def _book() -> Preset:
-    return Preset(
-        name="book",
-        description="the committed tables of learned-capacity: E1 N in 64..1024, R in {1, 2, 4, 8}; E2 frozen vs learned",
-        experiments=(
-            Experiment(
-                name="e1_capacity",
-                description="d* search (learned embeddings), 3 seeds",
-                # N^2 R sets the cost of a step: N = 1024 at R = 8 and N >= 2048 are left to the paper preset
-                lines=_e1_lines((64, 128, 256, 512, 1024), (1, 2, 4, 8), skip={(1024, 8)}),
-            ),
-            Experiment(
-                name="e2_frozen",
-                description="frozen-embedding capacity search, [s, r] and noisy T = 32 formats, 2 seeds",
-                lines=_e2_lines(E2_SHAPES_BOOK, R=E2_R, data_format="single_hop")
-                + _e2_lines(E2_SHAPES_NOISY, R=E2_R, data_format="noisy", noisy_copies=NOISY_COPIES_BOOK, prior=0.02),
-            ),
-            Experiment(
-                name="e2_learned",
-                description="side by side: learned embeddings at the frozen control's (d, d_mlp) along N, 2 seeds",
-                points=_side_by_side_points(),
-            ),
-            Experiment(name="e1_lr_check", description="lr in {3e-3, 1e-2, 3e-2} at the E1 start d", points=_lr_check_points()),
-        ),
-    )
-
-
-def _paper() -> Preset:
-    return Preset(
-        name="paper",
-        description="full-scale grids: E1 N in 2^8..2^13, R in {1..16}, 2^14 steps; E2 d in {16, 32, 64}; GPU advised",
-        experiments=(
-            Experiment(
-                name="e1_capacity",
-                description="d* search, full grid",
-                lines=_e1_lines((256, 512, 1024, 2048, 4096, 8192), (1, 2, 4, 8, 16), max_steps=2**14),
-            ),
-            Experiment(
-                name="e2_frozen",
-                description="frozen capacity, d in {16, 32, 64}, d_mlp in {d/4 .. 4d}",
-                lines=_e2_lines(
-                    [(d, m) for d in (16, 32, 64) for m in (d // 4, d // 2, d, 2 * d, 4 * d)],
-                    R=E2_R,
-                    data_format="single_hop",
-                    max_steps=2**14,
-                )
-                + _e2_lines([(d, 4 * d) for d in (16, 32, 64)], R=E2_R, data_format="noisy", max_steps=2**14),
-            ),
-            Experiment(
-                name="e2_learned",
-                description="learned embeddings on the same capacity search",
-                lines=_e2_lines([(d, 4 * d) for d in (16, 32, 64)], R=E2_R, data_format="single_hop", freeze=False, max_steps=2**14),
-            ),
-        ),
-    )
-
-
-PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "paper": _paper}
-
-
-def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (``smoke``, ``book``, ``paper``), moved to ``device``."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]().with_device(device)
 
 
 def scale() -> str:

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import repro
-from ._checks import check_int
 from .models import ModelConfig, Transformer
 from .recipe import BOOK_RECIPE, TrainConfig
 from .tasks import IGNORE, BijectionTask, FactSet

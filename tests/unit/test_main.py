@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from georecall import __main__ as cli
-from georecall import runner, sweeps, tables
+from georecall import presets, runner, tables
 
 LIB = Path(__file__).resolve().parents[2] / "lib"
 
@@ -20,7 +20,7 @@ def test_help_lists_every_preset_and_table(capsys):
         cli.main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for name in [*sweeps.PRESETS, *tables.TABLES]:
+    for name in [*presets.PRESETS, *tables.TABLES]:
         assert f"  {name} " in out, f"{name} missing from --help"
 
 

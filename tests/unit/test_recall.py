@@ -45,19 +45,6 @@ def test_evaluation_counts_a_wrong_model(block_300_5):
     assert ev.accuracy < 0.05 and ev.min_margin < 0
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: constructions.sign_codes(9, 3), "k"),
-    (lambda: constructions.build_block(tasks.make_task(20, 2).perms, k=4), "k"),
-    (lambda: constructions.build_dense(tasks.make_task(20, 2), d_model=12), "d_model"),
-    (lambda: constructions.block_recipe(2**24, 64), "max_bytes"),
-    (lambda: constructions.dense_recipe(64, 2, d_model=64, codes="ternary"), "codes"),
-    (lambda: constructions.block_recipe(64, 0), "R"),
-])
-def test_bad_requests_raise_clear_errors(call, match):
-    with pytest.raises(ValueError, match=match):
-        call()
-
-
 def test_too_large_evaluation_fails_before_allocating(block_300_5):
     task, model = block_300_5
     with pytest.raises(ValueError, match="max_bytes"):

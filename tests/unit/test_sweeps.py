@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from georecall import sweeps, train
+from georecall import presets, sweeps, train
 
 
 @pytest.mark.parametrize(
@@ -51,21 +51,21 @@ def test_with_axis_keeps_mlp_ratio():
 
 @pytest.mark.parametrize("name", ["smoke", "book", "paper"])
 def test_presets_build_and_move_device(name):
-    p = sweeps.preset(name, device="cuda")
+    p = presets.preset(name, device="cuda")
     configs = [c for e in p.experiments for c in e.points] + [line.base for e in p.experiments for line in e.lines]
     assert configs and all(c.device == "cuda" for c in configs)
 
 
 def test_smoke_lines_are_book_lines():
     """Overlap by construction: every smoke line is a book line (same base, seeds, grid, start)."""
-    book = {e.name: set(e.lines) for e in sweeps.preset("book").experiments}
-    for e in sweeps.preset("smoke").experiments:
+    book = {e.name: set(e.lines) for e in presets.preset("book").experiments}
+    for e in presets.preset("smoke").experiments:
         assert set(e.lines) <= book[e.name], f"smoke {e.name} has lines the book preset lacks"
 
 
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset"):
-        sweeps.preset("huge")
+        presets.preset("huge")
 
 
 GRID = tuple(range(10))

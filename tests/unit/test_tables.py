@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from georecall import sweeps, tables
+from georecall import presets, tables
 
 
 def _dense_rows():
@@ -41,10 +41,10 @@ def test_unknown_names_and_wrong_columns_are_refused(tmp_path):
 
 
 def test_every_preset_experiment_is_a_registered_sweep_table():
-    for name in sweeps.PRESETS:
-        for e in sweeps.preset(name).experiments:
+    for name in presets.PRESETS:
+        for e in presets.preset(name).experiments:
             assert tables.spec(e.name).kind == tables.SWEEP, f"{name}/{e.name} is not a registered sweep table"
-    book = {e.name for e in sweeps.preset("book").experiments}
+    book = {e.name for e in presets.preset("book").experiments}
     assert set(tables.BOOK_SWEEP_TABLES) == book
     assert all(tables.spec(n).preset == "book" for n in tables.BOOK_SWEEP_TABLES)
 
