@@ -238,7 +238,8 @@ def main() -> None:
         part1(args.quick, [int(t) for t in args.thread_counts.split(",")])
     if args.part in ("2", "all"):
         part2()
-    print(f"\nload average at end {os.getloadavg()[0]:.2f} (timings are wall-clock; other jobs on the machine inflate them)")
+    print(f"\nload average at end {os.getloadavg()[0]:.2f} "
+        " (timings are wall-clock; other jobs on the machine inflate them)")
 
 
 if __name__ == "__main__":

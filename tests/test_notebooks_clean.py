@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from book_toc import toc_files
 
 BOOK = Path(__file__).resolve().parents[1] / "book"

@@ -56,7 +56,8 @@ def batched_forward(
 ) -> torch.Tensor:
     """Logits [M, B, Tq, V_out] of M stacked models on ``tokens`` [M, B, T]; the formula of ``models.Transformer``.
 
-    resid_pre = W_E[t] + W_pos; resid_mid = resid_pre + attn; resid_post = resid_mid + ReLU(resid_mid W_in + b_in) W_out;
+    resid_pre = W_E[t] + W_pos; resid_mid = resid_pre + attn;
+    resid_post = resid_mid + ReLU(resid_mid W_in + b_in) W_out;
     logits = resid_post W_U. ``last_only`` queries (and reads out) the last position only (Tq = 1). Without
     ``unembed.W_U`` in ``params`` the readout is tied, W_U = W_E[:d_vocab_out]^T.
     """

@@ -448,7 +448,10 @@ def accuracy_vs_d_traces(curves, N: int, *, show_legend: bool = True) -> list[go
                 error_y=dict(type="data", symmetric=False, array=g["accuracy_max"] - g["accuracy_mean"],
                              arrayminus=g["accuracy_mean"] - g["accuracy_min"], thickness=1),
                 customdata=g[["n_ok", "n_seeds"]].to_numpy(),
-                hovertemplate="d=%{x}<br>mean accuracy %{y:.3f}<br>%{customdata[0]} of %{customdata[1]} seeds >= 0.99<extra></extra>",
+                hovertemplate=(
+                    "d=%{x}<br>mean accuracy %{y:.3f}<br>%{customdata[0]} of %{customdata[1]} seeds >= 0.99"
+                    "<extra></extra>"
+                ),
             )
         )
     return traces

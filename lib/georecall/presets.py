@@ -114,7 +114,7 @@ def _smoke() -> Preset:
 def _book() -> Preset:
     return Preset(
         name="book",
-        description="the committed tables of learned-capacity: E1 N in 64..1024, R in {1, 2, 4, 8}; E2 frozen vs learned",
+        description="the committed tables of Chapter 3: E1 N in 64..1024, R in {1, 2, 4, 8}; E2 frozen vs learned",
         experiments=(
             Experiment(
                 name="e1_capacity",

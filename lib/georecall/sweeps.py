@@ -3,8 +3,8 @@
 A sweep point is a :class:`RunConfig` (task size, model shape, recipe, seed, device); its fields hash to its
 cache key (:mod:`georecall.cache`). Points that differ only in ``seed``/``lr`` share a shape and train together
 as one stack (:meth:`RunConfig.group_key`). The named presets are in :mod:`georecall.presets`; running them is
-:mod:`georecall.runner`'s job; reading the resulting tables is :mod:`georecall.analysis`'s. The command line is ``python -m georecall sweep PRESET``
-(``python -m georecall.sweeps PRESET`` is kept as an alias).
+:mod:`georecall.runner`'s job; reading the resulting tables is :mod:`georecall.analysis`'s. The command line
+is ``python -m georecall sweep PRESET`` (``python -m georecall.sweeps PRESET`` is kept as an alias).
 
 Two kinds of experiment:
 

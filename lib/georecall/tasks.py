@@ -81,7 +81,8 @@ class FactSet:
     def __post_init__(self) -> None:
         if self.tokens.shape != self.targets.shape or self.tokens.ndim != 2:
             raise ValueError(
-                f"tokens and targets must both be [n, T]; got {tuple(self.tokens.shape)} and {tuple(self.targets.shape)}"
+                "tokens and targets must both be [n, T]; "
+                f"got {tuple(self.tokens.shape)} and {tuple(self.targets.shape)}"
             )
 
     def __len__(self) -> int:

@@ -97,8 +97,9 @@ def code_length(N):
 
 
 def block_dimension(N, R):
-    """d = R*k + R + k for the exact block construction (gated superposition of sign codes): R subject blocks of k coordinates,
-    R gate coordinates and a k-dimensional output block. Attention needs no extra coordinates (W_pos = 0).
+    """d = R*k + R + k for the exact block construction (gated superposition of sign codes): R subject blocks of
+    k coordinates, R gate coordinates and a k-dimensional output block. Attention needs no extra coordinates
+    (W_pos = 0).
 
     >>> block_dimension(256, 4), block_dimension(4096, 16), block_dimension(300, 5)
     (44, 220, 59)
@@ -158,7 +159,8 @@ def per_entity_lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
 def param_count(d, m, *, d_vocab=0, d_vocab_out=0, n_ctx=0):
     """Parameters of the one-layer ``models.Transformer`` (one head or several: H * d_head = d):
 
-        d_vocab*d (W_E) + n_ctx*d (W_pos) + 4*d^2 (W_Q, W_K, W_V, W_O) + 2*d*m + m (W_in, W_out, b_in) + d*d_vocab_out (W_U).
+        d_vocab*d (W_E) + n_ctx*d (W_pos) + 4*d^2 (W_Q, W_K, W_V, W_O) + 2*d*m + m (W_in, W_out, b_in)
+        + d*d_vocab_out (W_U).
 
     With the defaults (no tables) this is the non-embedding count 4*d^2 + 2*d*m + m: the N-independent part
     that both the trained models and the constructions spend on attention and MLP.

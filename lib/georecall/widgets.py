@@ -97,7 +97,10 @@ def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = 
     def render(N: int, R: int, d: int):
         result = train_live(N, R, d, max_steps=max_steps)
         bits = theory.bits_per_parameter(N, R, d)
-        title = f"N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps ({bits:.2f} bits per embedding weight)"
+        title = (
+            f"N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "
+            f"({bits:.2f} bits per embedding weight)"
+        )
         return plots.plot_training_history(result.history, title=title)
 
     controls = {"N": log2_slider("N", N, 3, 10), "R": int_slider("R", R, 1, 8), "d": log2_slider("d", d, 1, 7)}

@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from book_toc import toc_files
 
 # Same resolution as conftest.py (not imported from it: tests/ is not a package).
