@@ -40,7 +40,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=12)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--shapes", default="64x2x8,128x4x8,256x4x12", help="NxRxd,... (one stack per shape)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; sweeps use 1 per worker)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's; sweeps use 1 per worker)"
+    )
     parser.add_argument("--malloc-default", action="store_true", help="skip repro.reuse_freed_memory()")
     args = parser.parse_args()
     reuse = False if args.malloc_default else repro.reuse_freed_memory()
@@ -73,9 +75,17 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     total_loop = sum(r["one_by_one_s"] for r in rows)
     total_stack = sum(r["batched_s"] for r in rows)
-    print(json.dumps({"total_one_by_one_s": round(total_loop, 2), "total_batched_s": round(total_stack, 2),
-                      "speedup": round(total_loop / total_stack, 2), "torch_threads": torch.get_num_threads(),
-                      "reuse_freed_memory": reuse}))
+    print(
+        json.dumps(
+            {
+                "total_one_by_one_s": round(total_loop, 2),
+                "total_batched_s": round(total_stack, 2),
+                "speedup": round(total_loop / total_stack, 2),
+                "torch_threads": torch.get_num_threads(),
+                "reuse_freed_memory": reuse,
+            }
+        )
+    )
 
 
 STEPS = 256

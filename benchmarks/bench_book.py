@@ -42,9 +42,7 @@ def toc_notebooks() -> list[str]:
 
 def run_notebook(name: str, timeout: int) -> dict:
     nb = nbformat.read(BOOK / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
-    )
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}})
     cell_times: list[tuple[float, int, str]] = []
     result = {"name": name, "cells": sum(c.cell_type == "code" for c in nb.cells), "error": ""}
     t0 = time.perf_counter()

@@ -66,17 +66,31 @@ def variant(name: str, quick: bool, threads: int) -> dict:
         out["build_s"] = time.perf_counter() - t0
         step = 16 if (quick or name == "forward") else 1
         facts = torch.arange(0, n_all, step) if step > 1 else None
-        ev = recall.evaluate_recall(model, task, facts=facts, method=name,
-                                    **(dict(workers=threads) if name == "fused" else {}))
-        out.update(facts=ev.n_facts, accuracy=ev.accuracy, min_margin=ev.min_margin, chunk=ev.chunk_size,
-                   eval_s=ev.seconds, extrapolated=step > 1)
+        ev = recall.evaluate_recall(
+            model, task, facts=facts, method=name, **(dict(workers=threads) if name == "fused" else {})
+        )
+        out.update(
+            facts=ev.n_facts,
+            accuracy=ev.accuracy,
+            min_margin=ev.min_margin,
+            chunk=ev.chunk_size,
+            eval_s=ev.seconds,
+            extrapolated=step > 1,
+        )
     elif name == "fused-float64":
         model = constructions.build_block(task, dtype=torch.float64)
         out["build_s"] = time.perf_counter() - t0
-        ev = recall.evaluate_recall(model, task, facts=torch.arange(0, n_all, n_all // SUBSET),
-                                           method="fused", workers=threads)
-        out.update(facts=ev.n_facts, accuracy=ev.accuracy, min_margin=ev.min_margin, chunk=ev.chunk_size,
-                   eval_s=ev.seconds, extrapolated=True)
+        ev = recall.evaluate_recall(
+            model, task, facts=torch.arange(0, n_all, n_all // SUBSET), method="fused", workers=threads
+        )
+        out.update(
+            facts=ev.n_facts,
+            accuracy=ev.accuracy,
+            min_margin=ev.min_margin,
+            chunk=ev.chunk_size,
+            eval_s=ev.seconds,
+            extrapolated=True,
+        )
     elif name == "unchunked":
         model = constructions.build_block(task, dtype=torch.float32)
         out["build_s"] = time.perf_counter() - t0
@@ -86,14 +100,18 @@ def variant(name: str, quick: bool, threads: int) -> dict:
             out["error"] = "none (unexpected)"
         except ValueError as err:
             out["error"] = str(err)
-        out.update(facts=n_all, eval_s=time.perf_counter() - t0 - out["build_s"], rss_growth_mib=_rss_mib() - rss_before)
+        out.update(
+            facts=n_all, eval_s=time.perf_counter() - t0 - out["build_s"], rss_growth_mib=_rss_mib() - rss_before
+        )
     elif name == "train.evaluate":
         model = constructions.build_block(task, dtype=torch.float64)
         out["build_s"] = time.perf_counter() - t0
         data = task.single_hop().subset(torch.arange(0, n_all, n_all // SUBSET))
         t1 = time.perf_counter()
         ev = train.evaluate(model, data, chunk_size=8192)
-        out.update(facts=len(data), accuracy=ev.accuracy, chunk=8192, eval_s=time.perf_counter() - t1, extrapolated=True)
+        out.update(
+            facts=len(data), accuracy=ev.accuracy, chunk=8192, eval_s=time.perf_counter() - t1, extrapolated=True
+        )
     elif name == "dense-readout":
         model = constructions.build_block(task, dtype=torch.float32)
         out["build_s"] = time.perf_counter() - t0
@@ -106,8 +124,13 @@ def variant(name: str, quick: bool, threads: int) -> dict:
                 s, r = i // R_SCALE, i % R_SCALE
                 logits = model(torch.stack([s, N_SCALE + r], 1), last_only=True)[:, 0].detach()
                 correct += int((logits.argmax(1) == task.perms[r, s]).sum())
-        out.update(facts=len(facts), accuracy=correct / len(facts), chunk=chunk, eval_s=time.perf_counter() - t1,
-                   extrapolated=True)
+        out.update(
+            facts=len(facts),
+            accuracy=correct / len(facts),
+            chunk=chunk,
+            eval_s=time.perf_counter() - t1,
+            extrapolated=True,
+        )
     else:
         raise ValueError(f"unknown variant {name!r}")
     out["total_cpu_s"] = _cpu() - c0
@@ -119,17 +142,23 @@ def run_variant(name: str, quick: bool, threads: int) -> dict:
     cmd = [sys.executable, __file__, "--variant", name, "--threads", str(threads)] + (["--quick"] if quick else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
-        lines = (proc.stderr or f"exit status {proc.returncode}").strip().splitlines() or [f"exit status {proc.returncode}"]
+        lines = (proc.stderr or f"exit status {proc.returncode}").strip().splitlines() or [
+            f"exit status {proc.returncode}"
+        ]
         return dict(variant=name, threads=threads, error=lines[-1])
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def part1(quick: bool, thread_counts: list[int]) -> None:
     n_all = N_SCALE * R_SCALE
-    print(f"\n=== Part 1: every fact of the block construction, N={N_SCALE}, R={R_SCALE} ({n_all:,} facts), "
-          f"d=288, m=512, argmax over {N_SCALE} attributes ===")
-    head = f"{'variant':<17}{'thr':>4}{'facts':>10}{'accuracy':>10}{'min margin':>11}{'chunk':>7}{'eval s':>9}" \
-           f"{'→ 1M facts s':>14}{'CPU s':>8}{'peak RSS MiB':>14}"
+    print(
+        f"\n=== Part 1: every fact of the block construction, N={N_SCALE}, R={R_SCALE} ({n_all:,} facts), "
+        f"d=288, m=512, argmax over {N_SCALE} attributes ==="
+    )
+    head = (
+        f"{'variant':<17}{'thr':>4}{'facts':>10}{'accuracy':>10}{'min margin':>11}{'chunk':>7}{'eval s':>9}"
+        f"{'→ 1M facts s':>14}{'CPU s':>8}{'peak RSS MiB':>14}"
+    )
     print(head)
     print("-" * len(head), flush=True)
     top = max(thread_counts)
@@ -146,10 +175,15 @@ def part1(quick: bool, thread_counts: list[int]) -> None:
         full = r["eval_s"] * scale
         acc = f"{r['accuracy']:.4f}" if "accuracy" in r else "-"
         mm = f"{r['min_margin']:.4f}" if "min_margin" in r else "-"
-        print(f"{r['variant']:<17}{r['threads']:>4}{r['facts']:>10,}{acc:>10}{mm:>11}{r.get('chunk', '-'):>7}"
-              f"{r['eval_s']:>9.1f}{full:>14.0f}{r['total_cpu_s']:>8.1f}{r['peak_rss_mib']:>14.0f}", flush=True)
+        print(
+            f"{r['variant']:<17}{r['threads']:>4}{r['facts']:>10,}{acc:>10}{mm:>11}{r.get('chunk', '-'):>7}"
+            f"{r['eval_s']:>9.1f}{full:>14.0f}{r['total_cpu_s']:>8.1f}{r['peak_rss_mib']:>14.0f}",
+            flush=True,
+        )
         if "error" in r:
-            print(f"{'':21}refused before allocating (RSS grew {r['rss_growth_mib']:.1f} MiB): {r['error']}", flush=True)
+            print(
+                f"{'':21}refused before allocating (RSS grew {r['rss_growth_mib']:.1f} MiB): {r['error']}", flush=True
+            )
     print("('→ 1M facts s' extrapolates subset runs linearly; build times are excluded from 'eval s')")
     for r in rows[: len(thread_counts)]:
         if "build_s" in r:
@@ -169,17 +203,25 @@ def part2() -> None:
 
     plots.setup()
     print(f"\n=== Part 2: explorer answer to a slider move, N={N_UI}, R={R_UI} ===")
-    moves = [dict(d=98, k=10, placement="block", codes="sign"), dict(d=120, k=10, placement="block", codes="sign"),
-             dict(d=64, k=20, placement="dense", codes="gaussian"), dict(d=128, k=20, placement="dense", codes="gaussian"),
-             dict(d=256, k=20, placement="dense", codes="gaussian"), dict(d=512, k=20, placement="dense", codes="gaussian"),
-             dict(d=98, k=10, placement="dense", codes="sign"), dict(d=300, k=12, placement="block", codes="gaussian")]
+    moves = [
+        dict(d=98, k=10, placement="block", codes="sign"),
+        dict(d=120, k=10, placement="block", codes="sign"),
+        dict(d=64, k=20, placement="dense", codes="gaussian"),
+        dict(d=128, k=20, placement="dense", codes="gaussian"),
+        dict(d=256, k=20, placement="dense", codes="gaussian"),
+        dict(d=512, k=20, placement="dense", codes="gaussian"),
+        dict(d=98, k=10, placement="dense", codes="sign"),
+        dict(d=300, k=12, placement="block", codes="gaussian"),
+    ]
     widgets.construction_view(N_UI, R_UI, **moves[0])  # warm-up (imports, first plotly figure)
 
     def baseline(d, k, placement, codes):  # unbudgeted: every fact, float64, torch's default threads
-        snap = chapters.snapshot(N_UI, R_UI, placement=placement, d_model=d, k=k, codes=codes,
-                                      max_facts=N_UI * R_UI, dtype=torch.float64)
-        return plots.plot_construction_view(snap.activations.tolist(), snap.margin_counts, snap.margin_edges,
-                                            k=snap.recipe.k, title="baseline")
+        snap = chapters.snapshot(
+            N_UI, R_UI, placement=placement, d_model=d, k=k, codes=codes, max_facts=N_UI * R_UI, dtype=torch.float64
+        )
+        return plots.plot_construction_view(
+            snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=snap.recipe.k, title="baseline"
+        )
 
     head = f"{'slider state':<40}{'render s':>10}{'baseline s':>12}"
     print(head)
@@ -198,8 +240,10 @@ def part2() -> None:
         slow.append(b)
         label = f"{m['placement']}/{m['codes']}, d={m['d']}, k={m['k']}"
         print(f"{label:<40}{fast[-1]:>10.3f}{b:>12.3f}")
-    print(f"median over moves: render {statistics.median(fast):.3f} s (max {max(fast):.3f} s), "
-          f"baseline {statistics.median(slow):.3f} s (max {max(slow):.3f} s); target < 0.2 s")
+    print(
+        f"median over moves: render {statistics.median(fast):.3f} s (max {max(fast):.3f} s), "
+        f"baseline {statistics.median(slow):.3f} s (max {max(slow):.3f} s); target < 0.2 s"
+    )
 
     # The same through the widget: set a slider, which redraws synchronously (display output discarded).
     ts = []
@@ -224,22 +268,29 @@ def main() -> None:
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--part", choices=["1", "2", "all"], default="all")
-    parser.add_argument("--thread-counts", default="1,2",
-                        help="torch threads (fused: worker threads) of the scale variants (comma list)")
+    parser.add_argument(
+        "--thread-counts",
+        default="1,2",
+        help="torch threads (fused: worker threads) of the scale variants (comma list)",
+    )
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(variant(args.variant, args.quick, args.threads)))
         return
     import torch
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch threads by default {torch.get_num_threads()}, "
-          f"load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch threads by default {torch.get_num_threads()}, "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
     if args.part in ("1", "all"):
         part1(args.quick, [int(t) for t in args.thread_counts.split(",")])
     if args.part in ("2", "all"):
         part2()
-    print(f"\nload average at end {os.getloadavg()[0]:.2f} "
-        " (timings are wall-clock; other jobs on the machine inflate them)")
+    print(
+        f"\nload average at end {os.getloadavg()[0]:.2f} "
+        " (timings are wall-clock; other jobs on the machine inflate them)"
+    )
 
 
 if __name__ == "__main__":

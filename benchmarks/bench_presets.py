@@ -18,14 +18,31 @@ import time
 
 def time_preset(name: str, workers: int | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "georecall", "sweep", name, "--quiet", "--cache-dir", f"{tmp}/cache", "--out", f"{tmp}/out"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "georecall",
+            "sweep",
+            name,
+            "--quiet",
+            "--cache-dir",
+            f"{tmp}/cache",
+            "--out",
+            f"{tmp}/out",
+        ]
         if workers:
             cmd += ["--workers", str(workers)]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t0
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"preset": name, "wall_s": round(wall, 1), "points": summary["points"], "cpus": os.cpu_count(), "workers": workers or os.cpu_count()}
+    return {
+        "preset": name,
+        "wall_s": round(wall, 1),
+        "points": summary["points"],
+        "cpus": os.cpu_count(),
+        "workers": workers or os.cpu_count(),
+    }
 
 
 def main() -> None:

@@ -31,7 +31,9 @@ def run(model_cls, threads: int) -> tuple[float, int, float]:
     task = tasks.make_task(1024, 4, seed=0)
     model = model_cls(models.ModelConfig.for_task(task, 32))
     t0 = time.perf_counter()
-    result = train.train(model, task.single_hop(), train.TrainConfig(max_steps=2**14, target_accuracy=1.0), progress=False)
+    result = train.train(
+        model, task.single_hop(), train.TrainConfig(max_steps=2**14, target_accuracy=1.0), progress=False
+    )
     return time.perf_counter() - t0, result.steps, result.accuracy
 
 

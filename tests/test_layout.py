@@ -14,8 +14,28 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / "lib" / "georecall"
 # The import order, lowest first: a module may import only modules listed before it.
-ORDER = ["_checks", "repro", "theory", "recipe", "tasks", "models", "recall", "constructions", "train", "batched",
-         "cache", "sweeps", "presets", "tables", "analysis", "chapters", "runner", "plots", "widgets", "__main__"]
+ORDER = [
+    "_checks",
+    "repro",
+    "theory",
+    "recipe",
+    "tasks",
+    "models",
+    "recall",
+    "constructions",
+    "train",
+    "batched",
+    "cache",
+    "sweeps",
+    "presets",
+    "tables",
+    "analysis",
+    "chapters",
+    "runner",
+    "plots",
+    "widgets",
+    "__main__",
+]
 TORCH_FREE = ["theory", "recipe", "cache", "sweeps", "presets", "tables", "analysis"]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family
@@ -55,8 +75,13 @@ def test_imports_run_one_way_and_no_module_imports_itself():
 @pytest.mark.parametrize("name", TORCH_FREE)
 def test_declarative_modules_import_without_torch(name):
     code = f"import sys, georecall.{name}; assert 'torch' not in sys.modules, 'torch was imported'"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(REPO / "lib"), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO / "lib"), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -85,9 +110,15 @@ def test_no_reference_to_outside_documents_or_machine_paths():
     for root in roots:
         files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
         for f in files:
-            if "_build" in f.parts or ".jupyter_cache" in f.parts or f.suffix not in {"", ".py", ".md", ".ipynb", ".yml",
-                                                                                       ".toml", ".txt", ".cfg"}:
+            if (
+                "_build" in f.parts
+                or ".jupyter_cache" in f.parts
+                or f.suffix not in {"", ".py", ".md", ".ipynb", ".yml", ".toml", ".txt", ".cfg"}
+            ):
                 continue
-            hits += [f"{f.relative_to(REPO)}:{i}" for i, line in enumerate(f.read_text().splitlines(), 1)
-                     if pattern.search(line)]
+            hits += [
+                f"{f.relative_to(REPO)}:{i}"
+                for i, line in enumerate(f.read_text().splitlines(), 1)
+                if pattern.search(line)
+            ]
     assert not hits, hits

@@ -38,9 +38,7 @@ def rel(path: Path) -> str:
 
 @pytest.mark.parametrize("path", book_notebooks(), ids=rel)
 def test_notebook_has_no_outputs(path):
-    dirty = [
-        i for i, c in enumerate(code_cells(path)) if c.get("outputs") or c.get("execution_count") is not None
-    ]
+    dirty = [i for i, c in enumerate(code_cells(path)) if c.get("outputs") or c.get("execution_count") is not None]
     assert not dirty, f"{rel(path)}: code cells {dirty} have outputs or execution counts; clear them (nbstripout)"
 
 

@@ -27,27 +27,44 @@ def _epilog() -> str:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", default=None, help=f"cache root (default: ${cache_mod.ENV_VAR} or ~/.cache/georecall)")
+    p.add_argument(
+        "--cache-dir", default=None, help=f"cache root (default: ${cache_mod.ENV_VAR} or ~/.cache/georecall)"
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--device", default="cpu", choices=sweeps.DEVICES, help="where models train (cuda needs a GPU)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: CPU count; 1 with --device cuda)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="local worker processes (default: CPU count; 1 with --device cuda)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m georecall", description=__doc__.split("\n")[0],
-                                     epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m georecall",
+        description=__doc__.split("\n")[0],
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sweep = sub.add_parser("sweep", help="run a sweep preset and write one CSV per experiment",
-                           epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_argument("preset", choices=list(presets.PRESETS), help="smoke (CI, minutes), book (committed tables), paper (large)")
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep preset and write one CSV per experiment",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument(
+        "preset", choices=list(presets.PRESETS), help="smoke (CI, minutes), book (committed tables), paper (large)"
+    )
     sweep.add_argument("--out", default=None, help="folder for the CSV tables (default: sweep-results/PRESET)")
     sweep.add_argument("--only", nargs="+", default=None, help="run only these experiments of the preset")
     _add_run_options(sweep)
-    table = sub.add_parser("table", help="regenerate committed tables (e.g. into the book's _data folder)",
-                           epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    table = sub.add_parser(
+        "table",
+        help="regenerate committed tables (e.g. into the book's _data folder)",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     table.add_argument("names", nargs="+", choices=list(tables.TABLES), metavar="NAME", help="registered table(s)")
     table.add_argument("--out", required=True, help="folder to write <NAME>.csv into (the book reads book/_data)")
     _add_run_options(table)
@@ -63,8 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.workers = 1  # one process drives the GPU; stacks already batch the models
     repro.seed_everything(0)
     t0 = time.perf_counter()
-    run = dict(device=args.device, workers=args.workers, dask=args.dask, cache=args.cache_dir,
-               use_cache=not args.no_cache, progress=not args.quiet)
+    run = dict(
+        device=args.device,
+        workers=args.workers,
+        dask=args.dask,
+        cache=args.cache_dir,
+        use_cache=not args.no_cache,
+        progress=not args.quiet,
+    )
     if args.command == "sweep":
         results = runner.run(args.preset, only=args.only, **run)
         paths = tables.write_tables(results, args.out or Path("sweep-results") / args.preset)

@@ -36,7 +36,12 @@ __all__ = [
 
 def _success_by_probe(df: pd.DataFrame, line_cols: Sequence[str], axis: str, target: float) -> pd.DataFrame:
     g = df.assign(ok=df["accuracy"] >= target).groupby([*line_cols, axis], as_index=False)
-    out = g.agg(n_seeds=("seed", "count"), n_ok=("ok", "sum"), accuracy_mean=("accuracy", "mean"), accuracy_min=("accuracy", "min"))
+    out = g.agg(
+        n_seeds=("seed", "count"),
+        n_ok=("ok", "sum"),
+        accuracy_mean=("accuracy", "mean"),
+        accuracy_min=("accuracy", "min"),
+    )
     out["success"] = out["n_ok"] > MAJORITY * out["n_seeds"]
     return out
 
@@ -112,8 +117,11 @@ def accuracy_curves(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     cols = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model"]
     g = df.assign(ok=df["accuracy"] >= target).groupby(cols, as_index=False)
     return g.agg(
-        accuracy_mean=("accuracy", "mean"), accuracy_min=("accuracy", "min"), accuracy_max=("accuracy", "max"),
-        n_ok=("ok", "sum"), n_seeds=("seed", "count"),
+        accuracy_mean=("accuracy", "mean"),
+        accuracy_min=("accuracy", "min"),
+        accuracy_max=("accuracy", "max"),
+        n_ok=("ok", "sum"),
+        n_seeds=("seed", "count"),
     )
 
 
@@ -130,16 +138,24 @@ def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
         d_hi = int(hi["d_star"])
         below = [v for v in D_GRID if v < d_hi]
         N, d = g["n_subjects"].to_numpy(float), g["d_star"].to_numpy(float)
-        rows.append({
-            "R": int(R), "N_min": int(lo["n_subjects"]), "N_max": int(hi["n_subjects"]),
-            "d_min": int(lo["d_star"]), "d_max": d_hi, "d_ratio": d_hi / int(lo["d_star"]),
-            "log2N_ratio": math.log2(hi["n_subjects"]) / math.log2(lo["n_subjects"]),
-            "N_ratio": int(hi["n_subjects"]) / int(lo["n_subjects"]),
-            "exponent": fit_power_law(N, d).slope,
-            "r2_log2N": fit_line(np.log2(N), d).r2, "r2_sqrtN": fit_line(np.sqrt(N), d).r2, "r2_N": fit_line(N, d).r2,
-            "grid_step_at_max": d_hi - (below[-1] if below else d_hi),
-            "censored": ",".join(sorted({c for c in g["censored"] if c})) or "",
-        })
+        rows.append(
+            {
+                "R": int(R),
+                "N_min": int(lo["n_subjects"]),
+                "N_max": int(hi["n_subjects"]),
+                "d_min": int(lo["d_star"]),
+                "d_max": d_hi,
+                "d_ratio": d_hi / int(lo["d_star"]),
+                "log2N_ratio": math.log2(hi["n_subjects"]) / math.log2(lo["n_subjects"]),
+                "N_ratio": int(hi["n_subjects"]) / int(lo["n_subjects"]),
+                "exponent": fit_power_law(N, d).slope,
+                "r2_log2N": fit_line(np.log2(N), d).r2,
+                "r2_sqrtN": fit_line(np.sqrt(N), d).r2,
+                "r2_N": fit_line(N, d).r2,
+                "grid_step_at_max": d_hi - (below[-1] if below else d_hi),
+                "censored": ",".join(sorted({c for c in g["censored"] if c})) or "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -179,8 +195,15 @@ def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
         ok = g[g["success"]]
         N = int(ok["n_subjects"].max()) if len(ok) else 0
         d, m = int(rec["d_model"]), int(rec["d_mlp"])
-        rows.append({**rec, "params_nonembed": theory.param_count(d, m), "N_max_pass": N,
-                     "facts_memorised": N * int(rec["n_relations"]), "all_pass": bool(g["success"].all())})
+        rows.append(
+            {
+                **rec,
+                "params_nonembed": theory.param_count(d, m),
+                "N_max_pass": N,
+                "facts_memorised": N * int(rec["n_relations"]),
+                "all_pass": bool(g["success"].all()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -207,14 +230,33 @@ def bits_table(th: pd.DataFrame, cap: pd.DataFrame) -> pd.DataFrame:
         N, R, d = int(r["n_subjects"]), int(r["n_relations"]), int(r["d_star"])
         bits = float(theory.information_bits(N, R))
         P_all = theory.param_count(d, 4 * d, d_vocab=N + R, d_vocab_out=N, n_ctx=2)  # W_E, W_pos, attn, MLP, W_U
-        rows.append({"regime": "learned", "label": f"learned N={N} R={R} d*={d}", "n_subjects": N, "n_relations": R,
-                     "bits": bits, "params": P_all, "bits_per_param": bits / P_all, "params_counted": "all parameters",
-                     "bits_per_embedding_param": bits / (2 * N * d)})
+        rows.append(
+            {
+                "regime": "learned",
+                "label": f"learned N={N} R={R} d*={d}",
+                "n_subjects": N,
+                "n_relations": R,
+                "bits": bits,
+                "params": P_all,
+                "bits_per_param": bits / P_all,
+                "params_counted": "all parameters",
+                "bits_per_embedding_param": bits / (2 * N * d),
+            }
+        )
     for _, r in cap[cap["censored"] == ""].iterrows():
-        rows.append({"regime": "frozen", "label": f"frozen d={r['d_model']} m={r['d_mlp']} {r['data_format']}",
-                     "n_subjects": int(r["capacity_N"]), "n_relations": int(r["n_relations"]), "bits": r["bits_stored"],
-                     "params": int(r["params_nonembed"]), "bits_per_param": r["bits_per_param"],
-                     "params_counted": "trainable attention + MLP", "bits_per_embedding_param": float("nan")})
+        rows.append(
+            {
+                "regime": "frozen",
+                "label": f"frozen d={r['d_model']} m={r['d_mlp']} {r['data_format']}",
+                "n_subjects": int(r["capacity_N"]),
+                "n_relations": int(r["n_relations"]),
+                "bits": r["bits_stored"],
+                "params": int(r["params_nonembed"]),
+                "bits_per_param": r["bits_per_param"],
+                "params_counted": "trainable attention + MLP",
+                "bits_per_embedding_param": float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -239,7 +281,9 @@ def fit_line(x, y, *, through_origin: bool = False) -> FitResult:
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.size < (2 if through_origin else 3):
-        raise ValueError(f"fit_line needs matching x and y with at least {2 if through_origin else 3} points, got {x.size}")
+        raise ValueError(
+            f"fit_line needs matching x and y with at least {2 if through_origin else 3} points, got {x.size}"
+        )
     X = x[:, None] if through_origin else np.stack([x, np.ones_like(x)], axis=1)
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef

@@ -84,8 +84,13 @@ def batched_forward(
         z = torch.einsum("mbhqk,mbkhe->mbqhe", pattern, v)  # [M, B, T, H, dh]
         attn_out = torch.einsum("mbqhe,mhed->mbqd", z, W_O)  # [M, B, T, d]
     resid_mid = x_q + attn_out  # [M, B, Tq, d]
-    pre = torch.einsum("mbqd,mdf->mbqf", resid_mid, params["blocks.0.mlp.W_in"]) + params["blocks.0.mlp.b_in"][:, None, None, :]
-    resid_post = resid_mid + torch.einsum("mbqf,mfd->mbqd", torch.relu(pre), params["blocks.0.mlp.W_out"])  # [M, B, Tq, d]
+    pre = (
+        torch.einsum("mbqd,mdf->mbqf", resid_mid, params["blocks.0.mlp.W_in"])
+        + params["blocks.0.mlp.b_in"][:, None, None, :]
+    )
+    resid_post = resid_mid + torch.einsum(
+        "mbqf,mfd->mbqd", torch.relu(pre), params["blocks.0.mlp.W_out"]
+    )  # [M, B, Tq, d]
     W_U = params["unembed.W_U"] if "unembed.W_U" in params else W_E[:, :d_vocab_out].transpose(1, 2)  # [M, d, V_out]
     return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
 
@@ -188,7 +193,9 @@ def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], config
     if not models:
         raise ValueError("train_batched needs at least one model")
     if not len(models) == len(datas) == len(configs):
-        raise ValueError(f"got {len(models)} models, {len(datas)} data sets and {len(configs)} configs; they must match")
+        raise ValueError(
+            f"got {len(models)} models, {len(datas)} data sets and {len(configs)} configs; they must match"
+        )
     shape0 = replace(models[0].config, init_seed=0)
     for i, m in enumerate(models):
         if replace(m.config, init_seed=0) != shape0:
@@ -196,7 +203,9 @@ def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], config
         m.config.check_fits(datas[i].d_vocab, datas[i].d_vocab_out, datas[i].seq_len)
     for i, d in enumerate(datas):
         if d.tokens.shape != datas[0].tokens.shape:
-            raise ValueError(f"data set {i} has shape {tuple(d.tokens.shape)}, data set 0 {tuple(datas[0].tokens.shape)}")
+            raise ValueError(
+                f"data set {i} has shape {tuple(d.tokens.shape)}, data set 0 {tuple(datas[0].tokens.shape)}"
+            )
         if d.last_position_only != datas[0].last_position_only:
             raise ValueError("all data sets must agree on last_position_only")
     for name in SHARED_TRAIN_FIELDS:
@@ -282,7 +291,9 @@ def train_batched(
                 tokens, targets = stack.tokens, stack.targets  # [M, n, T]
             else:  # one shared cursor: every model reshuffles at the same steps, each with its own generator
                 if cursor + cfg0.batch_size > stack.orders.shape[1]:
-                    stack.orders = torch.stack([torch.randperm(n, generator=g) for g in stack.gens]).to(device)  # [M, n]
+                    stack.orders = torch.stack([torch.randperm(n, generator=g) for g in stack.gens]).to(
+                        device
+                    )  # [M, n]
                     cursor = 0
                 idx = stack.orders[:, cursor : cursor + cfg0.batch_size]  # [M, b]
                 cursor += cfg0.batch_size

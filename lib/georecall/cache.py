@@ -94,7 +94,12 @@ def config_key(config, *, version: int | None = None) -> str:
 def _git_sha() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -102,7 +107,12 @@ def _git_sha() -> str:
 
 
 def _provenance() -> dict:
-    info = {"georecall": __version__, "python": platform.python_version(), "numpy": np.__version__, "git_sha": _git_sha()}
+    info = {
+        "georecall": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "git_sha": _git_sha(),
+    }
     try:
         import torch  # only to record its version: the cache itself needs no torch (sweeps stay torch-free)
 
@@ -159,7 +169,9 @@ class Cache:
             self._reject(json_path, f"is not valid JSON ({err.__class__.__name__}: {err})")
             return None
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-            self._reject(json_path, f"has schema {meta.get('schema') if isinstance(meta, dict) else None!r}, not {SCHEMA!r}")
+            self._reject(
+                json_path, f"has schema {meta.get('schema') if isinstance(meta, dict) else None!r}, not {SCHEMA!r}"
+            )
             return None
         if meta.get("cache_version") != CACHE_VERSION:
             self._reject(json_path, f"was written by cache version {meta.get('cache_version')!r}, not {CACHE_VERSION}")
@@ -198,7 +210,9 @@ class Cache:
         arrays = {k: np.asarray(v) for k, v in artifact.arrays.items()}
         for k, v in arrays.items():
             if v.dtype.kind == "O":
-                raise ValueError(f"array {k!r} has dtype object, which NPZ can only store with pickle; use numeric arrays")
+                raise ValueError(
+                    f"array {k!r} has dtype object, which NPZ can only store with pickle; use numeric arrays"
+                )
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         blob = buf.getvalue()
@@ -210,7 +224,11 @@ class Cache:
             "config_type": type(config).__name__,
             "config": _config_dict(config),
             "scalars": artifact.scalars,
-            "arrays": {"file": npz_path.name, "sha256": hashlib.sha256(blob).hexdigest(), "names": sorted(artifact.arrays)},
+            "arrays": {
+                "file": npz_path.name,
+                "sha256": hashlib.sha256(blob).hexdigest(),
+                "names": sorted(artifact.arrays),
+            },
             "provenance": _provenance(),
         }
         _atomic_write(json_path, json.dumps(meta, sort_keys=True, indent=1).encode())
@@ -229,7 +247,11 @@ class Cache:
 
 
 def run_or_load(
-    config, compute: Callable[[object], Artifact], *, cache: Cache | str | os.PathLike | None = None, recompute: bool = False
+    config,
+    compute: Callable[[object], Artifact],
+    *,
+    cache: Cache | str | os.PathLike | None = None,
+    recompute: bool = False,
 ) -> Artifact:
     """Load ``config``'s artifact from ``cache``, or ``compute(config)``, store it and return it.
 

@@ -75,9 +75,20 @@ def forward_macs(N: int, d: int, m: int, k: int) -> int:
     return 6 * d * d + 2 * d * m + k * N
 
 
-def snapshot(N: int, R: int, *, placement: str = BLOCK, d_model: int | None = None, k: int | None = None,
-             codes: str | None = None, subject: int = 0, task_seed: int = 0, seed: int = 0,
-             max_facts: int | None = None, dtype: torch.dtype = torch.float32) -> Snapshot:
+def snapshot(
+    N: int,
+    R: int,
+    *,
+    placement: str = BLOCK,
+    d_model: int | None = None,
+    k: int | None = None,
+    codes: str | None = None,
+    subject: int = 0,
+    task_seed: int = 0,
+    seed: int = 0,
+    max_facts: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Snapshot:
     """Build a construction for ``make_task(N, R, task_seed)``, score facts through the model and record the
     hidden activations of ``subject`` under every relation.
 
@@ -113,8 +124,15 @@ def snapshot(N: int, R: int, *, placement: str = BLOCK, d_model: int | None = No
     clipped = ev.margins.clamp(edges[0], edges[-1])
     counts = torch.histc(clipped, bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
     acts = hidden_activations(model, task, [subject])[0]  # [R, m]
-    return Snapshot(recipe=recipe, evaluation=ev, subject=subject, activations=acts.double(),
-                    margin_counts=[int(c) for c in counts], margin_edges=MARGIN_EDGES, sampled=facts is not None)
+    return Snapshot(
+        recipe=recipe,
+        evaluation=ev,
+        subject=subject,
+        activations=acts.double(),
+        margin_counts=[int(c) for c in counts],
+        margin_edges=MARGIN_EDGES,
+        sampled=facts is not None,
+    )
 
 
 # --- Chapter 2: small tables -------------------------------------------------------------------------------
@@ -145,8 +163,15 @@ def weight_summary(model: Transformer):
     }
     rows = []
     for name, p in model.named_parameters():
-        rows.append(dict(parameter=name, shape=" × ".join(map(str, p.shape)), entries=p.numel(),
-                         nonzero=int(torch.count_nonzero(p.detach())), holds=role.get(name, "")))
+        rows.append(
+            dict(
+                parameter=name,
+                shape=" × ".join(map(str, p.shape)),
+                entries=p.numel(),
+                nonzero=int(torch.count_nonzero(p.detach())),
+                holds=role.get(name, ""),
+            )
+        )
     return pd.DataFrame(rows).set_index("parameter")
 
 
@@ -159,12 +184,20 @@ def compare_weights(a: Transformer, b: Transformer, n_subjects: int):
         pieces = [(name, pa[name], pb[name])]
         if name == "embed.W_E":
             N = n_subjects
-            pieces = [("embed.W_E[subjects]", pa[name][:N], pb[name][:N]),
-                      ("embed.W_E[relations]", pa[name][N:], pb[name][N:])]
+            pieces = [
+                ("embed.W_E[subjects]", pa[name][:N], pb[name][:N]),
+                ("embed.W_E[relations]", pa[name][N:], pb[name][N:]),
+            ]
         for label, x, y in pieces:
             diff = (x - y).abs()
-            rows.append(dict(parameter=label, identical=bool(torch.equal(x, y)), max_abs_difference=float(diff.max()),
-                             entries_that_differ=int(torch.count_nonzero(diff))))
+            rows.append(
+                dict(
+                    parameter=label,
+                    identical=bool(torch.equal(x, y)),
+                    max_abs_difference=float(diff.max()),
+                    entries_that_differ=int(torch.count_nonzero(diff)),
+                )
+            )
     return pd.DataFrame(rows).set_index("parameter")
 
 
@@ -181,9 +214,20 @@ def exactness_table(sizes, *, seed: int = 0, dtype: torch.dtype = torch.float64,
         model = build_block(task, dtype=dtype)
         ev = evaluate_recall(model, task, method=method)
         k = theory.code_length(N)
-        rows.append(dict(N=N, R=R, k=k, d=model.config.d_model, m=model.config.d_mlp, facts=ev.n_facts,
-                         accuracy=ev.accuracy, min_margin=ev.min_margin, two_over_k=2 / k,
-                         seconds=time.perf_counter() - t0))
+        rows.append(
+            dict(
+                N=N,
+                R=R,
+                k=k,
+                d=model.config.d_model,
+                m=model.config.d_mlp,
+                facts=ev.n_facts,
+                accuracy=ev.accuracy,
+                min_margin=ev.min_margin,
+                two_over_k=2 / k,
+                seconds=time.perf_counter() - t0,
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -196,16 +240,33 @@ def built_param_counts(Ns, R: int):
     for N in Ns:
         model = build_block(make_task(int(N), R, seed=0), dtype=torch.float32)
         d = model.config.d_model
-        rows.append(dict(N=int(N), R=R, d=d, nonembedding_params=model.n_params(include_embeddings=False),
-                         subject_table=int(N) * d))
+        rows.append(
+            dict(
+                N=int(N),
+                R=R,
+                d=d,
+                nonembedding_params=model.n_params(include_embeddings=False),
+                subject_table=int(N) * d,
+            )
+        )
     return pd.DataFrame(rows)
 
 
 # --- Chapter 2: the committed accuracy-vs-d table of the dense construction ------------------------------
 
 
-def dense_accuracy_sweep(N: int, R: int, d_values, *, k: int | None = None, codes: str = GAUSSIAN, task_seed: int = 0,
-                         seed: int = 0, max_facts: int | None = 8192, dtype: torch.dtype = torch.float32) -> list[dict]:
+def dense_accuracy_sweep(
+    N: int,
+    R: int,
+    d_values,
+    *,
+    k: int | None = None,
+    codes: str = GAUSSIAN,
+    task_seed: int = 0,
+    seed: int = 0,
+    max_facts: int | None = 8192,
+    dtype: torch.dtype = torch.float32,
+) -> list[dict]:
     """Accuracy of the dense construction against d for one task; one row per d (tidy records).
 
     When N R > ``max_facts``, a seeded uniform subset of ``max_facts`` facts is scored (the same subset for
@@ -221,8 +282,19 @@ def dense_accuracy_sweep(N: int, R: int, d_values, *, k: int | None = None, code
     for d in d_values:
         recipe = dense_recipe(N, R, d_model=int(d), k=k, codes=codes, seed=seed, dtype=dtype)
         ev = evaluate_recall(build(recipe, task.perms), task, facts=facts)
-        rows.append(dict(N=N, R=R, k=recipe.k, d_model=recipe.d_model, d_subject=recipe.d_subject,
-                         accuracy=ev.accuracy, min_margin=ev.min_margin, n_facts=ev.n_facts, gate=recipe.gate))
+        rows.append(
+            dict(
+                N=N,
+                R=R,
+                k=recipe.k,
+                d_model=recipe.d_model,
+                d_subject=recipe.d_subject,
+                accuracy=ev.accuracy,
+                min_margin=ev.min_margin,
+                n_facts=ev.n_facts,
+                gate=recipe.gate,
+            )
+        )
     return rows
 
 
@@ -232,8 +304,15 @@ DENSE_TABLE_DS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 15
 DENSE_TABLE_MAX_FACTS = 4096  # facts scored per point (a seeded uniform sample when N*R is larger)
 
 
-def dense_accuracy_table(Ns=DENSE_TABLE_NS, Rs=DENSE_TABLE_RS, d_values=DENSE_TABLE_DS, *,
-                         max_facts: int = DENSE_TABLE_MAX_FACTS, seed: int = 0, saturate: float = 0.999):
+def dense_accuracy_table(
+    Ns=DENSE_TABLE_NS,
+    Rs=DENSE_TABLE_RS,
+    d_values=DENSE_TABLE_DS,
+    *,
+    max_facts: int = DENSE_TABLE_MAX_FACTS,
+    seed: int = 0,
+    saturate: float = 0.999,
+):
     """Tidy DataFrame of the dense construction's accuracy against d over an (N, R) grid (Gaussian codes,
     k = 2 ceil(log2 N), safe gate, float32, task seed 0). Each (N, R) row set starts at the first d of
     ``d_values`` above R + k and stops after the first d whose accuracy reaches ``saturate``.

@@ -104,8 +104,9 @@ def gaussian_codes(N: int, k: int, *, seed: int = 0, dtype: torch.dtype = torch.
     return (u / u.norm(dim=1, keepdim=True)).to(dtype)
 
 
-def block_placements(R: int, k: int, *, d_subject: int | None = None,
-                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def block_placements(
+    R: int, k: int, *, d_subject: int | None = None, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Q_r, [R, d_s, k]: the isometry of R^k onto block S_r = coordinates r*k .. r*k+k-1 (d_s = R*k by default;
     a larger d_s leaves the coordinates past R*k unused)."""
     check_int("R (n_relations)", R, 1)
@@ -117,8 +118,9 @@ def block_placements(R: int, k: int, *, d_subject: int | None = None,
     return Q  # [R, d_s, k]
 
 
-def dense_placements(R: int, d_subject: int, k: int, *, seed: int = 0,
-                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def dense_placements(
+    R: int, d_subject: int, k: int, *, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Q_r, [R, d_s, k], i.i.d. N(0, 1/d_s) entries (so Q_r^T Q_r -> I_k), from the ``"placement"`` stream."""
     check_int("R (n_relations)", R, 1)
     check_int("d_subject (d_s)", d_subject, 1)
@@ -206,8 +208,10 @@ class Recipe:
         return self.codes.dtype
 
     def describe(self) -> str:
-        return (f"{self.kind} construction, {self.code_kind} codes: N={self.N}, R={self.R}, k={self.k}, "
-                f"d={self.d_model}, m={self.d_mlp}, B={self.gate:.3g}")
+        return (
+            f"{self.kind} construction, {self.code_kind} codes: N={self.N}, R={self.R}, k={self.k}, "
+            f"d={self.d_model}, m={self.d_mlp}, B={self.gate:.3g}"
+        )
 
 
 def model_bytes(N: int, R: int, d: int, m: int, dtype: torch.dtype = torch.float64) -> int:
@@ -225,8 +229,17 @@ def _check_build_fits(N: int, R: int, d: int, m: int, dtype: torch.dtype, max_by
         )
 
 
-def block_recipe(N: int, R: int, *, k: int | None = None, codes: str = SIGN, d_model: int | None = None, seed: int = 0,
-                 dtype: torch.dtype = torch.float64, max_bytes: int = DEFAULT_MAX_BYTES) -> Recipe:
+def block_recipe(
+    N: int,
+    R: int,
+    *,
+    k: int | None = None,
+    codes: str = SIGN,
+    d_model: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Recipe:
     """The exact block construction: d = R k + R + k, m = 2 R k, k = ceil(log2 N) by default.
 
     Sign codes (default) need N <= 2^k; B = 1/sqrt(k); 100% accuracy with margin >= 2/k. ``codes="gaussian"``
@@ -256,9 +269,18 @@ def block_recipe(N: int, R: int, *, k: int | None = None, codes: str = SIGN, d_m
     return Recipe(kind=BLOCK, codes=u.to(dtype), placements=Q, gate=gate, code_kind=codes)
 
 
-def dense_recipe(N: int, R: int, *, d_model: int, k: int | None = None, codes: str = GAUSSIAN,
-                 gate: float | None = None, seed: int = 0, dtype: torch.dtype = torch.float64,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> Recipe:
+def dense_recipe(
+    N: int,
+    R: int,
+    *,
+    d_model: int,
+    k: int | None = None,
+    codes: str = GAUSSIAN,
+    gate: float | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Recipe:
     """Dense random placement: Q_r ~ N(0, 1/d_s) in d_s = d_model - R - k subject dimensions.
 
     Defaults: unit Gaussian codes of length k = 2 ceil(log2 N) (k of order log N with room for a margin;
@@ -345,8 +367,16 @@ def _perms_of(task) -> torch.Tensor:
     return torch.as_tensor(task)
 
 
-def build_block(task, *, k: int | None = None, codes: str = SIGN, d_model: int | None = None, seed: int = 0,
-                dtype: torch.dtype = torch.float64, max_bytes: int = DEFAULT_MAX_BYTES) -> Transformer:
+def build_block(
+    task,
+    *,
+    k: int | None = None,
+    codes: str = SIGN,
+    d_model: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Transformer:
     """The exact block construction for ``task`` (a ``BijectionTask`` or a perms tensor [R, N]) [recon].
 
     d = R k + R + k (R subject blocks, R gates, k output coordinates; attention needs none), m = 2 R k,
@@ -358,15 +388,34 @@ def build_block(task, *, k: int | None = None, codes: str = SIGN, d_model: int |
     (59, 90)
     """
     perms = _perms_of(task)
-    recipe = block_recipe(perms.shape[1], perms.shape[0], k=k, codes=codes, d_model=d_model, seed=seed, dtype=dtype,
-                          max_bytes=max_bytes)
+    recipe = block_recipe(
+        perms.shape[1], perms.shape[0], k=k, codes=codes, d_model=d_model, seed=seed, dtype=dtype, max_bytes=max_bytes
+    )
     return build(recipe, perms)
 
 
-def build_dense(task, *, d_model: int, k: int | None = None, codes: str = GAUSSIAN, gate: float | None = None,
-                seed: int = 0, dtype: torch.dtype = torch.float64, max_bytes: int = DEFAULT_MAX_BYTES) -> Transformer:
+def build_dense(
+    task,
+    *,
+    d_model: int,
+    k: int | None = None,
+    codes: str = GAUSSIAN,
+    gate: float | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Transformer:
     """The dense random-placement construction for ``task`` [recon]; see :func:`dense_recipe`."""
     perms = _perms_of(task)
-    recipe = dense_recipe(perms.shape[1], perms.shape[0], d_model=d_model, k=k, codes=codes, gate=gate, seed=seed,
-                          dtype=dtype, max_bytes=max_bytes)
+    recipe = dense_recipe(
+        perms.shape[1],
+        perms.shape[0],
+        d_model=d_model,
+        k=k,
+        codes=codes,
+        gate=gate,
+        seed=seed,
+        dtype=dtype,
+        max_bytes=max_bytes,
+    )
     return build(recipe, perms)

@@ -47,15 +47,29 @@ def _e1_lines(Ns: Iterable[int], Rs: Iterable[int], *, skip=(), seeds=(0, 1, 2),
     return tuple(lines)
 
 
-def _e2_lines(shapes, *, R: int, data_format: str, freeze: bool = True, seeds=(0, 1), prior: float = 0.12, **kw) -> tuple[Line, ...]:
+def _e2_lines(
+    shapes, *, R: int, data_format: str, freeze: bool = True, seeds=(0, 1), prior: float = 0.12, **kw
+) -> tuple[Line, ...]:
     lines = []
     for d, m in shapes:
         base = RunConfig(
-            n_subjects=N_GRID_FROZEN[0], n_relations=R, d_model=d, d_mlp=m, freeze_embed=freeze, data_format=data_format, **kw
+            n_subjects=N_GRID_FROZEN[0],
+            n_relations=R,
+            d_model=d,
+            d_mlp=m,
+            freeze_embed=freeze,
+            data_format=data_format,
+            **kw,
         )
         lines.append(
-            Line(base=base, seeds=seeds, axis="n_subjects", grid=N_GRID_FROZEN, start=_n_start(d, m, R, facts_per_param=prior),
-                 success_increases=False)
+            Line(
+                base=base,
+                seeds=seeds,
+                axis="n_subjects",
+                grid=N_GRID_FROZEN,
+                start=_n_start(d, m, R, facts_per_param=prior),
+                success_increases=False,
+            )
         )
     return tuple(lines)
 
@@ -91,7 +105,9 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
         for N in Ns:
             for s in seeds:
                 pts.append(
-                    RunConfig(n_subjects=N, n_relations=E2_R, d_model=d, d_mlp=m, data_format=fmt, noisy_copies=copies, seed=s)
+                    RunConfig(
+                        n_subjects=N, n_relations=E2_R, d_model=d, d_mlp=m, data_format=fmt, noisy_copies=copies, seed=s
+                    )
                 )
     return tuple(pts)
 
@@ -101,7 +117,9 @@ def _smoke() -> Preset:
         name="smoke",
         description="CI: E1 lines for N in {64, 128}, R in {1, 2, 4}; one frozen E2 line; a few minutes on 2 cores",
         experiments=(
-            Experiment(name="e1_capacity", description="d* search (learned embeddings)", lines=_e1_lines((64, 128), (1, 2, 4))),
+            Experiment(
+                name="e1_capacity", description="d* search (learned embeddings)", lines=_e1_lines((64, 128), (1, 2, 4))
+            ),
             Experiment(
                 name="e2_frozen",
                 description="frozen-embedding capacity search",
@@ -133,7 +151,9 @@ def _book() -> Preset:
                 description="side by side: learned embeddings at the frozen control's (d, d_mlp) along N, 2 seeds",
                 points=_side_by_side_points(),
             ),
-            Experiment(name="e1_lr_check", description="lr in {3e-3, 1e-2, 3e-2} at the E1 start d", points=_lr_check_points()),
+            Experiment(
+                name="e1_lr_check", description="lr in {3e-3, 1e-2, 3e-2} at the E1 start d", points=_lr_check_points()
+            ),
         ),
     )
 
@@ -162,7 +182,9 @@ def _paper() -> Preset:
             Experiment(
                 name="e2_learned",
                 description="learned embeddings on the same capacity search",
-                lines=_e2_lines([(d, 4 * d) for d in (16, 32, 64)], R=E2_R, data_format="single_hop", freeze=False, max_steps=2**14),
+                lines=_e2_lines(
+                    [(d, 4 * d) for d in (16, 32, 64)], R=E2_R, data_format="single_hop", freeze=False, max_steps=2**14
+                ),
             ),
         ),
     )

@@ -234,9 +234,17 @@ def _bounded_map(pool, fn, items, *, ahead: int):
         yield pending.popleft().result()
 
 
-def evaluate_recall(model: Transformer, task, *, max_bytes: int = DEFAULT_MAX_BYTES, chunk_size: int | None = None,
-                    return_margins: bool = False, facts: torch.Tensor | None = None, method: str = FORWARD,
-                    workers: int | None = None) -> RecallEvaluation:
+def evaluate_recall(
+    model: Transformer,
+    task,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    chunk_size: int | None = None,
+    return_margins: bool = False,
+    facts: torch.Tensor | None = None,
+    method: str = FORWARD,
+    workers: int | None = None,
+) -> RecallEvaluation:
     """Run facts through the model in chunks and score the argmax over all N attributes.
 
     ``task`` is a ``BijectionTask`` (all N R facts, subject-major, generated chunk by chunk so memory stays
@@ -335,9 +343,15 @@ def evaluate_recall(model: Transformer, task, *, max_bytes: int = DEFAULT_MAX_BY
             if margins is not None:
                 margins[start : start + len(margin)] = margin
     return RecallEvaluation(
-        accuracy=n_correct / max(n, 1), n_facts=n, n_correct=n_correct, min_margin=min_margin,
-        mean_margin=sum_margin / max(n, 1), seconds=time.perf_counter() - t0, chunk_size=chunk_size,
-        bytes_per_chunk=chunk_size * per_fact + fixed, margins=margins,
+        accuracy=n_correct / max(n, 1),
+        n_facts=n,
+        n_correct=n_correct,
+        min_margin=min_margin,
+        mean_margin=sum_margin / max(n, 1),
+        seconds=time.perf_counter() - t0,
+        chunk_size=chunk_size,
+        bytes_per_chunk=chunk_size * per_fact + fixed,
+        margins=margins,
     )
 
 

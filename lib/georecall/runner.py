@@ -116,7 +116,12 @@ def build(config: RunConfig):
     else:
         data, resample = task.single_hop(), None
     mcfg = models.ModelConfig.for_task(
-        data, config.d_model, d_mlp=config.d_mlp, n_heads=config.n_heads, freeze_embed=config.freeze_embed, init_seed=config.seed
+        data,
+        config.d_model,
+        d_mlp=config.d_mlp,
+        n_heads=config.n_heads,
+        freeze_embed=config.freeze_embed,
+        init_seed=config.seed,
     )
     model = models.Transformer(mcfg).to(repro.default_device(config.device))
     return task, data, model, config.train_config(), resample
@@ -126,7 +131,9 @@ def _heldout_accuracy(config: RunConfig, task, model) -> float | None:
     """Noisy format: accuracy on another fresh noisy copy of every fact (a second, independent draw); else None."""
     if config.data_format != "noisy":
         return None
-    fresh = tasks.noisy_sequences(task, seq_len=config.seq_len, copies=1, seed=repro.stream_seed(config.seed, "heldout"))
+    fresh = tasks.noisy_sequences(
+        task, seq_len=config.seq_len, copies=1, seed=repro.stream_seed(config.seed, "heldout")
+    )
     return train.evaluate(model, fresh).accuracy
 
 
@@ -203,7 +210,9 @@ def make_executor(workers: int | None = None, dask: str | None = None):
     if workers == 1:
         yield InlineExecutor()
         return
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+    )
     try:
         yield pool
     finally:
@@ -374,7 +383,9 @@ def run(
     p = preset(name, device=device)
     exps = [e for e in p.experiments if only is None or e.name in only]
     if only is not None and len(exps) != len(set(only)):
-        raise ValueError(f"unknown experiment(s) in {list(only)}; preset {name!r} has {[e.name for e in p.experiments]}")
+        raise ValueError(
+            f"unknown experiment(s) in {list(only)}; preset {name!r} has {[e.name for e in p.experiments]}"
+        )
     with make_executor(workers, dask) as ex:
         n_workers = 1 if dask else (workers or os.cpu_count() or 1)
         return run_experiments(
@@ -401,5 +412,13 @@ def make_table(
     t = tables.spec(name)
     if t.kind == tables.DENSE:
         return chapters.dense_accuracy_table()
-    return run(t.preset, device=device, workers=workers, dask=dask, cache=cache, use_cache=use_cache,
-               progress=progress, only=[name])[name]
+    return run(
+        t.preset,
+        device=device,
+        workers=workers,
+        dask=dask,
+        cache=cache,
+        use_cache=use_cache,
+        progress=progress,
+        only=[name],
+    )[name]

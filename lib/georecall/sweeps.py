@@ -52,8 +52,45 @@ SCALES = ("smoke", "full")
 # bisects it, so a fine grid costs a couple of probes more, not a denser sweep
 D_GRID = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 23, 26, 30, 34, 39, 45, 52, 60, 69, 80, 92, 106, 128)
 # N grid for the frozen capacity search (steps of ~12-25%)
-N_GRID_FROZEN = (4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
-                 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048)
+N_GRID_FROZEN = (
+    4,
+    5,
+    6,
+    7,
+    8,
+    10,
+    12,
+    14,
+    16,
+    20,
+    24,
+    28,
+    32,
+    40,
+    48,
+    56,
+    64,
+    80,
+    96,
+    112,
+    128,
+    160,
+    192,
+    224,
+    256,
+    320,
+    384,
+    448,
+    512,
+    640,
+    768,
+    896,
+    1024,
+    1280,
+    1536,
+    1792,
+    2048,
+)
 MAJORITY = 0.5  # a probe succeeds when more than this share of its seeds reaches the target
 
 
@@ -72,7 +109,9 @@ class RunConfig:
     freeze_embed: bool = False  # True: W_E and W_U stay random (the associative-memory control, E2)
     data_format: str = "single_hop"  # "single_hop" ([s, r]) or "noisy" (T = 32 with noise tokens and EOS)
     seq_len: int = 32  # noisy format only: sequence length T
-    noisy_copies: int = 8  # noisy format only: noisy copies of every fact in each fresh training batch and in the eval set
+    noisy_copies: int = (
+        8  # noisy format only: noisy copies of every fact in each fresh training batch and in the eval set
+    )
     # the training recipe: train.BOOK_RECIPE unless a preset says otherwise (see train_config)
     lr: float = BOOK_RECIPE.lr
     weight_decay: float = BOOK_RECIPE.weight_decay

@@ -24,8 +24,19 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TableSpec", "TABLES", "SWEEP", "DENSE", "SWEEP_COLUMNS", "BOOK_SWEEP_TABLES", "spec", "write_table",
-           "write_tables", "load_table", "load_tables"]
+__all__ = [
+    "TableSpec",
+    "TABLES",
+    "SWEEP",
+    "DENSE",
+    "SWEEP_COLUMNS",
+    "BOOK_SWEEP_TABLES",
+    "spec",
+    "write_table",
+    "write_tables",
+    "load_table",
+    "load_tables",
+]
 
 SWEEP, DENSE = "sweep", "dense"  # how a table is produced: a sweep experiment, or the dense construction's scan
 
@@ -72,8 +83,9 @@ class TableSpec:
 
 
 def _sweep(name: str, description: str) -> TableSpec:
-    return TableSpec(name=name, description=description, kind=SWEEP, columns=SWEEP_COLUMNS, float_format="%.9g",
-                     preset="book")
+    return TableSpec(
+        name=name, description=description, kind=SWEEP, columns=SWEEP_COLUMNS, float_format="%.9g", preset="book"
+    )
 
 
 TABLES: dict[str, TableSpec] = {
@@ -83,8 +95,13 @@ TABLES: dict[str, TableSpec] = {
         _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
-        TableSpec(name="dense_accuracy", description="Chapter 2: the dense construction's accuracy against d",
-                  kind=DENSE, columns=DENSE_COLUMNS, float_format="%.6g"),
+        TableSpec(
+            name="dense_accuracy",
+            description="Chapter 2: the dense construction's accuracy against d",
+            kind=DENSE,
+            columns=DENSE_COLUMNS,
+            float_format="%.6g",
+        ),
     )
 }
 BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # the book preset's tables

@@ -39,7 +39,9 @@ __all__ = [
 ]
 
 DEFAULT_BITS_PER_PARAM = 2.0  # ~2 bits/param measured for trained LMs (Allen-Zhu & Li, Physics of LMs 3.3)
-BUG_ALARM_BITS = 4.0  # >= 99% accuracy at b > 4 bits per N-dependent parameter is treated as a bug (see bits_per_parameter)
+BUG_ALARM_BITS = (
+    4.0  # >= 99% accuracy at b > 4 bits per N-dependent parameter is treated as a bug (see bits_per_parameter)
+)
 
 _lgamma = np.vectorize(math.lgamma, otypes=[float])
 

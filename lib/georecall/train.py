@@ -69,10 +69,14 @@ def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Ev
         n_targets += k
         correct.append(right.cpu())
     correct_all = torch.cat(correct)
-    return Evaluation(loss=total_loss / max(n_targets, 1), accuracy=float(correct_all.float().mean()), correct=correct_all)
+    return Evaluation(
+        loss=total_loss / max(n_targets, 1), accuracy=float(correct_all.float().mean()), correct=correct_all
+    )
 
 
-def train(model: Transformer, data: FactSet, config: TrainConfig = BOOK_RECIPE, *, progress: bool = True) -> TrainResult:
+def train(
+    model: Transformer, data: FactSet, config: TrainConfig = BOOK_RECIPE, *, progress: bool = True
+) -> TrainResult:
     """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps``.
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every

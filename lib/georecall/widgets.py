@@ -77,8 +77,15 @@ def budget_explorer(*, N: int = 1024, R: int = 4) -> W.VBox:
     return explorer(controls, render, title="Information in R bijections vs. weights spent")
 
 
-def train_live(N: int, R: int, d: int, *, freeze_embed: bool = False, max_steps: int = train.BOOK_RECIPE.max_steps,
-               eval_every: int = train.BOOK_RECIPE.eval_every) -> train.TrainResult:
+def train_live(
+    N: int,
+    R: int,
+    d: int,
+    *,
+    freeze_embed: bool = False,
+    max_steps: int = train.BOOK_RECIPE.max_steps,
+    eval_every: int = train.BOOK_RECIPE.eval_every,
+) -> train.TrainResult:
     """Train one fresh single-hop model (width d, d_mlp = 4d, init seed 0) on all facts of ``make_task(N, R, 0)``
     with the book recipe (``train.BOOK_RECIPE``, here with ``max_steps`` and ``eval_every`` as given), on one
     torch thread; the one live-training path of the explorers. Refuses N*R > ``LIVE_MAX_FACTS``."""
@@ -120,14 +127,18 @@ def construction_view(N: int, R: int, d: int, k: int, placement: str, codes: str
         snap = chapters.snapshot(N, R, placement=placement, d_model=d, k=k, codes=codes, subject=subject)
     ev, rec = snap.evaluation, snap.recipe
     scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
-    title = (f"{rec.kind}, {rec.code_kind} codes, N={N}, R={R}, k={rec.k}, d={rec.d_model}, m={rec.d_mlp}: "
-             f"accuracy {ev.accuracy:.1%} on {scope}, min margin {ev.min_margin:.3f}")
-    return plots.plot_construction_view(snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=rec.k,
-                                        title=title)
+    title = (
+        f"{rec.kind}, {rec.code_kind} codes, N={N}, R={R}, k={rec.k}, d={rec.d_model}, m={rec.d_mlp}: "
+        f"accuracy {ev.accuracy:.1%} on {scope}, min margin {ev.min_margin:.3f}"
+    )
+    return plots.plot_construction_view(
+        snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=rec.k, title=title
+    )
 
 
-def construction_explorer(*, N: int = 1024, R: int = 8, d: int = 98, k: int = 10, placement: str = "block",
-                          codes: str = "sign") -> W.VBox:
+def construction_explorer(
+    *, N: int = 1024, R: int = 8, d: int = 98, k: int = 10, placement: str = "block", codes: str = "sign"
+) -> W.VBox:
     """Sliders for N, R, d and the code length k, and menus for the placement (block / dense) and the codes
     (sign / gaussian): every change rebuilds the construction and redraws accuracy and the gate picture."""
     controls = {
@@ -141,8 +152,16 @@ def construction_explorer(*, N: int = 1024, R: int = 8, d: int = 98, k: int = 10
     return explorer(controls, construction_view, title="The hand-built construction: gates and margins")
 
 
-def construction_twin(N: int, R: int, d_values, *, placement: str = "dense", k: int | None = None,
-                      codes: str = "gaussian", subject: int = 0):
+def construction_twin(
+    N: int,
+    R: int,
+    d_values,
+    *,
+    placement: str = "dense",
+    k: int | None = None,
+    codes: str = "gaussian",
+    subject: int = 0,
+):
     """Static twin of :func:`construction_explorer`: one precomputed slider step per d (a ``plots.slider_figure``)."""
     views = []
     for d in d_values:
@@ -157,7 +176,9 @@ def construction_twin(N: int, R: int, d_values, *, placement: str = "dense", k: 
 # --- Chapter 3: learned capacity -------------------------------------------------------------------------------------
 
 
-def capacity_inspector(*, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512) -> W.VBox:
+def capacity_inspector(
+    *, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512
+) -> W.VBox:
     """Sliders for N, R, d and a frozen-embedding switch: train one small model (:func:`train_live`, the book
     recipe, evaluated every 16 steps) and draw its loss and accuracy against steps."""
 
@@ -165,8 +186,10 @@ def capacity_inspector(*, N: int = 32, R: int = 2, d: int = 4, freeze_embed: boo
         result = train_live(N, R, d, freeze_embed=frozen, max_steps=max_steps, eval_every=16)
         bits = theory.bits_per_parameter(N, R, d)
         regime = "frozen" if frozen else "learned"
-        title = (f"{regime} embeddings, N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "
-                 f"({bits:.2f} bits per embedding weight)")
+        title = (
+            f"{regime} embeddings, N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "
+            f"({bits:.2f} bits per embedding weight)"
+        )
         return plots.plot_training_history(result.history, title=title)
 
     controls = {

@@ -41,8 +41,13 @@ REQUIREJS = ASSETS / "requirejs" / "require.js"
 HTML_MANAGER_DIST = ASSETS / "@jupyter-widgets" / "html-manager" / "dist"
 EMBED_AMD = HTML_MANAGER_DIST / "embed-amd.js"
 WIDGET_FONT = re.compile(r"/@jupyter-widgets/(?:html-manager/dist/)?([0-9a-f]{20}\.(woff2|woff|ttf|eot|svg))$")
-FONT_TYPES = {"woff2": "font/woff2", "woff": "font/woff", "ttf": "font/ttf", "eot": "application/vnd.ms-fontobject",
-              "svg": "image/svg+xml"}
+FONT_TYPES = {
+    "woff2": "font/woff2",
+    "woff": "font/woff",
+    "ttf": "font/ttf",
+    "eot": "application/vnd.ms-fontobject",
+    "svg": "image/svg+xml",
+}
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # required when running as root (CI)

@@ -55,6 +55,8 @@ def test_smoke_points_match_book_points(smoke_tables, book_tables):
 def test_smoke_thresholds_match_book(smoke_tables, book_tables):
     smoke_th = analysis.thresholds(smoke_tables["e1_capacity"])
     book_th = analysis.thresholds(book_tables["e1_capacity"])
-    both = smoke_th.merge(book_th, on=["data_format", "freeze_embed", "n_relations", "n_subjects"], suffixes=("_s", "_b"))
+    both = smoke_th.merge(
+        book_th, on=["data_format", "freeze_embed", "n_relations", "n_subjects"], suffixes=("_s", "_b")
+    )
     assert len(both) == len(smoke_th)
     pd.testing.assert_series_equal(both["d_star_s"], both["d_star_b"], check_names=False)

@@ -24,7 +24,9 @@ def _experiments():
 
 def test_dask_localcluster_equals_local_run(tmp_path):
     local = runner.run_experiments(_experiments(), executor=runner.InlineExecutor(), use_cache=False, progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             remote = runner.run_experiments(
                 _experiments(), executor=client.get_executor(), cache=tmp_path, progress=False
@@ -36,6 +38,8 @@ def test_dask_localcluster_equals_local_run(tmp_path):
 
 
 def test_make_executor_connects_to_a_scheduler_address():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         with runner.make_executor(dask=cluster.scheduler_address) as ex:
             assert ex.submit(sum, [1, 2, 3]).result() == 6

@@ -7,7 +7,9 @@ from georecall import tasks, train
 
 def test_tiny_model_memorises_32_facts():
     task = tasks.make_task(16, 2, seed=11)
-    model, result = train.fit(task, 16, train.TrainConfig(max_steps=3000, eval_every=32, target_accuracy=1.0), init_seed=5)
+    model, result = train.fit(
+        task, 16, train.TrainConfig(max_steps=3000, eval_every=32, target_accuracy=1.0), init_seed=5
+    )
     assert result.reached_target, f"only {result.accuracy:.3f} after {result.steps} steps"
     s, r, a = task.facts()
     predicted = model(task.single_hop().tokens, last_only=True)[:, 0].argmax(-1)

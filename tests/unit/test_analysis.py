@@ -27,7 +27,10 @@ def test_thresholds_majority_rule_and_censoring():
 def test_frozen_capacity_takes_largest_passing_N():
     rows = []
     for N, acc in {16: 1.0, 24: 0.995, 32: 0.9}.items():
-        rows += [dict(n_subjects=N, n_relations=4, d_model=8, d_mlp=32, seed=s, accuracy=acc, freeze_embed=True) for s in range(2)]
+        rows += [
+            dict(n_subjects=N, n_relations=4, d_model=8, d_mlp=32, seed=s, accuracy=acc, freeze_embed=True)
+            for s in range(2)
+        ]
     cap = analysis.frozen_capacity(_table(rows))
     assert cap["capacity_N"].tolist() == [24] and cap["capacity_facts"].tolist() == [96]
     assert cap["params_nonembed"].tolist() == [4 * 64 + 2 * 8 * 32 + 32]
@@ -44,7 +47,9 @@ def test_fit_line_recovers_slope():
 
 
 def test_dstar_growth_and_exponent():
-    th = pd.DataFrame({"n_relations": [2] * 4, "n_subjects": [64, 128, 256, 512], "d_star": [6, 7, 8, 9], "censored": [""] * 4})
+    th = pd.DataFrame(
+        {"n_relations": [2] * 4, "n_subjects": [64, 128, 256, 512], "d_star": [6, 7, 8, 9], "censored": [""] * 4}
+    )
     g = analysis.dstar_growth(th).iloc[0]
     assert (g["d_min"], g["d_max"], g["N_ratio"]) == (6, 9, 8.0)
     assert g["r2_log2N"] == pytest.approx(1.0), "d* exactly linear in log2 N"
@@ -58,15 +63,30 @@ def test_accuracy_curves_aggregate_seeds():
 
 
 def test_lr_summary_one_column_per_lr():
-    rows = [dict(n_subjects=64, n_relations=2, d_model=4, seed=s, lr=lr, accuracy=1.0) for s in (0, 1) for lr in (3e-3, 1e-2)]
+    rows = [
+        dict(n_subjects=64, n_relations=2, d_model=4, seed=s, lr=lr, accuracy=1.0)
+        for s in (0, 1)
+        for lr in (3e-3, 1e-2)
+    ]
     t = analysis.lr_summary(pd.DataFrame(rows))
     assert list(t.columns) == ["N", "R", "d", "lr=0.003", "lr=0.01"] and t.iloc[0]["lr=0.01"] == "2/2 (1.000)"
 
 
 def test_bits_table_counts_every_parameter_of_the_learned_model():
     th = pd.DataFrame({"n_subjects": [64], "n_relations": [2], "d_star": [6], "censored": [""]})
-    cap = pd.DataFrame(columns=["d_model", "d_mlp", "data_format", "capacity_N", "n_relations", "bits_stored",
-                                "params_nonembed", "bits_per_param", "censored"])
+    cap = pd.DataFrame(
+        columns=[
+            "d_model",
+            "d_mlp",
+            "data_format",
+            "capacity_N",
+            "n_relations",
+            "bits_stored",
+            "params_nonembed",
+            "bits_per_param",
+            "censored",
+        ]
+    )
     row = analysis.bits_table(th, cap).iloc[0]
     d, m, N, R = 6, 24, 64, 2
     assert row["params"] == (N + R) * d + 2 * d + 4 * d * d + 2 * d * m + m + d * N

@@ -35,7 +35,13 @@ CASES = {
         N=16, R=2, d=8, configs=[FAST, replace(FAST, lr=3e-3, data_seed=5), replace(FAST, weight_decay=1e-2)]
     ),
     "minibatches": dict(
-        N=16, R=4, d=8, configs=[replace(FAST, full_batch_max=32, batch_size=24), replace(FAST, full_batch_max=32, batch_size=24, data_seed=1)]
+        N=16,
+        R=4,
+        d=8,
+        configs=[
+            replace(FAST, full_batch_max=32, batch_size=24),
+            replace(FAST, full_batch_max=32, batch_size=24, data_seed=1),
+        ],
     ),
     "frozen embeddings": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(freeze_embed=True)),
     "tied embeddings": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(tie_embed=True)),
@@ -51,7 +57,9 @@ CASES = {
 def test_batched_equals_one_by_one_float64(name):
     case = CASES[name]
     seeds = list(range(len(case["configs"])))
-    loop, stack, datas = _pair(case["N"], case["R"], case["d"], seeds, data=case.get("data", "single_hop"), **case.get("model_kw", {}))
+    loop, stack, datas = _pair(
+        case["N"], case["R"], case["d"], seeds, data=case.get("data", "single_hop"), **case.get("model_kw", {})
+    )
     ref = [train.train(m, fs, c, progress=False) for m, fs, c in zip(loop, datas, case["configs"])]
     got = batched.train_batched(stack, datas, case["configs"])
     for i, (a, b) in enumerate(zip(ref, got)):

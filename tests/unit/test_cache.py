@@ -31,11 +31,21 @@ def _compute_counter():
 def test_key_is_stable_and_field_sensitive():
     base = Cfg()
     assert cache.config_key(base) == cache.config_key(Cfg())
-    assert len({cache.config_key(base), *(cache.config_key(replace(base, **kw)) for kw in ({"n": 4}, {"lr": 0.02}, {"name": "b"}))}) == 4
+    assert (
+        len(
+            {
+                cache.config_key(base),
+                *(cache.config_key(replace(base, **kw)) for kw in ({"n": 4}, {"lr": 0.02}, {"name": "b"})),
+            }
+        )
+        == 4
+    )
 
 
 def test_key_changes_with_cache_version():
-    assert cache.config_key(Cfg(), version=georecall.CACHE_VERSION) != cache.config_key(Cfg(), version=georecall.CACHE_VERSION + 1)
+    assert cache.config_key(Cfg(), version=georecall.CACHE_VERSION) != cache.config_key(
+        Cfg(), version=georecall.CACHE_VERSION + 1
+    )
 
 
 def test_roundtrip_and_single_compute(tmp_path):

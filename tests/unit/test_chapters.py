@@ -25,7 +25,9 @@ def test_committed_dense_table_rows_recompute(N, R, d):
     assert len(row) == 1, f"row N={N}, R={R}, d={d} missing from the committed dense_accuracy table"
     fresh = chapters.dense_accuracy_sweep(N, R, [d], max_facts=chapters.DENSE_TABLE_MAX_FACTS)[0]
     assert fresh["n_facts"] == int(row.n_facts.iloc[0])
-    assert abs(fresh["accuracy"] - float(row.accuracy.iloc[0])) <= TABLE_TOL, "stale table: rerun `python -m georecall table dense_accuracy`"
+    assert abs(fresh["accuracy"] - float(row.accuracy.iloc[0])) <= TABLE_TOL, (
+        "stale table: rerun `python -m georecall table dense_accuracy`"
+    )
 
 
 def test_committed_dense_table_covers_grid_and_saturates():

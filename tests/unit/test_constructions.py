@@ -169,14 +169,17 @@ def test_safe_gate_block_is_max_code_entry():
     assert constructions.safe_gate(rec.codes, rec.placements) == pytest.approx(rec.gate, rel=1e-12)
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: constructions.sign_codes(9, 3), "k"),
-    (lambda: constructions.build_block(tasks.make_task(20, 2).perms, k=4), "k"),
-    (lambda: constructions.build_dense(tasks.make_task(20, 2), d_model=12), "d_model"),
-    (lambda: constructions.block_recipe(2**24, 64), "max_bytes"),
-    (lambda: constructions.dense_recipe(64, 2, d_model=64, codes="ternary"), "codes"),
-    (lambda: constructions.block_recipe(64, 0), "R"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: constructions.sign_codes(9, 3), "k"),
+        (lambda: constructions.build_block(tasks.make_task(20, 2).perms, k=4), "k"),
+        (lambda: constructions.build_dense(tasks.make_task(20, 2), d_model=12), "d_model"),
+        (lambda: constructions.block_recipe(2**24, 64), "max_bytes"),
+        (lambda: constructions.dense_recipe(64, 2, d_model=64, codes="ternary"), "codes"),
+        (lambda: constructions.block_recipe(64, 0), "R"),
+    ],
+)
 def test_bad_requests_raise_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()

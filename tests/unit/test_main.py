@@ -48,7 +48,8 @@ def test_table_command_writes_the_registered_table(tmp_path, monkeypatch, capsys
 
 def test_old_sweeps_entry_point_is_an_alias():
     env = {**os.environ, "PYTHONPATH": str(LIB)}
-    out = subprocess.run([sys.executable, "-m", "georecall.sweeps", "--help"], capture_output=True, text=True, env=env,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "georecall.sweeps", "--help"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "usage: python -m georecall sweep" in out.stdout and "dense_accuracy" in out.stdout

@@ -26,8 +26,12 @@ def test_run_with_cache_returns_every_hook_and_same_logits(tiny_task, tiny_model
     assert set(cache) == set(models.HOOK_NAMES)
     assert torch.equal(logits, tiny_model(data.tokens))
     # the residual stream decomposes as the docstring says
-    assert torch.allclose(cache["blocks.0.hook_resid_mid"], cache["blocks.0.hook_resid_pre"] + cache["blocks.0.hook_attn_out"], atol=ATOL)
-    assert torch.allclose(cache["blocks.0.hook_resid_post"], cache["blocks.0.hook_resid_mid"] + cache["blocks.0.hook_mlp_out"], atol=ATOL)
+    assert torch.allclose(
+        cache["blocks.0.hook_resid_mid"], cache["blocks.0.hook_resid_pre"] + cache["blocks.0.hook_attn_out"], atol=ATOL
+    )
+    assert torch.allclose(
+        cache["blocks.0.hook_resid_post"], cache["blocks.0.hook_resid_mid"] + cache["blocks.0.hook_mlp_out"], atol=ATOL
+    )
     assert torch.allclose(cache["blocks.0.mlp.hook_post"], cache["blocks.0.mlp.hook_pre"].clamp_min(0))
     pattern = cache["blocks.0.attn.hook_pattern"]
     assert torch.allclose(pattern.sum(-1), torch.ones_like(pattern.sum(-1)), atol=ATOL)

@@ -62,7 +62,9 @@ def test_chapter_plots_return_figures():
     parts = chapters.superposition_parts(rec, task.perms, 2)
     figs = [
         plots.plot_codes(rec.codes.tolist()),
-        plots.plot_superposition(parts.tolist(), parts.sum(0).tolist(), row_labels=["a", "b", "c", "sum"], title="t", block=4),
+        plots.plot_superposition(
+            parts.tolist(), parts.sum(0).tolist(), row_labels=["a", "b", "c", "sum"], title="t", block=4
+        ),
     ]
     dense = pd.DataFrame(chapters.dense_accuracy_sweep(64, 2, [24, 48]))
     bounds = pd.DataFrame(theory.memory_budget([64], 2))

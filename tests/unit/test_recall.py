@@ -58,8 +58,7 @@ def test_fused_evaluation_equals_the_forward_pass(block_300_5):
     task, model = block_300_5
     forward = recall.evaluate_recall(model, task, return_margins=True)
     for workers in (1, 2):
-        fused = recall.evaluate_recall(model, task, method="fused", workers=workers, chunk_size=97,
-                                              return_margins=True)
+        fused = recall.evaluate_recall(model, task, method="fused", workers=workers, chunk_size=97, return_margins=True)
         # summation order differs from the forward pass's BLAS call: equal up to float64 rounding
         assert torch.allclose(fused.margins, forward.margins, rtol=0, atol=MARGIN_TOL)
         assert fused.n_correct == forward.n_correct == len(forward.margins)
@@ -70,8 +69,9 @@ def test_fused_evaluation_of_a_trained_like_model_and_a_fact_subset():
     model = models.Transformer(models.ModelConfig.for_task(task, 12, init_seed=4)).double()
     idx = torch.tensor([0, 7, 8, 119, 50])
     forward = recall.evaluate_recall(model, task, facts=idx, return_margins=True)
-    fused = recall.evaluate_recall(model, task.single_hop(), facts=idx, method="fused", workers=2,
-                                          chunk_size=2, return_margins=True)
+    fused = recall.evaluate_recall(
+        model, task.single_hop(), facts=idx, method="fused", workers=2, chunk_size=2, return_margins=True
+    )
     assert torch.allclose(fused.margins, forward.margins, rtol=0, atol=1e-12)
     assert fused.n_correct == forward.n_correct
 
@@ -123,7 +123,9 @@ def _reference(W_U, resid, target):
     return right - wrong
 
 
-@pytest.mark.parametrize(("V", "B", "tile", "block"), [(50, 33, 16, 8), (64, 64, 64, 64), (37, 5, 100, 2), (2, 1, 1, 1)])
+@pytest.mark.parametrize(
+    ("V", "B", "tile", "block"), [(50, 33, 16, 8), (64, 64, 64, 64), (37, 5, 100, 2), (2, 1, 1, 1)]
+)
 def test_margins_equal_the_full_logit_computation(V, B, tile, block):
     g = torch.Generator().manual_seed(V + B)
     W_U = torch.randn(12, V, generator=g, dtype=torch.float64)
@@ -155,8 +157,9 @@ def test_bad_tile_is_refused():
 @pytest.mark.parametrize(("n_heads", "seq_len"), [(1, 2), (2, 3), (4, 5)])
 def test_last_residual_equals_the_hooked_forward_pass(n_heads, seq_len):
     """The per-token-table path must compute the same resid_post as the ordinary forward pass."""
-    cfg = models.ModelConfig(d_vocab=40, d_vocab_out=30, n_ctx=seq_len, d_model=16, n_heads=n_heads, d_mlp=24,
-                             init_seed=seq_len)
+    cfg = models.ModelConfig(
+        d_vocab=40, d_vocab_out=30, n_ctx=seq_len, d_model=16, n_heads=n_heads, d_mlp=24, init_seed=seq_len
+    )
     model = models.Transformer(cfg).double()
     with torch.no_grad():
         model.pos_embed.W_pos.mul_(3.0)  # make positions matter

@@ -27,7 +27,9 @@ def test_tiny_sweep_schema_and_cache(tmp_path, monkeypatch):
     base = sweeps.RunConfig(n_subjects=8, n_relations=2, max_steps=64, eval_every=32)
     exps = [
         sweeps.Experiment(name="pts", description="", points=tuple(dataclasses.replace(base, seed=s) for s in (0, 1))),
-        sweeps.Experiment(name="line", description="", lines=(sweeps.Line(base=base, seeds=(0,), grid=(2, 4, 8), start=1),)),
+        sweeps.Experiment(
+            name="line", description="", lines=(sweeps.Line(base=base, seeds=(0,), grid=(2, 4, 8), start=1),)
+        ),
     ]
     first = runner.run_experiments(exps, cache=tmp_path, progress=False)
     assert set(tables.SWEEP_COLUMNS) <= set(first["pts"].columns)

@@ -7,15 +7,29 @@ from georecall import presets, tables
 
 
 def _dense_rows():
-    return pd.DataFrame({"N": [256], "R": [2], "k": [16], "d_model": [24], "d_subject": [6], "accuracy": [0.09765625],
-                         "min_margin": [-2.0629123456], "n_facts": [512], "gate": [3.8446612]})
+    return pd.DataFrame(
+        {
+            "N": [256],
+            "R": [2],
+            "k": [16],
+            "d_model": [24],
+            "d_subject": [6],
+            "accuracy": [0.09765625],
+            "min_margin": [-2.0629123456],
+            "n_facts": [512],
+            "gate": [3.8446612],
+        }
+    )
 
 
 def test_write_uses_the_registered_columns_and_float_format(tmp_path):
     df = _dense_rows().assign(extra=1)[["extra", *reversed(tables.DENSE_COLUMNS)]]  # any order, extra columns
     path = tables.write_table("dense_accuracy", df, tmp_path)
     assert path == tmp_path / "dense_accuracy.csv"
-    assert path.read_text().splitlines() == [",".join(tables.DENSE_COLUMNS), "256,2,16,24,6,0.0976562,-2.06291,512,3.84466"]
+    assert path.read_text().splitlines() == [
+        ",".join(tables.DENSE_COLUMNS),
+        "256,2,16,24,6,0.0976562,-2.06291,512,3.84466",
+    ]
     assert [p.name for p in tmp_path.iterdir()] == ["dense_accuracy.csv"], "a temporary file was left behind"
     back = tables.load_table("dense_accuracy", tmp_path)
     assert list(back.columns) == list(tables.DENSE_COLUMNS) and back.loc[0, "n_facts"] == 512

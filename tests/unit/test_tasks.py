@@ -115,7 +115,9 @@ def test_noisy_sequences_layout():
     assert (fs.tokens[:, -1] == eos).all() and fs.last_position_only
     body = fs.tokens[:, :-1]
     is_subject, is_relation = body < 16, (body >= 16) & (body < 19)
-    assert (is_subject.sum(1) == 1).all() and (is_relation.sum(1) == 1).all(), "one subject and one relation per sequence"
+    assert (is_subject.sum(1) == 1).all() and (is_relation.sum(1) == 1).all(), (
+        "one subject and one relation per sequence"
+    )
     s = body[is_subject]
     r = body[is_relation] - 16
     assert (fs.targets[:, -1] == task.perms[r, s]).all(), "the target is pi_r(s)"

@@ -36,7 +36,9 @@ def test_code_length(N, k):
     assert k == 1 or 2 ** (k - 1) < N, "k is not the shortest code length"
 
 
-@pytest.mark.parametrize(("N", "R", "d", "m"), [(256, 4, 44, 64), (1024, 8, 98, 160), (4096, 16, 220, 384), (300, 5, 59, 90)])
+@pytest.mark.parametrize(
+    ("N", "R", "d", "m"), [(256, 4, 44, 64), (1024, 8, 98, 160), (4096, 16, 220, 384), (300, 5, 59, 90)]
+)
 def test_block_sizes_match_reference_table(N, R, d, m):
     assert theory.block_dimension(N, R) == d
     assert theory.block_width(N, R) == m
@@ -45,17 +47,34 @@ def test_block_sizes_match_reference_table(N, R, d, m):
 def test_vectorised_matches_scalar():
     Ns = np.array([64, 100, 1024, 5000])
     np.testing.assert_array_equal(theory.code_length(Ns), [theory.code_length(int(n)) for n in Ns])
-    for fn in (theory.information_bits, theory.block_dimension, theory.lower_bound_d,
-               theory.per_entity_lower_bound_d, theory.geometric_param_count, theory.associative_param_count):
+    for fn in (
+        theory.information_bits,
+        theory.block_dimension,
+        theory.lower_bound_d,
+        theory.per_entity_lower_bound_d,
+        theory.geometric_param_count,
+        theory.associative_param_count,
+    ):
         vec = fn(Ns, 4)
         assert isinstance(vec, np.ndarray) and vec.shape == Ns.shape, fn.__name__
         np.testing.assert_allclose(vec, [fn(int(n), 4) for n in Ns], rtol=REL_TOL, err_msg=fn.__name__)
-    np.testing.assert_allclose(theory.bits_per_parameter(1024, 8, np.array([8, 16])),
-                               [theory.bits_per_parameter(1024, 8, 8), theory.bits_per_parameter(1024, 8, 16)])
+    np.testing.assert_allclose(
+        theory.bits_per_parameter(1024, 8, np.array([8, 16])),
+        [theory.bits_per_parameter(1024, 8, 8), theory.bits_per_parameter(1024, 8, 16)],
+    )
 
 
-@pytest.mark.parametrize("fn", [theory.information_bits, theory.lower_bound_d, theory.per_entity_lower_bound_d,
-                                theory.block_dimension, theory.geometric_param_count, theory.associative_param_count])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        theory.information_bits,
+        theory.lower_bound_d,
+        theory.per_entity_lower_bound_d,
+        theory.block_dimension,
+        theory.geometric_param_count,
+        theory.associative_param_count,
+    ],
+)
 def test_monotone_in_N_and_R(fn):
     Ns = 2 ** np.arange(2, 17)
     by_N = fn(Ns, 4)
@@ -90,7 +109,9 @@ def test_param_counts_consistent():
     d, m = theory.block_dimension(4096, 16), theory.block_width(4096, 16)
     assert c["attention"] == 4 * d * d and c["mlp"] == 2 * d * m + m
     assert theory.geometric_nonembedding_param_count(4096, 16) == c["attention"] + c["mlp"]
-    assert theory.geometric_param_count(4096, 16) == c["subject_table"] + c["relation_table"] + c["attention"] + c["mlp"]
+    assert (
+        theory.geometric_param_count(4096, 16) == c["subject_table"] + c["relation_table"] + c["attention"] + c["mlp"]
+    )
     # non-embedding part is N-independent up to k: equal for N within one power of two
     assert theory.geometric_nonembedding_param_count(3000, 4) == theory.geometric_nonembedding_param_count(4096, 4)
 
@@ -102,15 +123,18 @@ def test_associative_grows_faster_than_geometric_nonembedding():
     assert ratio[-1] > 1000 * ratio[0], "associative/geometric ratio should grow roughly like N / log^2 N"
 
 
-@pytest.mark.parametrize(("call", "name"), [
-    (lambda: theory.information_bits(0, 2), "N (n_subjects)"),
-    (lambda: theory.code_length(2.5), "N (n_subjects)"),
-    (lambda: theory.block_dimension(16, 0), "R (n_relations)"),
-    (lambda: theory.lower_bound_d(16, 2, bits_per_param=0), "bits_per_param"),
-    (lambda: theory.lower_bound_d(16, 2, fixed_params=-1), "fixed_params"),
-    (lambda: theory.bits_per_parameter(16, 2, 0), "d (d_model)"),
-    (lambda: theory.information_bits("16", 2), "N (n_subjects)"),
-])
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: theory.information_bits(0, 2), "N (n_subjects)"),
+        (lambda: theory.code_length(2.5), "N (n_subjects)"),
+        (lambda: theory.block_dimension(16, 0), "R (n_relations)"),
+        (lambda: theory.lower_bound_d(16, 2, bits_per_param=0), "bits_per_param"),
+        (lambda: theory.lower_bound_d(16, 2, fixed_params=-1), "fixed_params"),
+        (lambda: theory.bits_per_parameter(16, 2, 0), "d (d_model)"),
+        (lambda: theory.information_bits("16", 2), "N (n_subjects)"),
+    ],
+)
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name.split(" ")[0]):
         call()
@@ -133,12 +157,17 @@ def test_memory_budget_columns_agree_with_the_scalar_functions():
     assert (table.per_entity_lower_bound_d <= table.block_d).all()
 
 
-@pytest.mark.parametrize(("d_vocab", "d_out", "n_ctx", "d", "m", "heads"), [(10, 8, 2, 4, 8, 1), (70, 64, 32, 16, 64, 4)])
+@pytest.mark.parametrize(
+    ("d_vocab", "d_out", "n_ctx", "d", "m", "heads"), [(10, 8, 2, 4, 8, 1), (70, 64, 32, 16, 64, 4)]
+)
 def test_param_count_is_the_models_count(d_vocab, d_out, n_ctx, d, m, heads):
     cfg = models.ModelConfig(d_vocab=d_vocab, d_vocab_out=d_out, n_ctx=n_ctx, d_model=d, n_heads=heads, d_mlp=m)
     model = models.Transformer(cfg)
     assert theory.param_count(d, m, d_vocab=d_vocab, d_vocab_out=d_out, n_ctx=n_ctx) == model.n_params()
     assert theory.param_count(d, m) == model.n_params(include_embeddings=False)
-    assert theory.param_count(np.array([d, 2 * d]), m).tolist() == [theory.param_count(d, m), theory.param_count(2 * d, m)]
+    assert theory.param_count(np.array([d, 2 * d]), m).tolist() == [
+        theory.param_count(d, m),
+        theory.param_count(2 * d, m),
+    ]
     with pytest.raises(ValueError, match="d_mlp"):
         theory.param_count(d, 0)

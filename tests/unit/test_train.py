@@ -7,7 +7,9 @@ from georecall import models, tasks, train
 def test_tiny_task_reaches_full_accuracy():
     task = tasks.make_task(16, 2, seed=0)  # 32 facts
     model = models.Transformer(models.ModelConfig.for_task(task, 16))
-    result = train.train(model, task.single_hop(), train.TrainConfig(max_steps=2000, eval_every=16, target_accuracy=1.0), progress=False)
+    result = train.train(
+        model, task.single_hop(), train.TrainConfig(max_steps=2000, eval_every=16, target_accuracy=1.0), progress=False
+    )
     assert result.accuracy == 1.0 and result.reached_target
     assert train.evaluate(model, task.single_hop()).accuracy == 1.0
     h = result.history
@@ -32,7 +34,11 @@ def test_minibatch_path_runs_and_respects_data_seed():
     losses = []
     for seed in (0, 0, 1):
         model = models.Transformer(models.ModelConfig.for_task(task, 8))
-        losses.append(train.train(model, task.single_hop(), train.TrainConfig(**{**cfg.__dict__, "data_seed": seed}), progress=False).loss)
+        losses.append(
+            train.train(
+                model, task.single_hop(), train.TrainConfig(**{**cfg.__dict__, "data_seed": seed}), progress=False
+            ).loss
+        )
     assert losses[0] == losses[1]
     assert losses[0] != losses[2]
 

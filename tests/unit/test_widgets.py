@@ -36,11 +36,14 @@ def test_construction_view_draws_accuracy_and_gates():
     assert len(fig.data) == 2 and "accuracy" in fig.layout.title.text
 
 
-@pytest.mark.parametrize(("args", "match"), [
-    ((64, 3, 20, 6, "block", "sign"), "below what the block construction needs"),
-    ((128, 2, 40, 6, "block", "sign"), "fewer than N = 128"),
-    ((64, 3, 9, 6, "dense", "gaussian"), "too small for the dense construction"),
-])
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((64, 3, 20, 6, "block", "sign"), "below what the block construction needs"),
+        ((128, 2, 40, 6, "block", "sign"), "fewer than N = 128"),
+        ((64, 3, 9, 6, "dense", "gaussian"), "too small for the dense construction"),
+    ],
+)
 def test_explorer_bad_combinations_raise_clear_messages(args, match):
     with pytest.raises(ValueError, match=match):
         widgets.construction_view(*args)
