@@ -35,7 +35,8 @@ class ProbeSummary:
     superposition_r2: float  # P1 held-out R^2
     superposition_r2_null: float  # P1 against unrelated bijections
     k_prime: int
-    decode_accuracy: float  # P2 held-out, mean over relations (chance 1/N)
+    decode_accuracy: float  # P2 held-out, mean over relations, dot-product rule (chance 1/N)
+    decode_accuracy_nearest: float  # the same with the nearest-code rule
     top_R: float  # P3 (chance about R/N)
     unembed_facts: float  # W_U alone predicts co-subject attributes (chance 1/N)
     unembed_facts_null: float
@@ -70,6 +71,7 @@ def probe_all(model: Transformer, task, *, seed: int = 0) -> ProbeSummary:
     codes = attribute_codes(model.W_U)
     sup = superposition(model, perms, seed=seed)
     dec = relation_decoders(E, perms, codes, seed=seed)
+    dec_nearest = relation_decoders(E, perms, codes, seed=seed, rule="nearest")
     wu = unembed_fact_decoding(model.W_U, perms, seed=seed)
     sel = selector.selectivity(acts)
     random_net = Transformer(replace(model.config, init_seed=repro.stream_seed(seed, "probe-random-net") % 2**31))
@@ -82,7 +84,7 @@ def probe_all(model: Transformer, task, *, seed: int = 0) -> ProbeSummary:
         N=N, R=R, d=model.config.d_model, m=model.config.d_mlp,
         accuracy=selector.accuracy_from_logits(acts.logits, perms),
         superposition_r2=sup["r2_heldout"], superposition_r2_null=sup["r2_null"], k_prime=sup["k_prime"],
-        decode_accuracy=dec["accuracy_mean"], top_R=dec["top_R"],
+        decode_accuracy=dec["accuracy_mean"], decode_accuracy_nearest=dec_nearest["accuracy_mean"], top_R=dec["top_R"],
         unembed_facts=wu["accuracy"], unembed_facts_null=wu["null"],
         bits_subject_table=bits_per_weight(N, R, model.config.d_model)["subject_table"],
         selectivity=sel["mean"], selectivity_normalised=sel["normalised"],

@@ -8,12 +8,14 @@ test sets from ``repro.generator(seed, "probe")``; the ridge penalty is chosen o
 reported scores are on the held-out subjects.
 
 Attribute vectors. The model's own attribute vectors are the columns of the unembedding, W_U[:, a] in R^d.
-The probes use them reduced to the top k' principal components of the N columns (centred PCA):
+The probes use them reduced to their top k' principal directions (uncentred, so dot products are kept):
 
-    u_a = V_{k'}^T (W_U[:, a] - mean_b W_U[:, b])  in R^{k'},
-    k' = min(numerical rank of the centred columns, 2 * ceil(log2 N)),
+    u_a = V_{k'}^T W_U[:, a]  in R^{k'},   V_{k'} = the top k' right singular vectors of W_U^T [N, d],
+    k' = min(numerical rank of W_U, 2 * ceil(log2 N)),
 
-because an unreduced fit has R*d features and memorises when R*d approaches the number of training subjects.
+so <u_a, u_b> = <W_U[:, a], W_U[:, b]> whenever k' >= rank(W_U) (always for the constructions), 
+and the
+fits have R*k' features instead of R*d (an unreduced fit memorises when R*d approaches the training subjects).
 A different code (e.g. a construction's own codes) can be passed as ``codes`` [N, k'] to the array-level fits.
 
 Why the superposition fit is *tied*. Regressing e_s on one-hot indicators of its (relation, attribute) pairs,
@@ -45,6 +47,7 @@ __all__ = [
     "attribute_codes",
     "bits_per_weight",
     "check_probe_inputs",
+    "code_scores",
     "nearest_code",
     "one_hot_fit_r2",
     "perms_of",
@@ -248,7 +251,7 @@ def r2_score(Y: torch.Tensor, Y_hat: torch.Tensor) -> float:
 
 
 def attribute_codes(W_U: torch.Tensor, k_prime: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
-    """u_a = top-k' principal coordinates of the columns of W_U [d, N] (centred), as [N, k'] float64.
+    """u_a = V_{k'}^T W_U[:, a], W_U's columns in its top k' right singular directions (uncentred), [N, k'] float64.
 
     Default k' = min(numerical rank, 2 * ceil(log2 N)); numerical rank counts singular values above
     ``rtol`` times the largest.
@@ -256,11 +259,10 @@ def attribute_codes(W_U: torch.Tensor, k_prime: int | None = None, *, rtol: floa
     if not isinstance(W_U, torch.Tensor) or W_U.ndim != 2:
         raise ValueError(f"W_U must be a [d, N] tensor, got {type(W_U).__name__} {getattr(W_U, 'shape', '')}")
     U = W_U.detach().to("cpu", F64).T  # [N, d]
-    U = U - U.mean(0)
     _, S, Vh = torch.linalg.svd(U, full_matrices=False)  # S [min(N, d)], Vh [min, d]
     rank = int((S > rtol * S[0]).sum()) if S.numel() and S[0] > 0 else 0
     if rank == 0:
-        raise ValueError("W_U's columns are all equal: there are no attribute vectors to probe with")
+        raise ValueError("W_U is zero: there are no attribute vectors to probe with")
     cap = 2 * max(1, (U.shape[0] - 1).bit_length())
     if k_prime is None:
         k_prime = min(rank, cap)
@@ -354,27 +356,38 @@ def one_hot_fit_r2(E: torch.Tensor, perms: torch.Tensor) -> float:
 # --- P2, P3: per-relation decoders and top-R recovery -------------------------------------------------------------
 
 
-def relation_decoders(E: torch.Tensor, perms: torch.Tensor, codes: torch.Tensor, *, seed: int = 0,
-                      lambdas=LAMBDAS) -> dict:
-    """P2 and P3 on raw arrays. For each relation r, a ridge map D_r with D_r e_s ~ u_{pi_r(s)} (fitted on
-    training subjects); on held-out subjects:
+def code_scores(Y: torch.Tensor, codes: torch.Tensor, rule: str = "dot") -> torch.Tensor:
+    """Scores [n, N] of every code for every row of Y [n, k']: ``"dot"`` <y, u_a> (the model's own readout rule:
+    logits are dot products with W_U's columns) or ``"nearest"`` -||y - u_a||^2. The decoded attribute is the argmax."""
+    if rule == "dot":
+        return Y @ codes.T
+    if rule == "nearest":
+        return -((Y * Y).sum(1, keepdim=True) - 2 * Y @ codes.T + (codes * codes).sum(1))
+    raise ValueError(f"rule must be 'dot' or 'nearest', got {rule!r}")
 
-        accuracy_r = share of s with argmin_a ||D_r e_s - u_a|| = pi_r(s)      (chance 1/N)
-        top_R      = share of {pi_r(s)}_r among the R attributes ranked first by max_r -||D_r e_s - u_a||
+
+def relation_decoders(E: torch.Tensor, perms: torch.Tensor, codes: torch.Tensor, *, seed: int = 0,
+                      lambdas=LAMBDAS, rule: str = "dot") -> dict:
+    """P2 and P3 on raw arrays. For each relation r, a ridge map D_r with D_r e_s ~ u_{pi_r(s)} (fitted on
+    training subjects); on held-out subjects, with score_a(y) = <u_a, y> (``rule="dot"``, default) or
+    -||y - u_a||^2 (``rule="nearest"``), :func:`code_scores`:
+
+        accuracy_r = share of s with argmax_a score_a(D_r e_s) = pi_r(s)          (chance 1/N)
+        top_R      = share of {pi_r(s)}_r among the R attributes ranked first by max_r score_a(D_r e_s)
                      (chance about R/N)
     """
     perms = perms_of(perms)
     R, N = perms.shape
     E, codes = _check_embeddings(E, N), _check_codes(codes, N)
+    code_scores(codes[:1], codes, rule)  # validates rule
     split = subject_split(N, seed=seed)
     test = split.test
     acc, scores = [], []
     for r in range(R):
         fit = ridge(E, codes[perms[r]], split, lambdas)
-        Y = fit.predict(E[test])  # [n_test, k']
-        acc.append(float((nearest_code(Y, codes) == perms[r, test]).double().mean()))
-        d2 = (Y * Y).sum(1, keepdim=True) - 2 * Y @ codes.T + (codes * codes).sum(1)  # [n_test, N]
-        scores.append(-d2)
+        score = code_scores(fit.predict(E[test]), codes, rule)  # [n_test, N]
+        acc.append(float((score.argmax(1) == perms[r, test]).double().mean()))
+        scores.append(score)
     best = torch.stack(scores).amax(dim=0)  # [n_test, N]
     top = best.topk(R, dim=1).indices  # [n_test, R]
     truth = perms[:, test].T  # [n_test, R]

@@ -209,7 +209,9 @@ def relation_swap(model: Transformer, task, *, acts: QueryActivations | None = N
         x'(s, r -> r') = x(s, r) - rho_r + rho_r',
 
     and report over all s and r != r' the share whose argmax becomes pi_r'(s) (``success``) and the share that
-    stays at pi_r(s) (``stay``). R = 1 has nothing to swap (NaN)."""
+    stays at pi_r(s) (``stay``). R = 1 has nothing to swap (NaN). Replacing the relation *token* would only
+    re-measure accuracy on (s, r'); patching its mean signal into the residual of (s, r) tests that the relation
+    acts as an additive selection signal on a subject representation that does not depend on r."""
     perms, acts = _acts(model, task, acts)
     R = acts.R
     if R == 1:

@@ -65,6 +65,17 @@ def test_construction_scores_ideal(block_summary):
     assert abs(s.superposition_r2_null) < 0.2  # unrelated bijections explain nothing
 
 
+@pytest.mark.parametrize("rule", ["dot", "nearest"])
+def test_construction_decodes_exactly_when_n_is_not_a_power_of_two(rule):
+    """N = 70 < 2^7: the sign codes do not average to zero, so the codes must keep W_U's dot products (no centring)."""
+    task = tasks.make_task(70, 2, seed=8)
+    model = constructions.build_block(task)
+    codes = probes.attribute_codes(model.W_U)
+    dec = probes.relation_decoders(model.W_E[:70], task.perms, codes, rule=rule)
+    assert dec["accuracy_mean"] == 1.0 and dec["top_R"] == 1.0
+    assert probes.superposition(model, task)["r2_heldout"] >= EXACT
+
+
 def test_random_network_scores_near_chance(random_summary):
     s, chance = random_summary, random_summary.chance
     assert s.accuracy <= 5 * chance
@@ -90,6 +101,7 @@ def test_planted_superposition_is_recovered_on_held_out_subjects():
     perms = tasks.make_task(N, R, seed=11).perms
     g = repro.generator(0, "test")
     codes = torch.randn(N, k, generator=g, dtype=F64)
+    codes = codes / codes.norm(dim=1, keepdim=True)  # unit codes: the dot-product decoding rule needs equal norms
     Q = torch.randn(R, d, k, generator=g, dtype=F64) / math.sqrt(d)
     E = sum(codes[perms[r]] @ Q[r].T for r in range(R)) + 0.3  # [N, d] with an offset
     noisy = E + 0.05 * torch.randn(N, d, generator=g, dtype=F64)
@@ -99,8 +111,9 @@ def test_planted_superposition_is_recovered_on_held_out_subjects():
     assert exact["r2_heldout"] >= EXACT
     # the fitted Q_r reproduce the planted ones (the map is identifiable once every relation's codes vary)
     assert torch.allclose(exact["Q"], Q, atol=1e-8)
-    dec = probes.relation_decoders(noisy, perms, codes, seed=1)
-    assert dec["accuracy_mean"] > 0.5 and dec["top_R"] > 0.5
+    for rule in ("dot", "nearest"):
+        dec = probes.relation_decoders(noisy, perms, codes, seed=1, rule=rule)
+        assert dec["accuracy_mean"] > 0.5 and dec["top_R"] > 0.5, (rule, dec)
     shuffled = probes.superposition_fit(noisy, tasks.make_task(N, R, seed=12).perms, codes, seed=1)
     assert shuffled["r2_heldout"] < 0.1
 
@@ -189,6 +202,8 @@ def test_bad_inputs_name_the_parameter(block, task):
     with pytest.raises(ValueError, match="lambdas"):
         probes.ridge(torch.zeros(10, 2), torch.zeros(10, 1), probes.subject_split(10), lambdas=(-1.0,))
     acts = probes.query_activations(block, task)
+    with pytest.raises(ValueError, match="rule"):
+        probes.relation_decoders(block.W_E[:64], task.perms, probes.attribute_codes(block.W_U), rule="cosine")
     with pytest.raises(ValueError, match="site"):
         selector.linear_branch(acts, site="attn_out")
     with pytest.raises(TypeError, match="acts"):
