@@ -103,7 +103,7 @@ def path_embeddings(perms: torch.Tensor, h: int, codes: torch.Tensor) -> torch.T
     q k .. q k + k - 1, and pi_p = pi_{r_h} o ... o pi_{r_1}."""
     perms = _perms_of(perms)
     check_hops(h)
-    R, N = perms.shape
+    N = perms.shape[1]
     answers = perms  # [R^i, N]: answers[q, x] = pi_q(x) for the paths of length i
     for _ in range(h - 1):
         answers = perms[:, answers].permute(1, 0, 2).reshape(-1, N)  # [R^i * R, N]: path q then r -> q R + r
@@ -142,7 +142,7 @@ def build_no_cot(task, h: int, *, beta: float = DEFAULT_BETA, dtype: torch.dtype
     beta = _check_beta(beta)
     R, N = perms.shape
     k = code_length(N)
-    d, m, P = no_cot_dimension(N, R, h), no_cot_width(N, R, h), R**h
+    d, m = no_cot_dimension(N, R, h), no_cot_width(N, R, h)
     _check_fits(N, R, h, d, m, h + 1, dtype, max_bytes)
     u = sign_codes(N, k, dtype=torch.float64)  # [N, k]
     B = 1.0 / math.sqrt(k)  # max |u_a[j]|: the largest read of any closed block

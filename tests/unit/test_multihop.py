@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
-from georecall import constructions, multihop as mh, multihop_constructions as mc, multihop_theory as mt, repro, tasks
-from georecall import train
+from georecall import constructions, repro, tasks, train
+from georecall import multihop as mh
+from georecall import multihop_constructions as mc
+from georecall import multihop_theory as mt
 
 MARGIN_TOL = 1e-9  # float64 rounding (and the e^-40 attention leak) allowed below the 2/k margin
 SIZES = [(16, 2), (64, 3), (100, 2)]  # 100: N not a power of two (unused sign codes)
@@ -147,10 +149,10 @@ def test_h1_no_cot_is_the_block_construction():
     a, b = mc.build_no_cot(task, 1), constructions.build_block(task)
     assert a.config == b.config
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
-    for name in pa:
+    for name, value in pa.items():
         if name != "blocks.0.attn.W_O":
-            assert torch.equal(pa[name], pb[name]), f"{name} differs from the single-hop block construction"
-    ov = lambda m: m.blocks[0].attn.W_V[0] @ m.blocks[0].attn.W_O[0]  # noqa: E731
+            assert torch.equal(value, pb[name]), f"{name} differs from the single-hop block construction"
+    ov = lambda m: m.blocks[0].attn.W_V[0] @ m.blocks[0].attn.W_O[0]
     assert torch.equal(ov(a), ov(b)), "the OV circuit must be 2 Pi_S in both"
     ea, eb = mh.evaluate_multihop(a, task, 1), constructions.evaluate_recall(b, task)
     assert ea.accuracy == eb.accuracy == 1.0 and ea.min_margin == eb.min_margin
