@@ -46,6 +46,7 @@ __all__ = [
     "generate",
     "MultiHopEvaluation",
     "evaluate_multihop",
+    "path_gate_matrix",
 ]
 
 CHUNK_LOGIT_BYTES = 8 * 2**20  # default chunk: its logits fit in cache
@@ -319,3 +320,22 @@ def evaluate_multihop(model: Transformer, task: BijectionTask, h: int, *, fmt: s
         step_min_margin=tuple(step_min), seconds=time.perf_counter() - t0, chunk_size=chunk_size,
         bytes_per_chunk=chunk_size * per_query,
     )
+
+
+@torch.no_grad()
+def path_gate_matrix(model: Transformer, task: BijectionTask, h: int, subjects) -> torch.Tensor:
+    """The no-CoT gate picture, [R^h (queried path), R^h (unit block)]: the mean |post-ReLU activation| at the last
+    position of the 2k MLP units of path q' (units 2 q' k .. 2 q' k + 2k - 1, the path-superposition layout) when
+    the query asks path q, averaged over ``subjects``. For the AND-gated selector only the diagonal is non-zero."""
+    check_hops(h)
+    check_context(model, h, NO_COT)
+    subjects = torch.as_tensor(subjects, dtype=torch.int64).reshape(-1)
+    P = task.R**h
+    if model.config.d_mlp % (2 * P):
+        raise ValueError(f"d_mlp={model.config.d_mlp} is not 2 k R^h units for R^h={P} paths (not a path-superposition model)")
+    p = paths(task.R, h)  # [P, h]
+    x = subjects.repeat_interleave(P)  # [n P]
+    tokens = no_cot_tokens(task, x, p.repeat(len(subjects), 1)).to(model.device)  # [n P, h + 1]
+    _, cache = model.run_with_cache(tokens, ["blocks.0.mlp.hook_post"], last_only=True)
+    acts = cache["blocks.0.mlp.hook_post"][:, 0].reshape(len(subjects), P, P, -1)  # [n, q, q', 2k]
+    return acts.abs().mean(dim=(0, 3)).cpu()  # [P, P]

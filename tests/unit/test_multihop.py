@@ -126,6 +126,8 @@ def test_no_cot_gate_is_an_and_over_hops():
     torch.testing.assert_close(on[:, :k] - on[:, k:], codes, rtol=0, atol=1e-12)
     acts[torch.arange(len(x)), q] = 0
     assert float(acts.max()) < 1e-12, "a unit of a non-matching path fired: the AND gate lets a partial match through"
+    G = mh.path_gate_matrix(model, task, h, range(N))  # [R^h, R^h]
+    assert bool((G.diagonal() > 0).all()) and float((G - torch.diag(G.diagonal())).abs().max()) < 1e-12
 
 
 # --- CoT: dimension, and h = 1 against the single-hop construction --------------------------------------------------
