@@ -24,7 +24,9 @@ import time
 import pandas as pd
 import torch
 
-from georecall import batched, disjoint as dj, disjoint_theory as dt, models, repro, train
+from georecall import batched, models, repro, train
+from georecall import disjoint as dj
+from georecall import disjoint_theory as dt
 
 D_GRID = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32)
 
@@ -35,15 +37,31 @@ def learned_line(S: int, R: int, D: int, *, seeds, steps: int, lr: float, d_star
     rows, streak = [], 0
     for d in [d for d in D_GRID if d >= d_start]:
         ms = [models.Transformer(dj.model_config(data, d, init_seed=s)) for s in seeds]
-        cfgs = [train.TrainConfig(lr=lr, max_steps=steps, eval_every=128, target_accuracy=0.99, data_seed=s) for s in seeds]
+        cfgs = [
+            train.TrainConfig(lr=lr, max_steps=steps, eval_every=128, target_accuracy=0.99, data_seed=s) for s in seeds
+        ]
         t0 = time.perf_counter()
         res = batched.train_batched(ms, data, cfgs)
         secs = time.perf_counter() - t0
         for s, r in zip(seeds, res):
-            rows.append(dict(S=S, R=R, D=D, d=d, d_mlp=4 * d, seed=s, accuracy=r.accuracy, loss=r.loss, steps=r.steps,
-                             reached=r.reached_target, seconds_stack=secs, R_log2D=R * (D - 1).bit_length(),
-                             construction_d=dt.disjoint_dimension(R, D),
-                             bits_per_param=dt.disjoint_bits_per_parameter(S, R, D, d)))
+            rows.append(
+                dict(
+                    S=S,
+                    R=R,
+                    D=D,
+                    d=d,
+                    d_mlp=4 * d,
+                    seed=s,
+                    accuracy=r.accuracy,
+                    loss=r.loss,
+                    steps=r.steps,
+                    reached=r.reached_target,
+                    seconds_stack=secs,
+                    R_log2D=R * (D - 1).bit_length(),
+                    construction_d=dt.disjoint_dimension(R, D),
+                    bits_per_param=dt.disjoint_bits_per_parameter(S, R, D, d),
+                )
+            )
             print(rows[-1], flush=True)
         streak = streak + 1 if all(r.reached_target for r in res) else 0
         if streak == 2:
@@ -51,30 +69,54 @@ def learned_line(S: int, R: int, D: int, *, seeds, steps: int, lr: float, d_star
     return rows
 
 
-def frozen_line(S: int, R: int, D: int, *, d: int, m: int, heads: int, seeds, steps: int, lr: float, batch: int,
-                budgets=(1, 2)) -> list[dict]:
+def frozen_line(
+    S: int, R: int, D: int, *, d: int, m: int, heads: int, seeds, steps: int, lr: float, batch: int, budgets=(1, 2)
+) -> list[dict]:
     task = dj.make_disjoint_task(S, R, D, seed=0)
     stop_draw = dj.noisy_sequences(task, copies=1, seed=repro.stream_seed(0, "stop"))  # the trainer's eval set
     heldout = dj.noisy_sequences(task, copies=4, seed=repro.stream_seed(0, "heldout"))  # never seen in training
     rows = []
     for n_steps in [f * steps for f in budgets]:
-        ms = [models.Transformer(dj.model_config(stop_draw, d, n_heads=heads, d_mlp=m, freeze_embed=True, init_seed=s))
-              for s in seeds]
+        ms = [
+            models.Transformer(dj.model_config(stop_draw, d, n_heads=heads, d_mlp=m, freeze_embed=True, init_seed=s))
+            for s in seeds
+        ]
         # target 1.0 + eval only at the end: runs use the whole budget; the stop draw plays no role in success
-        cfgs = [train.TrainConfig(lr=lr, max_steps=n_steps, eval_every=n_steps, target_accuracy=1.0, data_seed=s)
-                for s in seeds]
+        cfgs = [
+            train.TrainConfig(lr=lr, max_steps=n_steps, eval_every=n_steps, target_accuracy=1.0, data_seed=s)
+            for s in seeds
+        ]
         t0 = time.perf_counter()
         res = batched.train_batched(
-            ms, stop_draw, cfgs,
+            ms,
+            stop_draw,
+            cfgs,
             resample=lambda i, step: dj.noisy_batch(task, batch, seed=repro.stream_seed(seeds[i], f"train/{step}")),
         )
         secs = time.perf_counter() - t0
         for s, model, r in zip(seeds, ms, res):
             ev = train.evaluate(model, heldout)
-            rows.append(dict(S=S, R=R, D=D, facts=S * R, d=d, d_mlp=m, heads=heads, steps=n_steps, batch=batch, lr=lr,
-                             seed=s, heldout_accuracy=ev.accuracy, heldout_loss=ev.loss, train_draw_accuracy=r.accuracy,
-                             params_trainable=model.n_params(trainable_only=True),
-                             params_nonembed=model.n_params(include_embeddings=False), seconds_stack=secs))
+            rows.append(
+                dict(
+                    S=S,
+                    R=R,
+                    D=D,
+                    facts=S * R,
+                    d=d,
+                    d_mlp=m,
+                    heads=heads,
+                    steps=n_steps,
+                    batch=batch,
+                    lr=lr,
+                    seed=s,
+                    heldout_accuracy=ev.accuracy,
+                    heldout_loss=ev.loss,
+                    train_draw_accuracy=r.accuracy,
+                    params_trainable=model.n_params(trainable_only=True),
+                    params_nonembed=model.n_params(include_embeddings=False),
+                    seconds_stack=secs,
+                )
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -104,8 +146,19 @@ def main() -> None:
             if a.study == "learned":
                 rows += learned_line(S, a.R, D, seeds=a.seeds, steps=a.steps, lr=a.lr, d_start=a.d_start)
             else:
-                rows += frozen_line(S, a.R, D, d=a.d, m=a.m, heads=a.heads, seeds=a.seeds, steps=a.steps, lr=a.lr,
-                                    batch=a.batch, budgets=a.budgets)
+                rows += frozen_line(
+                    S,
+                    a.R,
+                    D,
+                    d=a.d,
+                    m=a.m,
+                    heads=a.heads,
+                    seeds=a.seeds,
+                    steps=a.steps,
+                    lr=a.lr,
+                    batch=a.batch,
+                    budgets=a.budgets,
+                )
     pd.DataFrame(rows).to_csv(a.out, index=False, float_format="%.6g")
 
 

@@ -27,8 +27,21 @@ def run(fmt: str, N: int, R: int, h: int, d: int, lr: float, max_steps: int, see
     cfg = train.TrainConfig(lr=lr, max_steps=max_steps, target_accuracy=0.99, eval_every=128, data_seed=seed)
     t0, c0 = time.perf_counter(), time.process_time()
     res = train.train(model, data, cfg, progress=False)
-    row = dict(fmt=fmt, N=N, R=R, h=h, d=d, heads=heads, lr=lr, seed=seed, n_seq=len(data), steps=res.steps,
-               train_acc=round(res.accuracy, 4), loss=round(res.loss, 4), reached=res.reached_target)
+    row = dict(
+        fmt=fmt,
+        N=N,
+        R=R,
+        h=h,
+        d=d,
+        heads=heads,
+        lr=lr,
+        seed=seed,
+        n_seq=len(data),
+        steps=res.steps,
+        train_acc=round(res.accuracy, 4),
+        loss=round(res.loss, 4),
+        reached=res.reached_target,
+    )
     if fmt == COT:
         ev = multihop.evaluate_multihop(model.double(), task, h, fmt=COT)
         row.update(gen_acc=round(ev.accuracy, 4), step_acc=tuple(round(a, 4) for a in ev.step_accuracy))
@@ -50,8 +63,18 @@ def batched_step_cost(fmt: str, N: int, R: int, h: int, d: int, n_models: int, s
     c0 = time.process_time()
     train_batched(models, data, tc)
     cpu = time.process_time() - c0
-    return dict(fmt=fmt, N=N, R=R, h=h, d=d, n_seq=len(data), models=n_models, steps=steps,
-                cpu_s_per_step=round(cpu / steps, 4), cpu_s_per_model_step=round(cpu / steps / n_models, 4))
+    return dict(
+        fmt=fmt,
+        N=N,
+        R=R,
+        h=h,
+        d=d,
+        n_seq=len(data),
+        models=n_models,
+        steps=steps,
+        cpu_s_per_step=round(cpu / steps, 4),
+        cpu_s_per_model_step=round(cpu / steps / n_models, 4),
+    )
 
 
 def main() -> None:

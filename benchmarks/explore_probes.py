@@ -13,6 +13,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+
 from georecall import constructions, models, probe_summary, repro, tasks, transfer
 
 
@@ -46,8 +47,20 @@ def run(N, R, d, wd, steps, lr, seed, tied, transfer_steps, where, d_mlp=None, c
         model = models.Transformer(cfg)
         reached = train_fixed(model, task, steps=steps, lr=lr, wd=wd)
     t_train = time.perf_counter() - t0
-    row = dict(N=N, R=R, d=d, m=model.config.d_mlp, wd=wd, lr=lr, steps=steps, seed=seed, tied=tied,
-               construction=construction, step_99=reached, t_train=round(t_train, 1))
+    row = dict(
+        N=N,
+        R=R,
+        d=d,
+        m=model.config.d_mlp,
+        wd=wd,
+        lr=lr,
+        steps=steps,
+        seed=seed,
+        tied=tied,
+        construction=construction,
+        step_99=reached,
+        t_train=round(t_train, 1),
+    )
     row.update({f"p_{k}": v for k, v in probe_summary.probe_all(model, task, seed=seed).asdict().items()})
     if not tied:
         tr = transfer.transfer_all(model, task, seed=seed, steps=transfer_steps, eval_every=max(transfer_steps // 4, 1))
@@ -58,8 +71,12 @@ def run(N, R, d, wd, steps, lr, seed, tied, transfer_steps, where, d_mlp=None, c
         E = transfer.reinit_selector_inverse(model, task, new, seed=seed, site="resid_post")
         row["t_selector_inverse_resid_post"] = transfer.recall_accuracy(transfer.with_subject_embeddings(model, E), new)
         if where:
-            row.update({f"w_{k}": v for k, v in transfer.where_facts_live(model, task, steps=transfer_steps,
-                                                                          seed=seed).items()})
+            row.update(
+                {
+                    f"w_{k}": v
+                    for k, v in transfer.where_facts_live(model, task, steps=transfer_steps, seed=seed).items()
+                }
+            )
     row["t_total"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -84,8 +101,9 @@ def main(argv=None):
     torch.set_num_threads(1)
     for d in a.d:
         for wd in a.wd:
-            row = run(a.N, a.R, d, wd, a.steps, a.lr, a.seed, a.tied, a.transfer_steps, a.where, a.d_mlp,
-                      a.construction)
+            row = run(
+                a.N, a.R, d, wd, a.steps, a.lr, a.seed, a.tied, a.transfer_steps, a.where, a.d_mlp, a.construction
+            )
             line = json.dumps(row)
             print(line, flush=True)
             if a.out:

@@ -198,8 +198,8 @@ class DisjointTask:
         return FactSet(tokens, targets, d_vocab=self.config.d_vocab, d_vocab_out=self.config.d_vocab_out)
 
     def fact_table(self, n_subjects: int = 8):
-        """The first ``n_subjects`` rows of the table as a pandas DataFrame (subjects x relations, answers in [0, D))."""
-        import pandas as pd
+        """The first ``n_subjects`` rows of the table as a DataFrame (subjects x relations, answers in [0, D))."""
+        import pandas as pd  # late: pandas only for this display helper
 
         check_int("n_subjects", n_subjects, 1)
         n = min(n_subjects, self.S)
@@ -210,11 +210,15 @@ class DisjointTask:
         )
 
 
-def make_disjoint_task(n_subjects: int, n_relations: int, n_answers: int, *, bijective: bool = False,
-                       seed: int = 0) -> DisjointTask:
+def make_disjoint_task(
+    n_subjects: int, n_relations: int, n_answers: int, *, bijective: bool = False, seed: int = 0
+) -> DisjointTask:
     """Shorthand for ``DisjointTask(DisjointConfig(...))``."""
-    return DisjointTask(DisjointConfig(n_subjects=n_subjects, n_relations=n_relations, n_answers=n_answers,
-                                       bijective=bijective, seed=seed))
+    return DisjointTask(
+        DisjointConfig(
+            n_subjects=n_subjects, n_relations=n_relations, n_answers=n_answers, bijective=bijective, seed=seed
+        )
+    )
 
 
 # --- the noisy format ----------------------------------------------------------------------------------------
@@ -231,8 +235,15 @@ def noisy_vocab(task: DisjointTask, n_noise: int | None = None) -> tuple[int, in
     return first, first + n_noise, first + n_noise + 1
 
 
-def _noisy(task: DisjointTask, subjects: torch.Tensor, relations: torch.Tensor, *, seq_len: int,
-           n_noise: int | None, g: torch.Generator) -> FactSet:
+def _noisy(
+    task: DisjointTask,
+    subjects: torch.Tensor,
+    relations: torch.Tensor,
+    *,
+    seq_len: int,
+    n_noise: int | None,
+    g: torch.Generator,
+) -> FactSet:
     """Noisy sequences for the given facts (vectorised: one draw of noise, one of positions, for all rows)."""
     check_int("seq_len (T)", seq_len, 3, 4096)
     first, eos, d_vocab = noisy_vocab(task, n_noise)
@@ -248,8 +259,9 @@ def _noisy(task: DisjointTask, subjects: torch.Tensor, relations: torch.Tensor, 
     return FactSet(tokens, targets, d_vocab=d_vocab, d_vocab_out=task.config.d_vocab_out)
 
 
-def noisy_sequences(task: DisjointTask, *, seq_len: int = NOISY_SEQ_LEN, n_noise: int | None = None, copies: int = 1,
-                    seed: int = 0) -> FactSet:
+def noisy_sequences(
+    task: DisjointTask, *, seq_len: int = NOISY_SEQ_LEN, n_noise: int | None = None, copies: int = 1, seed: int = 0
+) -> FactSet:
     """Every fact in the noisy format, ``copies`` times: sequence ``c * S*R + i`` is copy c of fact i
     (``task.facts()`` order), each with its own noise and positions from ``repro.generator(seed, "noisy")``.
 
@@ -266,8 +278,9 @@ def noisy_sequences(task: DisjointTask, *, seq_len: int = NOISY_SEQ_LEN, n_noise
     return _noisy(task, subjects.repeat(copies), relations.repeat(copies), seq_len=seq_len, n_noise=n_noise, g=g)
 
 
-def noisy_batch(task: DisjointTask, batch_size: int, *, seq_len: int = NOISY_SEQ_LEN, n_noise: int | None = None,
-                seed: int = 0) -> FactSet:
+def noisy_batch(
+    task: DisjointTask, batch_size: int, *, seq_len: int = NOISY_SEQ_LEN, n_noise: int | None = None, seed: int = 0
+) -> FactSet:
     """A minibatch of ``batch_size`` fresh noisy sequences of facts drawn uniformly (with replacement) from all
     S*R facts, from ``repro.generator(seed, "noisy-batch")``: Nichani et al.'s training batches. A trainer's
     ``resample(step)`` passes a new seed per step, e.g. ``repro.stream_seed(seed, f"train/{step}")``.
@@ -289,12 +302,21 @@ def model_config(data: FactSet, d_model: int, *, n_heads: int = 1, d_mlp: int | 
     ``n_heads`` must be an int in [1, d_model] that divides d_model (each head needs d_head >= 1 coordinates).
     """
     if not isinstance(data, FactSet):
-        raise TypeError(f"data must be a tasks.FactSet (from DisjointTask.single_hop or noisy_*), got {type(data).__name__}")
+        raise TypeError(
+            f"data must be a tasks.FactSet (from DisjointTask.single_hop or noisy_*), got {type(data).__name__}"
+        )
     check_int("d_model (d)", d_model, 1)
     check_int("n_heads", n_heads, 1, d_model)
     if d_model % n_heads:
         divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
         raise ValueError(f"n_heads must divide d_model = {d_model} (allowed: {divisors}), got {n_heads}")
     d_mlp = 4 * d_model if d_mlp is None else check_int("d_mlp", d_mlp, 1)
-    return ModelConfig(d_vocab=data.d_vocab, d_vocab_out=data.d_vocab_out, n_ctx=data.seq_len, d_model=d_model,
-                       n_heads=n_heads, d_mlp=d_mlp, **kwargs)
+    return ModelConfig(
+        d_vocab=data.d_vocab,
+        d_vocab_out=data.d_vocab_out,
+        n_ctx=data.seq_len,
+        d_model=d_model,
+        n_heads=n_heads,
+        d_mlp=d_mlp,
+        **kwargs,
+    )

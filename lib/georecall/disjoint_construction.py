@@ -70,8 +70,10 @@ def disjoint_codes(D: int, k: int, *, dtype: torch.dtype = torch.float64) -> tor
     check_int("D (n_answers)", D, 1)
     check_int("k (code length)", k, 0, _MAX_K)
     if D > 2**k:
-        raise ValueError(f"k (code length) = {k} gives only 2^{k} = {2**k} sign codes, fewer than D = {D}; "
-                         f"use k >= {_min_code_length(D)}")
+        raise ValueError(
+            f"k (code length) = {k} gives only 2^{k} = {2**k} sign codes, fewer than D = {D}; "
+            f"use k >= {_min_code_length(D)}"
+        )
     if k == 0:
         return torch.zeros(D, 0, dtype=dtype)
     return sign_codes(D, k, dtype=dtype)
@@ -127,15 +129,18 @@ class DisjointRecipe:
         return 2.0 / max(self.k, 1)
 
     def describe(self) -> str:
-        return (f"disjoint block construction: R={self.R}, D={self.D}, k={self.k}, d={self.d_model}, m={self.d_mlp}, "
-                f"B={self.gate:.3g}, lambda={self.tag:.3g}, margin={self.min_margin:.3g}")
+        return (
+            f"disjoint block construction: R={self.R}, D={self.D}, k={self.k}, d={self.d_model}, m={self.d_mlp}, "
+            f"B={self.gate:.3g}, lambda={self.tag:.3g}, margin={self.min_margin:.3g}"
+        )
 
 
 def disjoint_recipe(n_relations: int, n_answers: int, *, k: int | None = None) -> DisjointRecipe:
     """The recipe for R relations with D answers each; k = ceil(log2 D) by default (0 at D = 1)."""
     check_int("n_answers (D)", n_answers, 1)
-    return DisjointRecipe(n_relations=n_relations, n_answers=n_answers,
-                          k=_min_code_length(n_answers) if k is None else k)
+    return DisjointRecipe(
+        n_relations=n_relations, n_answers=n_answers, k=_min_code_length(n_answers) if k is None else k
+    )
 
 
 def _answers_of(task) -> tuple[torch.Tensor, int]:
@@ -144,8 +149,9 @@ def _answers_of(task) -> tuple[torch.Tensor, int]:
     raise TypeError(f"task must be a DisjointTask, got {type(task).__name__}")
 
 
-def disjoint_subject_embeddings(recipe: DisjointRecipe, answers: torch.Tensor, *,
-                                dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def disjoint_subject_embeddings(
+    recipe: DisjointRecipe, answers: torch.Tensor, *, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """e_s = sum_r Q_r u_{a_r(s)}, [S, R k]: relation r's code of a_r(s) on block r. The only table-dependent part."""
     answers = torch.as_tensor(answers)
     if answers.ndim != 2 or answers.shape[0] != recipe.R:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import check_int
-from .constructions import DEFAULT_MAX_BYTES
 from .models import Transformer
 from .multihop_theory import COT, NO_COT, check_format, check_hops
+from .recall import DEFAULT_MAX_BYTES, last_residual
 from .tasks import IGNORE, BijectionTask, FactSet
 
 __all__ = [
@@ -75,7 +75,9 @@ def queries(task: BijectionTask, h: int, index=None) -> tuple[torch.Tensor, torc
     total = task.N * P
     i = torch.arange(total) if index is None else torch.as_tensor(index, dtype=torch.int64).reshape(-1)
     if i.numel() and (int(i.min()) < 0 or int(i.max()) >= total):
-        raise ValueError(f"index must be in [0, {total - 1}] (N R^h = {task.N}*{task.R}^{h}), got {int(i.min())}..{int(i.max())}")
+        raise ValueError(
+            f"index must be in [0, {total - 1}] (N R^h = {task.N}*{task.R}^{h}), got {int(i.min())}..{int(i.max())}"
+        )
     q = i % P
     place = task.R ** torch.arange(h - 1, -1, -1)  # [h]
     return i // P, (q[:, None] // place[None, :]) % task.R
@@ -245,16 +247,24 @@ def _query_bytes(N: int, d: int, m: int, T: int, h: int, itemsize: int) -> int:
     return itemsize * (N + 8 * T * d + 4 * m + 2 * h) + 16 * T + 64
 
 
-def evaluate_multihop(model: Transformer, task: BijectionTask, h: int, *, fmt: str = NO_COT,
-                      max_bytes: int = DEFAULT_MAX_BYTES, chunk_size: int | None = None,
-                      index=None, method: str = FORWARD) -> MultiHopEvaluation:
+def evaluate_multihop(
+    model: Transformer,
+    task: BijectionTask,
+    h: int,
+    *,
+    fmt: str = NO_COT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    chunk_size: int | None = None,
+    index=None,
+    method: str = FORWARD,
+) -> MultiHopEvaluation:
     """Score the h-hop queries ``index`` (all N R^h by default) through the model, chunk by chunk.
 
     ``fmt="no-cot"``: one ``model(tokens, last_only=True)`` on [x, N+r_1, ..., N+r_h]. ``fmt="cot"``: :func:`generate`
     (h autoregressive steps). Queries are generated per chunk, so memory stays at one chunk: a request whose single
     query (or ``chunk_size``) exceeds ``max_bytes`` raises ``ValueError`` before any forward pass.
 
-    ``method="tables"`` (no-CoT only) computes the same last-position residual with ``Transformer.last_residual``,
+    ``method="tables"`` (no-CoT only) computes the same last-position residual with ``recall.last_residual``,
     which applies the attention's linear maps once per distinct (position, token) instead of once per query, then
     the model's own unembedding: the same function up to floating-point reassociation (tested), several times
     faster for the wide h-head models of the path superposition.
@@ -279,14 +289,18 @@ def evaluate_multihop(model: Transformer, task: BijectionTask, h: int, *, fmt: s
     per_query = _query_bytes(task.N, cfg.d_model, cfg.d_mlp, T, h, itemsize)
     fit = max_bytes // per_query
     if fit < 1:
-        raise ValueError(f"one query needs ~{per_query} bytes (N={task.N}, d={cfg.d_model}, m={cfg.d_mlp}, T={T}, "
-                         f"{model.dtype}), above max_bytes={max_bytes}")
+        raise ValueError(
+            f"one query needs ~{per_query} bytes (N={task.N}, d={cfg.d_model}, m={cfg.d_mlp}, T={T}, "
+            f"{model.dtype}), above max_bytes={max_bytes}"
+        )
     if chunk_size is None:
         default = min(CHUNK_LOGIT_BYTES // (task.N * itemsize), CHUNK_WORKING_BYTES // per_query)
         chunk_size = max(1, min(fit, max(n, 1), default))
     elif check_int("chunk_size", chunk_size, 1) > fit:
-        raise ValueError(f"chunk_size={chunk_size} needs ~{chunk_size * per_query / 2**30:.2f} GiB, above "
-                         f"max_bytes={max_bytes / 2**30:.2f} GiB; use chunk_size <= {fit}")
+        raise ValueError(
+            f"chunk_size={chunk_size} needs ~{chunk_size * per_query / 2**30:.2f} GiB, above "
+            f"max_bytes={max_bytes / 2**30:.2f} GiB; use chunk_size <= {fit}"
+        )
     n_steps = 1 if fmt == NO_COT else h
     step_right = [0] * n_steps
     step_min = [math.inf] * n_steps
@@ -301,7 +315,7 @@ def evaluate_multihop(model: Transformer, task: BijectionTask, h: int, *, fmt: s
                 if method == FORWARD:
                     logits = model(tokens, last_only=True)[:, 0]  # [c, N]
                 else:
-                    logits = model.unembed(model.last_residual(tokens))  # [c, N]
+                    logits = model.unembed(last_residual(model, tokens))  # [c, N]
                 truth = chain(task, x, p)[:, -1:].to(model.device)  # [c, 1]
                 pred = logits.argmax(dim=1, keepdim=True)  # [c, 1]
                 margin = _margins(logits, truth[:, 0])[:, None].cpu()  # [c, 1]
@@ -315,9 +329,17 @@ def evaluate_multihop(model: Transformer, task: BijectionTask, h: int, *, fmt: s
             sum_margin += float(margin[:, -1].sum())
     denom = max(n, 1)
     return MultiHopEvaluation(
-        fmt=fmt, h=h, accuracy=step_right[-1] / denom, step_accuracy=tuple(c / denom for c in step_right),
-        n_queries=n, n_correct=step_right[-1], min_margin=step_min[-1], mean_margin=sum_margin / denom,
-        step_min_margin=tuple(step_min), seconds=time.perf_counter() - t0, chunk_size=chunk_size,
+        fmt=fmt,
+        h=h,
+        accuracy=step_right[-1] / denom,
+        step_accuracy=tuple(c / denom for c in step_right),
+        n_queries=n,
+        n_correct=step_right[-1],
+        min_margin=step_min[-1],
+        mean_margin=sum_margin / denom,
+        step_min_margin=tuple(step_min),
+        seconds=time.perf_counter() - t0,
+        chunk_size=chunk_size,
         bytes_per_chunk=chunk_size * per_query,
     )
 
@@ -332,7 +354,9 @@ def path_gate_matrix(model: Transformer, task: BijectionTask, h: int, subjects) 
     subjects = torch.as_tensor(subjects, dtype=torch.int64).reshape(-1)
     P = task.R**h
     if model.config.d_mlp % (2 * P):
-        raise ValueError(f"d_mlp={model.config.d_mlp} is not 2 k R^h units for R^h={P} paths (not a path-superposition model)")
+        raise ValueError(
+            f"d_mlp={model.config.d_mlp} is not 2 k R^h units for R^h={P} paths (not a path-superposition model)"
+        )
     p = paths(task.R, h)  # [P, h]
     x = subjects.repeat_interleave(P)  # [n P]
     tokens = no_cot_tokens(task, x, p.repeat(len(subjects), 1)).to(model.device)  # [n P, h + 1]

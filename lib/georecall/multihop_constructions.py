@@ -59,10 +59,11 @@ import math
 import torch
 
 from ._checks import check_int
-from .constructions import DEFAULT_MAX_BYTES, sign_codes
+from .constructions import sign_codes
 from .models import ModelConfig, Transformer
 from .multihop import paths
 from .multihop_theory import check_hops, code_length, cot_dimension, cot_width, no_cot_dimension, no_cot_width
+from .recall import DEFAULT_MAX_BYTES
 from .tasks import BijectionTask
 
 __all__ = ["DEFAULT_BETA", "build_no_cot", "build_cot", "path_embeddings", "no_cot_layout", "model_bytes"]
@@ -94,8 +95,10 @@ def _check_fits(N, R, h, d, m, n_ctx, dtype, max_bytes) -> None:
     check_int("max_bytes", max_bytes, 1)
     need = model_bytes(N, R, d, m, n_ctx, dtype)
     if need > max_bytes:
-        raise ValueError(f"N={N}, R={R}, h={h} needs d={d}, m={m}: the model takes {need / 2**30:.2f} GiB in {dtype}, "
-                         f"above max_bytes={max_bytes / 2**30:.2f} GiB; lower R or h, or raise max_bytes")
+        raise ValueError(
+            f"N={N}, R={R}, h={h} needs d={d}, m={m}: the model takes {need / 2**30:.2f} GiB in {dtype}, "
+            f"above max_bytes={max_bytes / 2**30:.2f} GiB; lower R or h, or raise max_bytes"
+        )
 
 
 def path_embeddings(perms: torch.Tensor, h: int, codes: torch.Tensor) -> torch.Tensor:
@@ -126,8 +129,9 @@ def no_cot_layout(R: int, k: int, h: int, d: int) -> dict:
     )
 
 
-def build_no_cot(task, h: int, *, beta: float = DEFAULT_BETA, dtype: torch.dtype = torch.float64,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> Transformer:
+def build_no_cot(
+    task, h: int, *, beta: float = DEFAULT_BETA, dtype: torch.dtype = torch.float64, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Transformer:
     """The path-superposition construction for h-hop queries without chain-of-thought (see the module docstring):
     n_heads = h, n_ctx = h + 1, d = ``multihop_theory.no_cot_dimension(N, R, h)``, m = 2 R^h k; 100% accuracy with
     margin 2/k up to O(h^2 R^h k e^{-beta}). ``task`` is a ``BijectionTask`` or a perms tensor [R, N].
@@ -190,8 +194,14 @@ def build_no_cot(task, h: int, *, beta: float = DEFAULT_BETA, dtype: torch.dtype
     return model
 
 
-def build_cot(task, h: int = 1, *, beta: float = DEFAULT_BETA, dtype: torch.dtype = torch.float64,
-              max_bytes: int = DEFAULT_MAX_BYTES) -> Transformer:
+def build_cot(
+    task,
+    h: int = 1,
+    *,
+    beta: float = DEFAULT_BETA,
+    dtype: torch.dtype = torch.float64,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Transformer:
     """The chain-of-thought construction (see the module docstring): one head, n_ctx = 2h (the input of the last
     decoding step), d = R k + R + k + 2 and m = 2 R k for every h. Decode with ``multihop.generate``.
 
@@ -225,7 +235,8 @@ def build_cot(task, h: int = 1, *, beta: float = DEFAULT_BETA, dtype: torch.dtyp
         attn = model.blocks[0].attn
         s = beta * math.sqrt(d) / (1.0 - math.cos(theta))  # logit gap beta between t - 1 and any other position
         c, sn = math.cos(theta), math.sin(theta)
-        # q = s * rotation by -theta of (cos t theta, sin t theta) = s * (cos (t-1) theta, sin (t-1) theta); row-vector x W_Q
+        # q = s * rotation by -theta of (cos t theta, sin t theta) = s * (cos (t-1) theta, sin (t-1) theta);
+        # row-vector convention: x @ W_Q
         attn.W_Q[0, pos[:, None], pos[None, :]] = torch.tensor([[c, -sn], [sn, c]], dtype=dtype) * s
         attn.W_K[0, pos, pos] = 1.0
         attn.W_V[0, torch.arange(d_s), torch.arange(d_s)] = 1.0  # Pi_S

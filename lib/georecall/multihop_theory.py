@@ -212,8 +212,9 @@ def _largest(fits, lo: int, hi: int) -> int:
     return lo
 
 
-def max_relations(d: int, N: int, h: int, fmt: str, *, kind: str = "construction",
-                  bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> int:
+def max_relations(
+    d: int, N: int, h: int, fmt: str, *, kind: str = "construction", bits_per_param: float = DEFAULT_BITS_PER_PARAM
+) -> int:
     """The tradeoff at fixed d: the most relations R (0 if none, at most 4096) that h-hop recall over N entities
     supports, by the construction's size (``kind="construction"``) or by the per-entity bound (``kind="bound"``):
 
@@ -232,8 +233,9 @@ def max_relations(d: int, N: int, h: int, fmt: str, *, kind: str = "construction
     raise ValueError(f"kind must be 'construction' or 'bound', got {kind!r}")
 
 
-def max_hops(d: int, N: int, R: int, *, kind: str = "construction",
-             bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> int:
+def max_hops(
+    d: int, N: int, R: int, *, kind: str = "construction", bits_per_param: float = DEFAULT_BITS_PER_PARAM
+) -> int:
     """The most hops h (0 if none) one forward pass *without* CoT supports at dimension d, by the construction
     (``kind="construction"``) or the per-entity bound (``kind="bound"``), h ~ log(p d / log2 N) / log R.
     The search stops at MAX_HOPS, so MAX_HOPS reads "at least MAX_HOPS" (R = 1 with the bound never runs out).
@@ -254,15 +256,26 @@ def max_hops(d: int, N: int, R: int, *, kind: str = "construction",
 def dimension_table(N: int, Rs, hs, *, bits_per_param: float = DEFAULT_BITS_PER_PARAM):
     """Tidy DataFrame, one row per (R, h, format): construction d and m, heads, n_ctx, forward passes, the
     per-entity bound on d and the global (h-independent) bound. The data behind a dimension-against-hops figure."""
-    import pandas as pd
+    import pandas as pd  # late: keeps this module free of pandas at import
 
     rows = []
     for R in Rs:
         for h in hs:
             for fmt in FORMATS:
                 cost = sequence_cost(h, fmt)
-                rows.append(dict(N=N, R=R, h=h, format=fmt, d=dimension(N, R, h, fmt), m=width(N, R, h, fmt),
-                                 heads=cost["heads"], n_ctx=cost["n_ctx"], forward_passes=cost["forward_passes"],
-                                 per_entity_bound_d=per_entity_lower_bound_d(N, R, h, fmt, bits_per_param),
-                                 global_bound_d=global_lower_bound_d(N, R, h, bits_per_param)))
+                rows.append(
+                    dict(
+                        N=N,
+                        R=R,
+                        h=h,
+                        format=fmt,
+                        d=dimension(N, R, h, fmt),
+                        m=width(N, R, h, fmt),
+                        heads=cost["heads"],
+                        n_ctx=cost["n_ctx"],
+                        forward_passes=cost["forward_passes"],
+                        per_entity_bound_d=per_entity_lower_bound_d(N, R, h, fmt, bits_per_param),
+                        global_bound_d=global_lower_bound_d(N, R, h, bits_per_param),
+                    )
+                )
     return pd.DataFrame(rows)

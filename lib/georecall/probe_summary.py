@@ -63,7 +63,15 @@ class ProbeSummary:
 
 
 def probe_all(model: Transformer, task, *, seed: int = 0) -> ProbeSummary:
-    """Every probe's headline number for one model in one call (a few seconds at N = 256, R = 4)."""
+    """Every probe's headline number for one model in one call (a few seconds at N = 256, R = 4).
+
+    Runs on one torch thread: multi-threaded reductions change the last bits between calls, and the same seed must
+    give the same numbers."""
+    with repro.torch_threads(1):
+        return _probe_all(model, task, seed=seed)
+
+
+def _probe_all(model: Transformer, task, *, seed: int) -> ProbeSummary:
     perms = check_probe_inputs(model, task)
     R, N = perms.shape
     acts = query_activations(model, perms)
@@ -81,19 +89,34 @@ def probe_all(model: Transformer, task, *, seed: int = 0) -> ProbeSummary:
     gate = selector.gate_ablation(model, perms, acts=acts)
     abl = selector.unit_ablation(model, perms, acts=acts)
     return ProbeSummary(
-        N=N, R=R, d=model.config.d_model, m=model.config.d_mlp,
+        N=N,
+        R=R,
+        d=model.config.d_model,
+        m=model.config.d_mlp,
         accuracy=selector.accuracy_from_logits(acts.logits, perms),
-        superposition_r2=sup["r2_heldout"], superposition_r2_null=sup["r2_null"], k_prime=sup["k_prime"],
-        decode_accuracy=dec["accuracy_mean"], decode_accuracy_nearest=dec_nearest["accuracy_mean"], top_R=dec["top_R"],
-        unembed_facts=wu["accuracy"], unembed_facts_null=wu["null"],
+        superposition_r2=sup["r2_heldout"],
+        superposition_r2_null=sup["r2_null"],
+        k_prime=sup["k_prime"],
+        decode_accuracy=dec["accuracy_mean"],
+        decode_accuracy_nearest=dec_nearest["accuracy_mean"],
+        top_R=dec["top_R"],
+        unembed_facts=wu["accuracy"],
+        unembed_facts_null=wu["null"],
         bits_subject_table=bits_per_weight(N, R, model.config.d_model)["subject_table"],
-        selectivity=sel["mean"], selectivity_normalised=sel["normalised"],
-        selectivity_random_net=sel_random["mean"], selectivity_tau=sel["tau"], active_units=sel["active_units"],
-        var_relation=var["relation"], var_subject=var["subject"], var_interaction=var["interaction"],
+        selectivity=sel["mean"],
+        selectivity_normalised=sel["normalised"],
+        selectivity_random_net=sel_random["mean"],
+        selectivity_tau=sel["tau"],
+        active_units=sel["active_units"],
+        var_relation=var["relation"],
+        var_subject=var["subject"],
+        var_interaction=var["interaction"],
         linear_branch_r2=selector.linear_branch(acts, seed=seed)["r2_mean"],
         restricted_accuracy=selector.restricted_accuracy(model, perms, acts=acts)["accuracy"],
-        gate_ablation_accuracy=gate["accuracy"], gate_ablation_blind_share=gate["blind_share"],
+        gate_ablation_accuracy=gate["accuracy"],
+        gate_ablation_blind_share=gate["blind_share"],
         swap_success=swap["success"],
-        unit_ablation_max_drop=abl["max_drop"], unit_ablation_selectivity=abl["selectivity"],
+        unit_ablation_max_drop=abl["max_drop"],
+        unit_ablation_selectivity=abl["selectivity"],
         chance=1.0 / N,
     )

@@ -13,7 +13,7 @@ The probes use them reduced to their top k' principal directions (uncentred, so 
     u_a = V_{k'}^T W_U[:, a]  in R^{k'},   V_{k'} = the top k' right singular vectors of W_U^T [N, d],
     k' = min(numerical rank of W_U, 2 * ceil(log2 N)),
 
-so <u_a, u_b> = <W_U[:, a], W_U[:, b]> whenever k' >= rank(W_U) (always for the constructions), 
+so <u_a, u_b> = <W_U[:, a], W_U[:, b]> whenever k' >= rank(W_U) (always for the constructions),
 and the
 fits have R*k' features instead of R*d (an unreduced fit memorises when R*d approaches the training subjects).
 A different code (e.g. a construction's own codes) can be passed as ``codes`` [N, k'] to the array-level fits.
@@ -134,8 +134,13 @@ def query_tokens(N: int, R: int) -> torch.Tensor:
     return torch.stack([s, N + r], dim=1)
 
 
-_SITES = ("blocks.0.hook_resid_mid", "blocks.0.mlp.hook_pre", "blocks.0.mlp.hook_post", "blocks.0.hook_mlp_out",
-          "blocks.0.hook_resid_post")
+_SITES = (
+    "blocks.0.hook_resid_mid",
+    "blocks.0.mlp.hook_pre",
+    "blocks.0.mlp.hook_post",
+    "blocks.0.hook_mlp_out",
+    "blocks.0.hook_resid_post",
+)
 
 
 @torch.no_grad()
@@ -296,8 +301,9 @@ def _check_embeddings(E: torch.Tensor, N: int) -> torch.Tensor:
 # --- P1: tied superposition ---------------------------------------------------------------------------------------
 
 
-def superposition_fit(E: torch.Tensor, perms: torch.Tensor, codes: torch.Tensor, *, seed: int = 0,
-                      lambdas=LAMBDAS) -> dict:
+def superposition_fit(
+    E: torch.Tensor, perms: torch.Tensor, codes: torch.Tensor, *, seed: int = 0, lambdas=LAMBDAS
+) -> dict:
     """Tied superposition regression e_s ~ sum_r Q_r u_{pi_r(s)} + c on raw arrays.
 
     E [N, d] subject embeddings, perms [R, N], codes [N, k'] the u_a. Ridge on phi(s) = [u_{pi_r(s)}]_r with the
@@ -366,8 +372,9 @@ def code_scores(Y: torch.Tensor, codes: torch.Tensor, rule: str = "dot") -> torc
     raise ValueError(f"rule must be 'dot' or 'nearest', got {rule!r}")
 
 
-def relation_decoders(E: torch.Tensor, perms: torch.Tensor, codes: torch.Tensor, *, seed: int = 0,
-                      lambdas=LAMBDAS, rule: str = "dot") -> dict:
+def relation_decoders(
+    E: torch.Tensor, perms: torch.Tensor, codes: torch.Tensor, *, seed: int = 0, lambdas=LAMBDAS, rule: str = "dot"
+) -> dict:
     """P2 and P3 on raw arrays. For each relation r, a ridge map D_r with D_r e_s ~ u_{pi_r(s)} (fitted on
     training subjects); on held-out subjects, with score_a(y) = <u_a, y> (``rule="dot"``, default) or
     -||y - u_a||^2 (``rule="nearest"``), :func:`code_scores`:

@@ -94,15 +94,22 @@ def selectivity(acts: QueryActivations) -> dict:
     var_total = var.sum(1)
     varies = var_total > 0
     tau = float((var[varies].amax(1) / var_total[varies]).mean()) if varies.any() else float("nan")
-    return {"pattern": pattern, "sigma": sigma, "preferred": pattern.argmax(1), "mean": mean,
-            "normalised": normalised, "tau": tau, "active_units": int(active.sum())}
+    return {
+        "pattern": pattern,
+        "sigma": sigma,
+        "preferred": pattern.argmax(1),
+        "mean": mean,
+        "normalised": normalised,
+        "tau": tau,
+        "active_units": int(active.sum()),
+    }
 
 
 def variance_split(acts: QueryActivations) -> dict:
     """Two-way split of the activation variance over the N x R query grid, summed over units:
 
-        SS_rel = N sum_r (abar_r - abar)^2,  SS_subj = R sum_s (abar_s - abar)^2,
-        SS_int = sum_{s,r} (a_sr - abar_s - abar_r + abar)^2,   shares = SS_* / (SS_rel + SS_subj + SS_int).
+    SS_rel = N sum_r (abar_r - abar)^2,  SS_subj = R sum_s (abar_s - abar)^2,
+    SS_int = sum_{s,r} (a_sr - abar_s - abar_r + abar)^2,   shares = SS_* / (SS_rel + SS_subj + SS_int).
     """
     a = _check_acts(acts).post  # [N, R, m]
     N, R = a.shape[:2]
@@ -177,7 +184,9 @@ def patched_logits(model: Transformer, task, resid_mid: torch.Tensor) -> torch.T
     perms = check_probe_inputs(model, task)
     R, N = perms.shape
     if resid_mid.shape != (N, R, model.config.d_model):
-        raise ValueError(f"resid_mid must be [N, R, d] = [{N}, {R}, {model.config.d_model}], got {tuple(resid_mid.shape)}")
+        raise ValueError(
+            f"resid_mid must be [N, R, d] = [{N}, {R}, {model.config.d_model}], got {tuple(resid_mid.shape)}"
+        )
     new = resid_mid.reshape(N * R, 1, -1).to(model.device, model.dtype)
     with model.hooks({"blocks.0.hook_resid_mid": lambda x, name: new}):
         logits = model(query_tokens(N, R).to(model.device), last_only=True)  # [N R, 1, V]

@@ -65,8 +65,10 @@ __all__ = [
 def _check_transfer_model(model, task) -> torch.Tensor:
     perms = check_probe_inputs(model, task)
     if model.unembed.tied:
-        raise ValueError("model has tie_embed=True: W_U is W_E's subject rows, so it cannot stay frozen while they are "
-                         "replaced; transfer needs an untied unembedding")
+        raise ValueError(
+            "model has tie_embed=True: W_U is W_E's subject rows, so it cannot stay frozen while they are "
+            "replaced; transfer needs an untied unembedding"
+        )
     return perms
 
 
@@ -125,8 +127,9 @@ def _fit_subjects(N: int, n_fit: int | None, seed: int) -> torch.Tensor:
     return torch.randperm(N, generator=repro.generator(seed, "transfer-fit"))[:n_fit]
 
 
-def reinit_superposition(model: Transformer, task, new_perms, *, seed: int = 0, k_prime: int | None = None,
-                         n_fit: int | None = None) -> torch.Tensor:
+def reinit_superposition(
+    model: Transformer, task, new_perms, *, seed: int = 0, k_prime: int | None = None, n_fit: int | None = None
+) -> torch.Tensor:
     """Protocol (a): new subject rows [N, d] from the superposition map fitted on ``n_fit`` old subjects (all by
     default): e'_s = sum_r Q_r u_{pi'_r(s)} + c with u = ``probes.attribute_codes(W_U, k_prime)``."""
     perms = _check_transfer_model(model, task)
@@ -142,8 +145,9 @@ def reinit_superposition(model: Transformer, task, new_perms, *, seed: int = 0, 
     return fit.predict(phi(new))
 
 
-def reinit_selector_inverse(model: Transformer, task, new_perms, *, seed: int = 0, site: str = "mlp_out",
-                            n_fit: int | None = None) -> torch.Tensor:
+def reinit_selector_inverse(
+    model: Transformer, task, new_perms, *, seed: int = 0, site: str = "mlp_out", n_fit: int | None = None
+) -> torch.Tensor:
     """Protocol (b): new subject rows [N, d] by inverting the linearised branches (module docstring), fitted on
     ``n_fit`` old subjects (all by default). ``site="resid_post"`` linearises the whole query residual instead."""
     perms = _check_transfer_model(model, task)
@@ -178,8 +182,16 @@ def reinit_lookup(model: Transformer, task, new_perms) -> torch.Tensor:
     return model.W_E[:N].detach().to("cpu", F64)[inverse[new[0]]]
 
 
-def train_subject_embeddings(model: Transformer, perms, *, steps: int = 1000, lr: float = 1e-2, seed: int = 0,
-                             eval_every: int = 100, unembed: torch.Tensor | None = None) -> dict:
+def train_subject_embeddings(
+    model: Transformer,
+    perms,
+    *,
+    steps: int = 1000,
+    lr: float = 1e-2,
+    seed: int = 0,
+    eval_every: int = 100,
+    unembed: torch.Tensor | None = None,
+) -> dict:
     """Protocol (c): Adam (no weight decay, full batch, mean cross-entropy over the N R queries) on the subject rows
     W_E[:N] only, from :func:`reinit_random` rows, on a deep copy; every other weight frozen. ``unembed`` [d, N]
     replaces W_U in the copy first. Returns ``steps`` and ``accuracy`` lists (evaluated every ``eval_every`` steps
@@ -193,8 +205,10 @@ def train_subject_embeddings(model: Transformer, perms, *, steps: int = 1000, lr
     net = with_subject_embeddings(model, reinit_random(model, seed=seed))
     if unembed is not None:
         if not isinstance(unembed, torch.Tensor) or unembed.shape != tuple(model.W_U.shape):
-            raise ValueError(f"unembed must be a tensor shaped like W_U {tuple(model.W_U.shape)}, "
-                             f"got {getattr(unembed, 'shape', type(unembed))}")
+            raise ValueError(
+                f"unembed must be a tensor shaped like W_U {tuple(model.W_U.shape)}, "
+                f"got {getattr(unembed, 'shape', type(unembed))}"
+            )
         with torch.no_grad():
             net.unembed.W_U.copy_(unembed.to(net.device, net.dtype))
     for p in net.parameters():
@@ -251,8 +265,9 @@ def where_facts_live(model: Transformer, task, *, steps: int = 1000, lr: float =
     gaussian = mean + torch.linalg.cholesky(cov) @ torch.randn(W_U.shape[0], N, generator=g, dtype=F64)
     out = {}
     for name, U in (("as_trained", None), ("shuffled", shuffled), ("gaussian", gaussian)):
-        out[name] = train_subject_embeddings(model, perms, steps=steps, lr=lr, seed=seed, eval_every=max(steps, 1),
-                                             unembed=U)["final"]
+        out[name] = train_subject_embeddings(
+            model, perms, steps=steps, lr=lr, seed=seed, eval_every=max(steps, 1), unembed=U
+        )["final"]
     return out
 
 
@@ -276,8 +291,9 @@ class TransferResult:
         return asdict(self)
 
 
-def transfer_all(model: Transformer, task, *, seed: int = 0, steps: int = 1000, lr: float = 1e-2,
-                 eval_every: int = 100) -> TransferResult:
+def transfer_all(
+    model: Transformer, task, *, seed: int = 0, steps: int = 1000, lr: float = 1e-2, eval_every: int = 100
+) -> TransferResult:
     """Every protocol on one draw of new bijections (``new_bijections(N, R, seed=seed)``); ``steps = 0`` skips the
     training protocols (c) and (c'), whose curves then hold only step 0."""
     perms = _check_transfer_model(model, task)
@@ -288,8 +304,9 @@ def transfer_all(model: Transformer, task, *, seed: int = 0, steps: int = 1000, 
         return recall_accuracy(with_subject_embeddings(model, E), new)
 
     trained = train_subject_embeddings(model, new, steps=steps, lr=lr, seed=seed, eval_every=eval_every)
-    control = train_subject_embeddings(_random_network(model, seed), new, steps=steps, lr=lr, seed=seed,
-                                       eval_every=eval_every)
+    control = train_subject_embeddings(
+        _random_network(model, seed), new, steps=steps, lr=lr, seed=seed, eval_every=eval_every
+    )
     return TransferResult(
         old_accuracy=recall_accuracy(model, perms),
         superposition=acc(reinit_superposition(model, perms, new, seed=seed)),

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from georecall import batched, constructions, disjoint as dj, disjoint_construction as dc, disjoint_theory as dt
-from georecall import models, repro, tasks, train
+from georecall import batched, constructions, models, recall, repro, tasks, train
+from georecall import disjoint as dj
+from georecall import disjoint_construction as dc
+from georecall import disjoint_theory as dt
 
 
 def margins_by_kind(model, task):
@@ -60,7 +62,7 @@ def test_construction_is_exact_with_the_stated_margin(S, R, D, bijective, k):
 def test_construction_accuracy_matches_the_recall_evaluator():
     task = dj.make_disjoint_task(300, 5, 9, seed=0)
     model = dc.build_disjoint(task)
-    ev = constructions.evaluate_recall(model, task.single_hop())
+    ev = recall.evaluate_recall(model, task.single_hop())
     assert ev.accuracy == 1.0 and ev.n_facts == 1500
     assert ev.min_margin == pytest.approx(2 / 4, abs=1e-9)
 
@@ -69,8 +71,9 @@ def test_construction_mlp_writes_the_answer_code_and_keeps_the_tag():
     task = dj.make_disjoint_task(20, 3, 6, seed=1)
     model = dc.build_disjoint(task)
     k, R = 3, 3
-    _, cache = model.run_with_cache(task.single_hop().tokens, ["blocks.0.hook_mlp_out", "blocks.0.hook_resid_post"],
-                                    last_only=True)
+    _, cache = model.run_with_cache(
+        task.single_hop().tokens, ["blocks.0.hook_mlp_out", "blocks.0.hook_resid_post"], last_only=True
+    )
     subjects, relations, _ = task.facts()
     codes = dc.disjoint_codes(6, k)
     expected = codes[task.answers[relations, subjects]]  # [S*R, k]
@@ -222,7 +225,9 @@ def test_trainers_accept_both_formats_with_several_heads():
     stack = [models.Transformer(models.ModelConfig(**{**cfg.__dict__, "init_seed": i})) for i in range(2)]
     W_E0 = stack[0].W_E.detach().clone()
     results = batched.train_batched(
-        stack, evaluation, train.TrainConfig(max_steps=3, eval_every=3),
+        stack,
+        evaluation,
+        train.TrainConfig(max_steps=3, eval_every=3),
         resample=lambda i, step: dj.noisy_batch(task, 64, seed=repro.stream_seed(i, f"train/{step}")),
     )
     assert all(r.steps == 3 for r in results)
@@ -236,8 +241,14 @@ def test_trainers_accept_both_formats_with_several_heads():
     "kwargs, match",
     [
         (dict(n_subjects=8, n_relations=2, n_answers=0), r"n_answers \(D\) must be an int in \[1, "),
-        (dict(n_subjects=8, n_relations=2, n_answers=9, bijective=True), r"n_answers \(D\) must equal n_subjects \(S\) = 8"),
-        (dict(n_subjects=8, n_relations=2, n_answers=4, bijective=True), r"n_answers \(D\) must equal n_subjects \(S\) = 8"),
+        (
+            dict(n_subjects=8, n_relations=2, n_answers=9, bijective=True),
+            r"n_answers \(D\) must equal n_subjects \(S\) = 8",
+        ),
+        (
+            dict(n_subjects=8, n_relations=2, n_answers=4, bijective=True),
+            r"n_answers \(D\) must equal n_subjects \(S\) = 8",
+        ),
         (dict(n_subjects=1, n_relations=2, n_answers=1), r"n_subjects \(S\) must be an int in \[2, "),
         (dict(n_subjects=8, n_relations=0, n_answers=2), r"n_relations \(R\) must be an int in \[1, "),
         (dict(n_subjects=8, n_relations=1, n_answers=1), r"output classes must be >= 2"),

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from georecall import constructions, repro, tasks, train
+from georecall import constructions, recall, repro, tasks, train
 from georecall import multihop as mh
 from georecall import multihop_constructions as mc
 from georecall import multihop_theory as mt
@@ -74,7 +74,11 @@ def test_no_cot_construction_is_exact(N, R, h):
     k = mt.code_length(N)
     cfg = model.config
     assert (cfg.d_model, cfg.d_mlp, cfg.n_heads, cfg.n_ctx) == (
-        mt.no_cot_dimension(N, R, h), mt.no_cot_width(N, R, h), h, h + 1), "built size differs from the closed form"
+        mt.no_cot_dimension(N, R, h),
+        mt.no_cot_width(N, R, h),
+        h,
+        h + 1,
+    ), "built size differs from the closed form"
     ev = mh.evaluate_multihop(model, task, h)
     assert ev.n_queries == N * R**h
     assert ev.accuracy == 1.0, f"{ev.n_queries - ev.n_correct} of {ev.n_queries} chains wrong at N={N}, R={R}, h={h}"
@@ -94,7 +98,7 @@ def test_no_cot_construction_is_exact_at_n256_r4_h3():
     tokens = mh.no_cot_tokens(task, x, p)
     with torch.no_grad():
         a = model(tokens, last_only=True)[:, 0]
-        b = model.unembed(model.last_residual(tokens))
+        b = model.unembed(recall.last_residual(model, tokens))
     torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
@@ -137,7 +141,11 @@ def test_cot_dimension_does_not_grow_with_h():
     task = tasks.make_task(64, 3, seed=0)
     models = {h: mc.build_cot(task, h) for h in (1, 2, 3, 5)}
     for h, m in models.items():
-        assert (m.config.d_model, m.config.d_mlp, m.config.n_heads) == (models[1].config.d_model, models[1].config.d_mlp, 1)
+        assert (m.config.d_model, m.config.d_mlp, m.config.n_heads) == (
+            models[1].config.d_model,
+            models[1].config.d_mlp,
+            1,
+        )
         assert m.config.n_ctx == 2 * h
         assert m.config.d_model == mt.cot_dimension(64, 3, h) == 3 * 6 + 3 + 6 + 2
         for name in ("W_E", "W_in", "W_out", "W_U"):  # the facts and the selector are the same weights for every h
@@ -154,9 +162,12 @@ def test_h1_no_cot_is_the_block_construction():
     for name, value in pa.items():
         if name != "blocks.0.attn.W_O":
             assert torch.equal(value, pb[name]), f"{name} differs from the single-hop block construction"
-    ov = lambda m: m.blocks[0].attn.W_V[0] @ m.blocks[0].attn.W_O[0]
+
+    def ov(m):
+        return m.blocks[0].attn.W_V[0] @ m.blocks[0].attn.W_O[0]
+
     assert torch.equal(ov(a), ov(b)), "the OV circuit must be 2 Pi_S in both"
-    ea, eb = mh.evaluate_multihop(a, task, 1), constructions.evaluate_recall(b, task)
+    ea, eb = mh.evaluate_multihop(a, task, 1), recall.evaluate_recall(b, task)
     assert ea.accuracy == eb.accuracy == 1.0 and ea.min_margin == eb.min_margin
 
 
@@ -204,7 +215,8 @@ def test_tradeoff_frontier():
             h = mt.max_hops(d, N, R)
             assert (h == 0 or mt.no_cot_dimension(N, R, h) <= d) and mt.no_cot_dimension(N, R, h + 1) > d
     assert [mt.max_relations(300, N, h, mt.NO_COT) for h in (1, 2, 3)] == sorted(
-        [mt.max_relations(300, N, h, mt.NO_COT) for h in (1, 2, 3)], reverse=True)
+        [mt.max_relations(300, N, h, mt.NO_COT) for h in (1, 2, 3)], reverse=True
+    )
     cost = mt.sequence_cost(3, mt.COT)
     assert (cost["seq_len"], cost["n_ctx"], cost["forward_passes"]) == (7, 6, 3)
     table = mt.dimension_table(N, [2, 3], [1, 2, 3])
@@ -217,8 +229,13 @@ def test_tradeoff_frontier():
 @pytest.mark.parametrize("h", [0, -1, mt.MAX_HOPS + 1, 1.5])
 def test_bad_hops(h):
     task = tasks.make_task(8, 2, seed=0)
-    for call in (lambda: mh.no_cot_facts(task, h), lambda: mh.cot_facts(task, h), lambda: mc.build_cot(task, h),
-                 lambda: mt.no_cot_dimension(8, 2, h), lambda: mh.paths(2, h)):
+    for call in (
+        lambda: mh.no_cot_facts(task, h),
+        lambda: mh.cot_facts(task, h),
+        lambda: mc.build_cot(task, h),
+        lambda: mt.no_cot_dimension(8, 2, h),
+        lambda: mh.paths(2, h),
+    ):
         with pytest.raises(ValueError, match=rf"h \(hops\) must be an int in \[1, {mt.MAX_HOPS}\]"):
             call()
 
@@ -247,7 +264,9 @@ def test_cot_sequence_of_the_wrong_length_or_kind():
 def test_model_context_too_short_for_h():
     task = tasks.make_task(8, 2, seed=0)
     no_cot, cot = mc.build_no_cot(task, 2), mc.build_cot(task, 2)
-    with pytest.raises(ValueError, match=r"n_ctx=3 is too short for h=3 hops in the no-cot format.*n_ctx >= 4.*h in \[1, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"n_ctx=3 is too short for h=3 hops in the no-cot format.*n_ctx >= 4.*h in \[1, 2\]"
+    ):
         mh.evaluate_multihop(no_cot, task, 3)
     with pytest.raises(ValueError, match=r"n_ctx=4 is too short for h=3 hops in the cot format.*n_ctx >= 6"):
         mh.generate(cot, task, [0], [[0, 1, 1]])

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from georecall import constructions, models, repro, tasks, transfer
 
 
