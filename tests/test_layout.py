@@ -41,6 +41,7 @@ ORDER = [
     "tables",
     "analysis",
     "chapters",
+    "study",
     "runner",
     "plots",
     "widgets",

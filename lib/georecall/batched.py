@@ -225,8 +225,8 @@ def train_batched(
     """Train ``models`` (same ``ModelConfig`` up to ``init_seed``) as one stack; returns one ``TrainResult`` each.
 
     ``datas`` and ``configs`` are one per model, or one shared by all. The configs may differ in ``lr``,
-    ``weight_decay``, ``data_seed`` and ``target_accuracy``; ``SHARED_TRAIN_FIELDS`` must agree. Final weights
-    are copied back into each model, so afterwards every model is what ``train.train`` would have produced
+    ``weight_decay``, ``data_seed``, ``target_accuracy`` and ``early_stop``; ``SHARED_TRAIN_FIELDS`` must agree.
+    Final weights are copied back into each model, so afterwards every model is what ``train.train`` would have produced
     (to float round-off). ``seconds`` is the wall time of the whole stack, for every model.
 
     ``resample(i, step)``, if given, returns model i's full training batch for optimisation step ``step``
@@ -268,7 +268,7 @@ def train_batched(
             res.history["loss"].append(loss)
             res.history["accuracy"].append(a)
             res.accuracy, res.loss, res.steps = a, loss, step
-            if a >= configs[i].target_accuracy or step >= cfg0.max_steps:
+            if (configs[i].early_stop and a >= configs[i].target_accuracy) or step >= cfg0.max_steps:
                 with torch.no_grad():
                     for name, p in models[i].named_parameters():
                         p.copy_(stack.params[name][row].detach())

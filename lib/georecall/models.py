@@ -44,7 +44,12 @@ HOOK_NAMES = (  # the module paths of the model's HookPoints, in forward order (
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Shape and switches of a one-layer transformer. Build one for a task with :meth:`for_task`."""
+    """Shape and switches of a one-layer transformer. Build one for a task with :meth:`for_task`.
+
+    Initialisation: every weight ~ N(0, (init_scale * sigma)^2) with sigma = d^-1/2 (W_E, W_pos, W_Q, W_K, W_V,
+    W_U, W_in), (H d_head)^-1/2 (W_O) and m^-1/2 (W_out); b_in = 0. ``freeze_embed`` keeps W_E and W_U at
+    init, ``freeze_unembed`` keeps only W_U (the attribute codes stay random, the subject table learns).
+    """
 
     d_vocab: int = 68  # input tokens: N entities + R relations (+ extras for some formats)
     d_vocab_out: int = 64  # output classes: the N attributes
@@ -54,6 +59,8 @@ class ModelConfig:
     d_mlp: int = 128  # MLP width m; 4*d by convention, the construction needs 2*R*k
     freeze_embed: bool = False  # keep W_E and W_U at init (the associative-memory control, E2)
     tie_embed: bool = False  # W_U = W_E[:d_vocab_out]^T (a multi-hop ablation)
+    freeze_unembed: bool = False  # keep only W_U at init: fixed random attribute codes, learned W_E
+    init_scale: float = 1.0  # every initial weight's standard deviation times this
     init_seed: int = 0  # init stream, independent of the task's bijections
 
     def __post_init__(self) -> None:
@@ -65,6 +72,15 @@ class ModelConfig:
         check_int("d_mlp", self.d_mlp, 1)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
+        for name in ("freeze_embed", "tie_embed", "freeze_unembed"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.freeze_unembed and self.tie_embed:
+            raise ValueError("freeze_unembed needs an untied unembedding (tie_embed=False): a tied W_U is W_E's rows")
+        if not (isinstance(self.init_scale, (int, float)) and not isinstance(self.init_scale, bool)):
+            raise TypeError(f"init_scale must be a number, got {self.init_scale!r}")
+        if not 0 < self.init_scale <= 100:
+            raise ValueError(f"init_scale must be in (0, 100], got {self.init_scale}")
         if self.tie_embed and self.d_vocab_out > self.d_vocab:
             raise ValueError(
                 f"tie_embed needs d_vocab_out <= d_vocab; got d_vocab_out={self.d_vocab_out}, d_vocab={self.d_vocab}"
@@ -240,10 +256,14 @@ class Transformer(nn.Module):
         for name, module in self.named_modules():  # hook names are the module paths (TransformerLens names)
             if isinstance(module, HookPoint):
                 module.name = name
+        if config.init_scale != 1.0:  # std -> init_scale * std for every drawn weight (b_in starts at zero)
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.mul_(config.init_scale)
         if config.freeze_embed:
             self.embed.W_E.requires_grad_(False)
-            if not config.tie_embed:
-                self.unembed.W_U.requires_grad_(False)
+        if (config.freeze_embed or config.freeze_unembed) and not config.tie_embed:
+            self.unembed.W_U.requires_grad_(False)
 
     # --- weights under their mathematical names -------------------------------------------------
     @property

@@ -1,8 +1,9 @@
-"""The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables) and ``paper`` (full scale, GPU).
+"""The named sweep presets: ``smoke`` (CI), ``book`` and ``probing`` (the committed tables), ``paper`` (GPU).
 
 Each preset is a list of :class:`georecall.sweeps.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d), E2 (capacity searches with frozen embeddings, lines along N), and fixed grids (the learning-rate
-check, learned embeddings at the frozen control's shapes). A search starts at a theory-informed grid index (the
+check, learned embeddings at the frozen control's shapes); ``probing`` is the probing study of Chapters 4 and 5
+(:func:`probing_points`). A search starts at a theory-informed grid index (the
 counting bound for d*, a facts-per-parameter prior for capacity) and moves away from it as the results demand.
 Every smoke line is also a book line, so CI re-trains a subset of the committed points.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from . import theory
-from .sweeps import D_GRID, N_GRID_FROZEN, Experiment, Line, Preset, RunConfig
+from .sweeps import D_GRID, N_GRID_FROZEN, Experiment, Line, Preset, ProbePoint, RunConfig
 
-__all__ = ["PRESETS", "preset", "E2_R", "LR_CHECK_LRS"]
+__all__ = ["PRESETS", "preset", "probing_points", "E2_R", "LR_CHECK_LRS", "PROBE_D", "PROBE_D_STAR"]
 
 
 # --- presets --------------------------------------------------------------------------------------------------------
@@ -112,6 +114,89 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
     return tuple(pts)
 
 
+# --- the probing study (Chapters 4 and 5) ----------------------------------------------------------------------------
+
+PROBE_N, PROBE_R = 256, 4
+PROBE_D_STAR = 8  # d* at N = 256, R = 4 in Chapter 3's e1_capacity table (Chapter 4 re-reads it from the table)
+PROBE_D = (8, 12, 16, 32, int(theory.block_dimension(PROBE_N, PROBE_R)))  # d*, 1.5 d*, 2 d*, 4 d*, construction's 44
+PROBE_WD = (0.0, 0.1)
+PROBE_SEEDS = (0, 1)
+PROBE_STEPS = 2048  # every trained point runs this many steps, past 99% (no early stop), unless an ablation says
+PROBE_ABLATION_D = (16, 44)  # ablations: one switch at a time from the core recipe at weight decay 0.1, seed 0
+PROBE_WHERE_D = (8, 12, 16)  # where_facts_live on the core points at these d
+PROBE_TRANSFER_STEPS = 500  # protocols (c), (c') and where_facts_live
+
+
+def _probe_run(d: int, *, m: int | None = None, wd: float = 0.1, seed: int = 0, **kw) -> RunConfig:
+    return RunConfig(
+        n_subjects=PROBE_N,
+        n_relations=PROBE_R,
+        d_model=d,
+        d_mlp=4 * d if m is None else m,
+        weight_decay=wd,
+        seed=seed,
+        max_steps=PROBE_STEPS,
+        early_stop=False,
+        **kw,
+    )
+
+
+def _probe(run: RunConfig, **kw) -> ProbePoint:
+    return ProbePoint(run=run, transfer_steps=PROBE_TRANSFER_STEPS, **kw)
+
+
+def probing_points(part: str = "all") -> tuple[ProbePoint, ...]:
+    """The probing study's grid (N = 256, R = 4, lr 1e-2, full batch, 2048 steps past 99% unless stated):
+
+    - ``core``: d in {8, 12, 16, 32, 44} x weight decay {0, 0.1} x seeds {0, 1}, d_mlp = 4 d; where_facts_live
+      at d in {8, 12, 16};
+    - ``ablations`` at d in {16, 44}, weight decay 0.1, seed 0, one switch each: tied W_U; W_U fixed at init;
+      init scale 0.5 and 2; d_mlp 64 (= the construction's 2 R k) and 256; 8192 steps; stop at 99% (Chapter 3's
+      recipe); weight decay 0.5;
+    - ``controls``: the block construction (d = 44, d_mlp = 64) and an untrained d = 16 model, seed 0.
+    """
+    parts = ("all", "core", "ablations", "controls")
+    if part not in parts:
+        raise ValueError(f"part must be one of {parts}, got {part!r}")
+    core = tuple(
+        _probe(_probe_run(d, wd=wd, seed=s), where_facts=d in PROBE_WHERE_D)
+        for d in PROBE_D
+        for wd in PROBE_WD
+        for s in PROBE_SEEDS
+    )
+    ablations = []
+    for d in PROBE_ABLATION_D:
+        runs = [
+            _probe_run(d, tie_embed=True),
+            _probe_run(d, freeze_unembed=True),
+            _probe_run(d, init_scale=0.5),
+            _probe_run(d, init_scale=2.0),
+            *(_probe_run(d, m=m) for m in (int(theory.block_width(PROBE_N, PROBE_R)), 256) if m != 4 * d),
+            replace(_probe_run(d), max_steps=4 * PROBE_STEPS),
+            replace(_probe_run(d), early_stop=True),
+            _probe_run(d, wd=0.5),
+        ]
+        ablations += [_probe(r) for r in runs]
+    construction = _probe_run(PROBE_D[-1], m=int(theory.block_width(PROBE_N, PROBE_R)), wd=0.0)
+    controls = (_probe(construction, source="construction"), _probe(_probe_run(16, wd=0.0), source="untrained"))
+    chosen = {"core": core, "ablations": tuple(ablations), "controls": controls}
+    return core + tuple(ablations) + controls if part == "all" else chosen[part]
+
+
+def _probing_smoke_points() -> tuple[ProbePoint, ...]:
+    """CI's subset of the probing grid: the construction and the core point d = 32, weight decay 0.1, seed 0."""
+    core = [p for p in probing_points("core") if (p.run.d_model, p.run.weight_decay, p.run.seed) == (32, 0.1, 0)]
+    return probing_points("controls")[:1] + tuple(core)
+
+
+def _probing() -> Preset:
+    return Preset(
+        name="probing",
+        description="Chapters 4-5: probes and transfer, N = 256, R = 4, d in {8..44}, recipe ablations; ~30 min",
+        experiments=(Experiment(name="probing", description="the probing study", points=probing_points()),),
+    )
+
+
 def _smoke() -> Preset:
     return Preset(
         name="smoke",
@@ -125,6 +210,7 @@ def _smoke() -> Preset:
                 description="frozen-embedding capacity search",
                 lines=_e2_lines(((8, 32),), R=E2_R, data_format="single_hop"),
             ),
+            Experiment(name="probing", description="two points of the probing study", points=_probing_smoke_points()),
         ),
     )
 
@@ -190,7 +276,7 @@ def _paper() -> Preset:
     )
 
 
-PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "paper": _paper}
+PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "probing": _probing, "paper": _paper}
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:

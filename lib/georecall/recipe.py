@@ -28,6 +28,7 @@ class TrainConfig:
     eval_every: int = 128  # steps between full evaluations (and early-stop checks)
     target_accuracy: float = 0.99  # stop once reached (capacity runs); 1.0 trains until every fact is right
     data_seed: int = 0  # data stream: batch order, independent of task and init
+    early_stop: bool = True  # False: train all max_steps, past the target (the probing study's fixed budgets)
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -38,6 +39,8 @@ class TrainConfig:
             check_int(name, getattr(self, name), 1)
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        if not isinstance(self.early_stop, bool):
+            raise TypeError(f"early_stop must be a bool, got {self.early_stop!r}")
 
 
 BOOK_RECIPE = TrainConfig()  # the one recipe of the sweeps, the explorers and the chapters (derive others with replace)

@@ -30,10 +30,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache as cache_mod
-from . import chapters, models, repro, tables, tasks, theory, train
+from . import chapters, models, repro, study, tables, tasks, theory, train
 from .batched import EVAL_ELEMENTS, train_batched
 from .presets import preset
-from .sweeps import MAJORITY, Experiment, LineState, RunConfig
+from .sweeps import MAJORITY, Experiment, LineState, ProbePoint, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",
@@ -63,6 +63,7 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     (4 * parameters). B is the full data (or ``batch_size`` beyond ``full_batch_max``), and evaluation chunks
     are bounded by ``batched.EVAL_ELEMENTS``.
     """
+    configs = [getattr(c, "run", c) for c in configs]  # a probing point trains its run
     c = configs[0]
     M = len(configs)
     n = c.n_sequences
@@ -115,14 +116,7 @@ def build(config: RunConfig):
 
     else:
         data, resample = task.single_hop(), None
-    mcfg = models.ModelConfig.for_task(
-        data,
-        config.d_model,
-        d_mlp=config.d_mlp,
-        n_heads=config.n_heads,
-        freeze_embed=config.freeze_embed,
-        init_seed=config.seed,
-    )
+    mcfg = models.ModelConfig.for_task(data, **config.model_kwargs())
     model = models.Transformer(mcfg).to(repro.default_device(config.device))
     return task, data, model, config.train_config(), resample
 
@@ -252,7 +246,8 @@ class _Scheduler:
             return True
         self.bar.refresh()
         for group in _groups(missing):
-            fut = self.executor.submit(train_group, [dataclasses.asdict(c) for c in group])
+            work = study.probe_group if isinstance(group[0], ProbePoint) else train_group
+            fut = self.executor.submit(work, [dataclasses.asdict(c) for c in group])
             self.futures[fut] = (group, tag)
         return False
 
@@ -297,7 +292,8 @@ def run_experiments(
     recompute: bool = False,
     workers_for_memory: int = 1,
 ) -> dict[str, pd.DataFrame]:
-    """Run every experiment (points and threshold lines) through one executor; return a table per experiment."""
+    """Run every experiment (points and threshold lines) through one executor; return a table per experiment (a
+    probing experiment returns the study's tables, :func:`georecall.study.experiment_tables`)."""
     executor = executor or InlineExecutor()
     store = (cache if isinstance(cache, cache_mod.Cache) else cache_mod.Cache(cache)) if use_cache else None
     # fail fast: every stack that could be trained must fit (lines: their whole grid)
@@ -339,6 +335,9 @@ def run_experiments(
         sched.close()
     tables = {}
     for ei, e in enumerate(experiments):
+        if e.probing:  # the probing study writes its own tables (probing, transfer, gates)
+            tables |= study.experiment_tables(e.points, sched.rows)
+            continue
         configs = list(e.points)
         for li, line in enumerate(e.lines):
             for index in sorted(set(probes[(ei, li)])):
@@ -420,5 +419,5 @@ def make_table(
         cache=cache,
         use_cache=use_cache,
         progress=progress,
-        only=[name],
+        only=[t.experiment or name],
     )[name]

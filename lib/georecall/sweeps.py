@@ -8,7 +8,8 @@ is ``python -m georecall sweep PRESET`` (``python -m georecall.sweeps PRESET`` i
 
 Two kinds of experiment:
 
-- **grid**: a fixed list of points.
+- **grid**: a fixed list of points: :class:`RunConfig` (train, record accuracy) or :class:`ProbePoint` (train or
+  build a model, then run every probe and transfer protocol on it: the probing study's tables).
 - **threshold lines**: along an ordered grid of one axis (``d_model`` or ``n_subjects``), find where the
   majority of seeds stops/starts reaching ``target_accuracy``. The walk starts at a theory-informed grid
   index, steps (galloping) until the boundary is bracketed, then bisects; it trains only the points it
@@ -32,6 +33,8 @@ from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
     "RunConfig",
+    "ProbePoint",
+    "SOURCES",
     "Line",
     "Experiment",
     "Preset",
@@ -107,6 +110,9 @@ class RunConfig:
     d_mlp: int = 64  # m; E1 uses 4*d
     n_heads: int = 1  # one head routes single-hop
     freeze_embed: bool = False  # True: W_E and W_U stay random (the associative-memory control, E2)
+    freeze_unembed: bool = False  # True: only W_U stays random (fixed attribute codes; probing study)
+    tie_embed: bool = False  # True: W_U = W_E[:N]^T (probing study)
+    init_scale: float = 1.0  # initial weights' standard deviations times this (probing study)
     data_format: str = "single_hop"  # "single_hop" ([s, r]) or "noisy" (T = 32 with noise tokens and EOS)
     seq_len: int = 32  # noisy format only: sequence length T
     noisy_copies: int = (
@@ -120,6 +126,7 @@ class RunConfig:
     batch_size: int = BOOK_RECIPE.batch_size
     full_batch_max: int = BOOK_RECIPE.full_batch_max  # full batch while N*R (x copies) <= this
     target_accuracy: float = BOOK_RECIPE.target_accuracy  # capacity runs stop at >= 0.99 on all facts
+    early_stop: bool = BOOK_RECIPE.early_stop  # False: train all max_steps (the probing study's fixed budgets)
     seed: int = 0  # one integer for the task, init, data-order (and noise) streams, which stay independent
     device: str = "cpu"  # "cpu" or "cuda"; part of the key (results differ in round-off)
 
@@ -145,6 +152,13 @@ class RunConfig:
         check_int("full_batch_max", self.full_batch_max, 1, 2**28)
         if not (isinstance(self.target_accuracy, float) and 0 < self.target_accuracy <= 1):
             raise ValueError(f"target_accuracy must be a float in (0, 1], got {self.target_accuracy!r}")
+        for name in ("freeze_embed", "freeze_unembed", "tie_embed", "early_stop"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.tie_embed and (self.freeze_unembed or self.freeze_embed):
+            raise ValueError("tie_embed cannot be combined with freeze_embed or freeze_unembed")
+        if not (isinstance(self.init_scale, float) and 0 < self.init_scale <= 100):
+            raise ValueError(f"init_scale must be a float in (0, 100], got {self.init_scale!r}")
         check_int("seed", self.seed, 0, 2**62)
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
@@ -185,6 +199,20 @@ class RunConfig:
             eval_every=self.eval_every,
             target_accuracy=self.target_accuracy,
             data_seed=self.seed,
+            early_stop=self.early_stop,
+        )
+
+    def model_kwargs(self) -> dict:
+        """Keywords of ``models.ModelConfig.for_task`` for this point's model (its init stream is the point's seed)."""
+        return dict(
+            d_model=self.d_model,
+            d_mlp=self.d_mlp,
+            n_heads=self.n_heads,
+            freeze_embed=self.freeze_embed,
+            freeze_unembed=self.freeze_unembed,
+            tie_embed=self.tie_embed,
+            init_scale=self.init_scale,
+            init_seed=self.seed,
         )
 
     def key(self) -> str:
@@ -205,6 +233,63 @@ class RunConfig:
         if axis == "n_subjects":
             return replace(self, n_subjects=value)
         raise ValueError(f"axis must be 'd_model' or 'n_subjects', got {axis!r}")
+
+
+SOURCES = ("trained", "construction", "untrained")  # where a probing point's model comes from
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbePoint:
+    """One point of the probing study: a model, then every probe and transfer protocol on it (``georecall.study``).
+
+    ``run`` fixes the task (``make_task(N, R, seed)``, [s, r] format), the model's shape and switches and the
+    recipe. ``source``: ``"trained"`` (trained by ``run``'s recipe), ``"construction"`` (the hand-built block
+    construction of the task, the positive control; ``run``'s d_model and d_mlp must be its R k + R + k and 2 R k,
+    ``theory.block_dimension`` / ``theory.block_width``) or ``"untrained"`` (``run``'s model at init, the negative
+    control). ``transfer_steps``: Adam steps of the embedding-only protocols (c) and (c') (0 skips them), their
+    curves evaluated every ``transfer_eval_every`` steps; ``where_facts`` also re-stores the model's own facts
+    through its frozen network with W_U as trained, shuffled and Gaussian (three more such trainings).
+    """
+
+    run: RunConfig
+    source: str = "trained"
+    transfer_steps: int = 500
+    transfer_eval_every: int = 50
+    where_facts: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run, RunConfig):
+            raise TypeError(f"run must be a RunConfig, got {type(self.run).__name__}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.run.data_format != "single_hop":
+            raise ValueError(f"the probes read [s, r] queries: run.data_format must be 'single_hop', got {self.run}")
+        check_int("transfer_steps", self.transfer_steps, 0, 2**20)
+        check_int("transfer_eval_every", self.transfer_eval_every, 1, 2**20)
+        if not isinstance(self.where_facts, bool):
+            raise TypeError(f"where_facts must be a bool, got {self.where_facts!r}")
+        if self.where_facts and self.transfer_steps == 0:
+            raise ValueError("where_facts needs transfer_steps > 0 (it re-stores the facts by embedding-only training)")
+        if self.source == "construction":
+            N, R = self.run.n_subjects, self.run.n_relations
+            want = (int(theory.block_dimension(N, R)), int(theory.block_width(N, R)))
+            if (self.run.d_model, self.run.d_mlp) != want:
+                raise ValueError(
+                    f"source='construction' at N={N}, R={R} has (d_model, d_mlp) = {want}, "
+                    f"got ({self.run.d_model}, {self.run.d_mlp})"
+                )
+
+    @property
+    def device(self) -> str:
+        return self.run.device
+
+    def key(self) -> str:
+        """The cache key (sha256 of canonical JSON with ``CACHE_VERSION``), distinct from the run's own key."""
+        return cache_mod.config_key(self)
+
+    def group_key(self) -> tuple:
+        """Trained points with equal group keys train as one stack; other sources are grouped by shape only."""
+        return ("probe", self.source, self.run.group_key())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,8 +328,20 @@ class Experiment:
 
     name: str
     description: str
-    points: tuple[RunConfig, ...] = ()
+    points: tuple[RunConfig, ...] | tuple[ProbePoint, ...] = ()  # one kind per experiment
     lines: tuple[Line, ...] = ()
+
+    def __post_init__(self) -> None:
+        kinds = {type(p) for p in self.points}
+        if len(kinds) > 1 or not kinds <= {RunConfig, ProbePoint}:
+            raise TypeError(f"experiment {self.name!r}: points must be all RunConfig or all ProbePoint")
+        if self.lines and kinds == {ProbePoint}:
+            raise ValueError(f"experiment {self.name!r}: threshold lines cannot be mixed with probing points")
+
+    @property
+    def probing(self) -> bool:
+        """True when the points are :class:`ProbePoint` (the study writes the probing tables)."""
+        return bool(self.points) and isinstance(self.points[0], ProbePoint)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,7 +351,9 @@ class Preset:
     experiments: tuple[Experiment, ...]
 
     def with_device(self, device: str) -> "Preset":
-        def move(c: RunConfig) -> RunConfig:
+        def move(c):
+            if isinstance(c, ProbePoint):
+                return replace(c, run=replace(c.run, device=device))
             return replace(c, device=device)
 
         exps = tuple(

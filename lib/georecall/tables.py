@@ -4,7 +4,8 @@ A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the b
 folder; the library holds no book path). Two kinds:
 
 - **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
-  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
+  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats; the
+  probing study's experiment writes three (``probing``, ``transfer``, ``gates``; :mod:`georecall.study`);
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -31,6 +32,9 @@ __all__ = [
     "DENSE",
     "SWEEP_COLUMNS",
     "BOOK_SWEEP_TABLES",
+    "PROBING_TABLES",
+    "POINT_COLUMNS",
+    "PROBE_FIELDS",
     "spec",
     "write_table",
     "write_tables",
@@ -61,6 +65,54 @@ SWEEP_COLUMNS = (
     "reached_target",
     "heldout_accuracy",
 )
+# the probing study (preset "probing"; georecall.study writes the rows): a point's identity, then its measurements
+POINT_COLUMNS = (
+    "source",
+    "n_subjects",
+    "n_relations",
+    "d_model",
+    "d_mlp",
+    "init_scale",
+    "tie_embed",
+    "freeze_unembed",
+    "lr",
+    "weight_decay",
+    "max_steps",
+    "early_stop",
+    "seed",
+    "device",
+)
+PROBE_FIELDS = (  # georecall.probe_summary.ProbeSummary's fields but N, R, d, m (a test keeps the two in step)
+    "accuracy",
+    "superposition_r2",
+    "superposition_r2_null",
+    "k_prime",
+    "decode_accuracy",
+    "decode_accuracy_nearest",
+    "top_R",
+    "unembed_facts",
+    "unembed_facts_null",
+    "bits_subject_table",
+    "selectivity",
+    "selectivity_normalised",
+    "selectivity_random_net",
+    "selectivity_tau",
+    "active_units",
+    "var_relation",
+    "var_subject",
+    "var_interaction",
+    "linear_branch_r2",
+    "restricted_accuracy",
+    "gate_ablation_accuracy",
+    "gate_ablation_blind_share",
+    "swap_success",
+    "unit_ablation_max_drop",
+    "unit_ablation_selectivity",
+    "chance",
+)
+PROBING_COLUMNS = (*POINT_COLUMNS, "loss", "steps", "steps_to_target", *PROBE_FIELDS, "transfer_steps", "where_facts")
+TRANSFER_COLUMNS = (*POINT_COLUMNS, "protocol", "step", "accuracy")
+GATES_COLUMNS = (*POINT_COLUMNS, "unit", "relation", "activation")
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -73,7 +125,8 @@ class TableSpec:
     kind: str  # SWEEP (an experiment of ``preset``) or DENSE
     columns: tuple[str, ...]  # the columns written, in this order
     float_format: str  # printf format of floats in the CSV
-    preset: str | None = None  # SWEEP: the preset whose experiment ``name`` produces the table
+    preset: str | None = None  # SWEEP: the preset whose experiment ``experiment`` produces the table
+    experiment: str | None = None  # SWEEP: that experiment's name (default: the table's own name)
 
     def __post_init__(self) -> None:
         if self.kind not in (SWEEP, DENSE):
@@ -88,9 +141,24 @@ def _sweep(name: str, description: str) -> TableSpec:
     )
 
 
+def _probing(name: str, description: str, columns: tuple[str, ...]) -> TableSpec:
+    return TableSpec(
+        name=name,
+        description=description,
+        kind=SWEEP,
+        columns=columns,
+        float_format="%.9g",
+        preset="probing",
+        experiment="probing",
+    )
+
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
+        _probing("probing", "Chapter 4: every probe on each point of the probing study", PROBING_COLUMNS),
+        _probing("transfer", "Chapter 5: transfer accuracy per point, protocol and step", TRANSFER_COLUMNS),
+        _probing("gates", "Chapter 4: mean hidden-unit activation per relation (seed-0 points)", GATES_COLUMNS),
         _sweep("e1_capacity", "Chapter 3: d* search with learned embeddings (threshold lines along d, 3 seeds)"),
         _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
@@ -104,7 +172,8 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # the book preset's tables
+BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "book")  # the book preset's tables
+PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
 
 
 def spec(name: str) -> TableSpec:

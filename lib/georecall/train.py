@@ -77,7 +77,8 @@ def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Ev
 def train(
     model: Transformer, data: FactSet, config: TrainConfig = BOOK_RECIPE, *, progress: bool = True
 ) -> TrainResult:
-    """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps``.
+    """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps`` (always
+    ``max_steps`` when ``config.early_stop`` is False).
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
     ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``.
@@ -102,7 +103,7 @@ def train(
         result.history["accuracy"].append(ev.accuracy)
         result.accuracy, result.loss, result.steps = ev.accuracy, ev.loss, step
         bar.set_postfix(loss=f"{ev.loss:.3g}", acc=f"{ev.accuracy:.3f}")
-        return ev.accuracy >= config.target_accuracy
+        return config.early_stop and ev.accuracy >= config.target_accuracy
 
     order, cursor = torch.empty(0, dtype=torch.long), 0
     with tqdm(total=config.max_steps, desc="train", disable=not progress, leave=False) as bar:

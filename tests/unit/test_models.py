@@ -131,3 +131,31 @@ def test_vocabulary_must_fit_task():
     model = models.Transformer(models.ModelConfig.for_task(small, 8))
     with pytest.raises(ValueError, match="input tokens but the model embeds only d_vocab=10"):
         train.evaluate(model, big.single_hop())
+
+
+def test_init_scale_multiplies_every_initial_weight(tiny_task):
+    base = models.Transformer(models.ModelConfig.for_task(tiny_task, 8, init_seed=4))
+    scaled = models.Transformer(models.ModelConfig.for_task(tiny_task, 8, init_seed=4, init_scale=0.5))
+    for (name, p), (_, q) in zip(base.named_parameters(), scaled.named_parameters()):
+        assert torch.equal(q, 0.5 * p), name
+    assert scaled.b_in.abs().sum() == 0
+
+
+def test_freeze_unembed_keeps_only_W_U_fixed(tiny_task):
+    model = models.Transformer(models.ModelConfig.for_task(tiny_task, 8, freeze_unembed=True))
+    assert not model.unembed.W_U.requires_grad and model.embed.W_E.requires_grad and model.W_in.requires_grad
+
+
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        ({"init_scale": 0.0}, ValueError, "init_scale"),
+        ({"init_scale": -1.0}, ValueError, "init_scale"),
+        ({"init_scale": "big"}, TypeError, "init_scale"),
+        ({"freeze_unembed": 1}, TypeError, "freeze_unembed"),
+        ({"freeze_unembed": True, "tie_embed": True}, ValueError, "freeze_unembed"),
+    ],
+)
+def test_bad_init_switches_fail_with_the_parameter_named(tiny_task, kw, err, match):
+    with pytest.raises(err, match=match):
+        models.ModelConfig.for_task(tiny_task, 8, **kw)

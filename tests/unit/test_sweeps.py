@@ -49,7 +49,7 @@ def test_with_axis_keeps_mlp_ratio():
     assert (c.d_model, c.d_mlp) == (12, 48)
 
 
-@pytest.mark.parametrize("name", ["smoke", "book", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "book", "probing", "paper"])
 def test_presets_build_and_move_device(name):
     p = presets.preset(name, device="cuda")
     configs = [c for e in p.experiments for c in e.points] + [line.base for e in p.experiments for line in e.lines]
@@ -60,7 +60,7 @@ def test_smoke_lines_are_book_lines():
     """Overlap by construction: every smoke line is a book line (same base, seeds, grid, start)."""
     book = {e.name: set(e.lines) for e in presets.preset("book").experiments}
     for e in presets.preset("smoke").experiments:
-        assert set(e.lines) <= book[e.name], f"smoke {e.name} has lines the book preset lacks"
+        assert set(e.lines) <= book.get(e.name, set()), f"smoke {e.name} has lines the book preset lacks"
 
 
 def test_unknown_preset():
@@ -102,3 +102,74 @@ def test_run_config_takes_the_book_recipe():
     fast = dataclasses.replace(c, lr=3e-3, max_steps=64).train_config()
     assert (fast.lr, fast.max_steps, fast.data_seed) == (3e-3, 64, 7)
     assert c.n_params_nonembed == 4 * 16 * 16 + 2 * 16 * 64 + 64
+
+
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        ({"init_scale": 0.0}, ValueError, "init_scale"),
+        ({"init_scale": 1}, ValueError, "init_scale"),
+        ({"tie_embed": True, "freeze_unembed": True}, ValueError, "tie_embed"),
+        ({"early_stop": "no"}, TypeError, "early_stop"),
+        ({"freeze_unembed": 1}, TypeError, "freeze_unembed"),
+    ],
+)
+def test_bad_model_switches_fail_with_the_parameter_named(kw, err, match):
+    with pytest.raises(err, match=match):
+        sweeps.RunConfig(**kw)
+
+
+def test_run_config_passes_switches_to_model_and_recipe():
+    c = sweeps.RunConfig(init_scale=0.5, freeze_unembed=True, early_stop=False, seed=5)
+    assert c.model_kwargs()["init_scale"] == 0.5 and c.model_kwargs()["freeze_unembed"] is True
+    assert c.model_kwargs()["init_seed"] == 5 and c.train_config().early_stop is False
+    assert c.group_key() != dataclasses.replace(c, init_scale=1.0).group_key()
+
+
+def _probe_point(**kw):
+    run = sweeps.RunConfig(n_subjects=16, n_relations=2, d_model=14, d_mlp=16)
+    return sweeps.ProbePoint(run=run, **kw)
+
+
+def test_probe_point_keys_and_validation():
+    p = _probe_point()
+    assert p.key() != p.run.key() and p.key() == _probe_point().key()
+    assert p.group_key() == dataclasses.replace(p, run=dataclasses.replace(p.run, seed=2)).group_key()
+    assert p.group_key() != dataclasses.replace(p, source="untrained").group_key()
+    _probe_point(source="construction")  # d = R k + R + k = 14, m = 2 R k = 16 at N = 16, R = 2
+    with pytest.raises(ValueError, match="construction"):
+        sweeps.ProbePoint(run=dataclasses.replace(p.run, d_model=12), source="construction")
+    with pytest.raises(ValueError, match="source"):
+        _probe_point(source="hand-built")
+    with pytest.raises(ValueError, match="single_hop"):
+        sweeps.ProbePoint(run=dataclasses.replace(p.run, data_format="noisy"))
+    with pytest.raises(ValueError, match="transfer_steps"):
+        _probe_point(transfer_steps=0, where_facts=True)
+    with pytest.raises(TypeError, match="RunConfig"):
+        sweeps.ProbePoint(run={"n_subjects": 16})
+    with pytest.raises(TypeError, match="all RunConfig or all ProbePoint"):
+        sweeps.Experiment(name="x", description="", points=(p, p.run))
+
+
+def test_probe_points_move_to_a_device():
+    exp = sweeps.Experiment(name="probing", description="", points=(_probe_point(),))
+    moved = sweeps.Preset(name="p", description="", experiments=(exp,)).with_device("cuda")
+    assert moved.experiments[0].points[0].run.device == "cuda" and moved.experiments[0].probing
+
+
+def test_probing_preset_grid():
+    pts = presets.probing_points()
+    core = presets.probing_points("core")
+    d_star = presets.PROBE_D_STAR
+    assert {p.run.d_model for p in core} == {d_star, int(1.5 * d_star), 2 * d_star, 4 * d_star, 44}
+    by_recipe = {}
+    for p in core:
+        by_recipe.setdefault((p.run.d_model, p.run.weight_decay), set()).add(p.run.seed)
+    assert all(len(s) >= 2 for s in by_recipe.values()), "the core grid needs at least two seeds per recipe"
+    assert {p.source for p in pts} == set(sweeps.SOURCES)
+    assert all(not p.run.early_stop for p in core), "core points train past 99%"
+    assert len({p.key() for p in pts}) == len(pts)
+    smoke = next(e for e in presets.preset("smoke").experiments if e.name == "probing")
+    assert {p.key() for p in smoke.points} <= {p.key() for p in pts}, "smoke probing points must be book points"
+    with pytest.raises(ValueError, match="part"):
+        presets.probing_points("some")

@@ -50,3 +50,26 @@ def test_evaluate_chunking_is_exact():
     b = train.evaluate(model, task.single_hop(), chunk_size=10_000)
     assert torch.equal(a.correct, b.correct)
     assert a.loss == pytest.approx(b.loss, rel=1e-5)
+
+
+def test_early_stop_false_trains_past_the_target():
+    task = tasks.make_task(16, 2, seed=0)
+    cfg = train.TrainConfig(max_steps=400, eval_every=40, target_accuracy=0.5, early_stop=False)
+    model = models.Transformer(models.ModelConfig.for_task(task, 16))
+    result = train.train(model, task.single_hop(), cfg, progress=False)
+    assert result.steps == 400 and result.history["step"][-1] == 400
+    assert min(a for a in result.history["accuracy"]) < 0.5 <= result.history["accuracy"][-1]
+    with pytest.raises(TypeError, match="early_stop"):
+        train.TrainConfig(early_stop=0)
+
+
+def test_batched_early_stop_false_matches_train():
+    from georecall.batched import train_batched
+
+    task = tasks.make_task(16, 2, seed=0)
+    cfg = train.TrainConfig(max_steps=96, eval_every=32, target_accuracy=0.1, early_stop=False)
+    a, b = (models.Transformer(models.ModelConfig.for_task(task, 8, init_seed=1)) for _ in range(2))
+    one = train.train(a, task.single_hop(), cfg, progress=False)
+    (stacked,) = train_batched([b], task.single_hop(), cfg)
+    assert one.steps == stacked.steps == 96
+    assert torch.allclose(a.W_E, b.W_E, atol=1e-5)
