@@ -1,0 +1,95 @@
+"""The hand-written answer-position step (georecall._fused) against autograd through models.Transformer, in float64."""
+
+import pytest
+import torch
+
+from georecall import _fused, batched, models, tasks, train
+
+GRAD_TOL = 1e-10  # float64: only summation order differs from autograd
+
+
+def _models(fs, d, seeds, **kw):
+    return [models.Transformer(models.ModelConfig.for_task(fs, d, init_seed=s, **kw)).double() for s in seeds]
+
+
+def _autograd(model, fs):
+    loss, _ = train.loss_and_correct(model(fs.tokens, last_only=True), fs.targets)
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return float(loss.detach()), {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+
+
+CASES = {
+    "single hop": dict(data="single_hop", d=8, kw={}),
+    "noisy T=7, 2 heads": dict(data="noisy", d=8, kw=dict(n_heads=2)),
+    "noisy frozen embeddings": dict(data="noisy", d=6, kw=dict(freeze_embed=True)),
+    "tied readout": dict(data="single_hop", d=8, kw=dict(tie_embed=True)),
+    "n_ctx beyond T": dict(data="single_hop", d=4, kw=dict(n_ctx=5)),
+}
+
+
+@pytest.mark.parametrize("block", [7, 2**16])
+@pytest.mark.parametrize("case", list(CASES))
+def test_gradients_match_autograd(case, block):
+    c = CASES[case]
+    task = tasks.make_task(12, 3, seed=1)
+    fs = task.single_hop() if c["data"] == "single_hop" else tasks.noisy_sequences(task, seq_len=7, seed=2)
+    fs = tasks.FactSet(fs.tokens, fs.targets.clone(), fs.d_vocab, fs.d_vocab_out)
+    fs.targets[3, -1] = tasks.IGNORE  # one untargeted sequence: it must carry no loss
+    ms = _models(fs, c["d"], [0, 1, 2], **c["kw"])
+    for m in ms:  # non-zero bias, so the ReLU mask is generic
+        with torch.no_grad():
+            m.blocks[0].mlp.b_in.normal_(0, 0.3, generator=torch.Generator().manual_seed(3))
+    assert all(_fused.supported(m, fs) for m in ms)
+    P = batched.stack_params(ms)
+    M, B = len(ms), len(fs)
+    tokens = fs.tokens.expand(M, -1, -1)
+    y = fs.targets[:, -1].expand(M, -1)
+    mask = y != tasks.IGNORE
+    weight = mask / mask.sum(dim=1, keepdim=True).double()
+    act = _fused.forward(P, tokens)
+    logits = torch.bmm(act.resid_post, _fused.unembedding(P, fs.d_vocab_out))
+    for i, m in enumerate(ms):
+        ref = m(fs.tokens, last_only=True)[:, 0]
+        assert torch.allclose(logits[i], ref, atol=1e-12, rtol=0)
+    trainable = {n for n, p in ms[0].named_parameters() if p.requires_grad}
+    dres, dW_U = _fused.readout_grad(act.resid_post, _fused.unembedding(P, fs.d_vocab_out), y.clamp(min=0), weight,
+                                     need_W_U=any(n in trainable for n in ("unembed.W_U", "embed.W_E")), block_elements=block)
+    grads = {n: torch.full_like(P[n], float("nan")) for n in trainable}
+    _fused.backward(P, act, dres, dW_U, trainable, grads)
+    total, count, correct = _fused.readout_eval(act.resid_post, _fused.unembedding(P, fs.d_vocab_out), fs.targets[:, -1].expand(M, -1), block_elements=block)
+    for i, m in enumerate(ms):
+        loss, ref = _autograd(m, fs)
+        assert abs(float(total[i] / count[i]) - loss) < 1e-12
+        _, right = train.loss_and_correct(m(fs.tokens, last_only=True), fs.targets)
+        assert torch.equal(correct[i], right)
+        assert set(ref) == trainable
+        for n, g in ref.items():
+            assert (grads[n][i] - g).abs().max().item() < GRAD_TOL, n
+
+
+def test_uniform_weight_equals_tensor_weight():
+    fs = tasks.make_task(10, 2, seed=0).single_hop()
+    ms = _models(fs, 4, [0, 1])
+    P = batched.stack_params(ms)
+    act = _fused.forward(P, fs.tokens.expand(2, -1, -1))
+    y = fs.targets[:, -1].expand(2, -1)
+    W_U = _fused.unembedding(P, fs.d_vocab_out)
+    a = _fused.readout_grad(act.resid_post, W_U, y, 1 / len(fs))
+    b = _fused.readout_grad(act.resid_post, W_U, y, torch.full(y.shape, 1 / len(fs), dtype=torch.float64), block_elements=5)
+    assert all(torch.allclose(u, v, atol=1e-14, rtol=0) for u, v in zip(a, b))
+
+
+def test_supported():
+    fs = tasks.make_task(6, 2, seed=0).single_hop()
+    model = _models(fs, 4, [0])[0]
+    assert _fused.supported(model, fs)
+    all_positions = tasks.FactSet(fs.tokens, fs.tokens.clamp(max=5), fs.d_vocab, fs.d_vocab_out)
+    assert not _fused.supported(model, all_positions)
+    with model.hooks({"blocks.0.hook_resid_mid": lambda x, name: x}):
+        assert not _fused.supported(model, fs)
+
+    class Sub(models.Transformer):
+        pass
+
+    assert not _fused.supported(Sub(model.config), fs)
