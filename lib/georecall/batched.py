@@ -145,21 +145,21 @@ def _loss_and_correct(
 
 
 class _Stack:
-    """The active models: weights, gradients and AdamW moments as [M, P] buffers (one row per model, its
-    trainable parameters end to end), frozen weights, per-model hyper-parameters and data."""
+    """The active models: weights, gradients and AdamW moments as flat buffers, frozen weights, per-model
+    hyper-parameters and data.
+
+    A buffer holds every trainable parameter as a contiguous [M, *shape] block, one block after another, so
+    the step's matrix products read and write contiguous stacks and AdamW runs once over the whole buffer
+    (``model_of`` maps each entry to its model, for per-model learning rates and weight decays).
+    """
 
     def __init__(self, models, datas, configs, device):
         self.index = list(range(len(models)))  # position in the caller's list
         stacked = {k: v.to(device) for k, v in stack_params(models).items()}
         self.trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
         self.frozen = {n: v for n, v in stacked.items() if n not in self.trainable}
-        self.layout, offset = {}, 0  # name -> (offset, shape) in a row of the buffers
-        for n in self.trainable:
-            shape = tuple(stacked[n].shape[1:])
-            self.layout[n] = (offset, shape)
-            offset += math.prod(shape)
-        M = len(models)
-        self.flat = torch.cat([stacked[n].reshape(M, -1) for n in self.trainable], dim=1)  # [M, P]
+        self.shapes = {n: tuple(stacked[n].shape[1:]) for n in self.trainable}
+        self.flat = torch.cat([stacked[n].reshape(-1) for n in self.trainable])  # [sum of M * size]
         self.grad = torch.zeros_like(self.flat)
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
@@ -169,11 +169,23 @@ class _Stack:
         self.targets = torch.stack([d.targets for d in datas]).to(device)  # [M, n, T]
         self.gens = [repro.generator(c.data_seed, "data") for c in configs]
         self.orders = torch.empty(len(models), 0, dtype=torch.long, device=device)  # [M, n] once shuffled
+        self._derived()
+
+    def _derived(self) -> None:
+        """Per-entry model index and cached embedding rows (recomputed whenever the stack changes)."""
+        M = len(self.index)
+        ids = torch.arange(M, device=self.flat.device)
+        self.model_of = torch.cat([ids.repeat_interleave(math.prod(s)) for s in self.shapes.values()])
         self.rows = None  # fused path: embedding rows of self.tokens, computed on first use
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """name -> [M, *shape] views of one [M, P] buffer (trainable parameters only)."""
-        return {n: flat[:, o : o + math.prod(s)].view(flat.shape[0], *s) for n, (o, s) in self.layout.items()}
+        """name -> contiguous [M, *shape] views of one flat buffer (trainable parameters only)."""
+        M, out, offset = len(self.index), {}, 0
+        for n, shape in self.shapes.items():
+            size = M * math.prod(shape)
+            out[n] = flat[offset : offset + size].view(M, *shape)
+            offset += size
+        return out
 
     def params(self, flat: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Every weight by name, [M, *shape]: views of ``flat`` (default the weights buffer) and the frozen ones."""
@@ -183,13 +195,16 @@ class _Stack:
         """Drop every model whose row is not in ``rows`` (rows index the current stack)."""
         sel = torch.tensor(rows, dtype=torch.long)
         dev_sel = sel.to(self.tokens.device)
-        for name in ("flat", "grad", "exp_avg", "exp_avg_sq", "tokens", "targets", "orders"):
+        for name in ("flat", "grad", "exp_avg", "exp_avg_sq"):
+            blocks = self.views(getattr(self, name))
+            setattr(self, name, torch.cat([blocks[n][dev_sel].reshape(-1) for n in self.shapes]))
+        for name in ("tokens", "targets", "orders"):
             setattr(self, name, getattr(self, name)[dev_sel])
         self.frozen = {n: v[dev_sel] for n, v in self.frozen.items()}
         self.lr, self.wd = self.lr[sel], self.wd[sel]
         self.index = [self.index[r] for r in rows]
         self.gens = [self.gens[r] for r in rows]
-        self.rows = None
+        self._derived()
 
     @torch.no_grad()
     def adamw_step(self, step: int) -> None:
@@ -209,14 +224,14 @@ class _Stack:
             if wd0 != 0:
                 p.mul_(1 - lr0 * wd0)
         elif bool((self.wd != 0).any()):
-            p.mul_((1 - self.lr * self.wd).to(p.dtype)[:, None])
+            p.mul_((1 - self.lr * self.wd).to(p.dtype)[self.model_of])
         self.exp_avg.lerp_(g, 1 - b1)
         self.exp_avg_sq.mul_(b2).addcmul_(g, g, value=1 - b2)
         denom = (self.exp_avg_sq.sqrt() / bc2_sqrt).add_(EPS)
         if uniform:
             p.addcdiv_(self.exp_avg, denom, value=-(lr0 / bc1))
         else:
-            p.add_((self.exp_avg * (-(self.lr / bc1)).to(p.dtype)[:, None]).div_(denom))
+            p.add_((self.exp_avg * (-(self.lr / bc1)).to(p.dtype)[self.model_of]).div_(denom))
 
 
 def _fused_gradient(stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, V_out: int) -> None:

@@ -101,8 +101,17 @@ def train(model: Transformer, data: FactSet, config: TrainConfig = TrainConfig()
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
     ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``.
+
+    Models and data that ``georecall._fused`` supports (a plain ``Transformer``, no hooks, targets at the last
+    position only: every single-hop and noisy-format run) train through ``batched.train_batched`` as a stack of
+    one, with the hand-written step; the result is the same to float round-off. Anything else runs the autograd
+    loop below.
     """
     model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    from . import _fused, batched  # batched imports this module
+
+    if _fused.supported(model, data):
+        return batched.train_batched([model], [data], [config], progress=progress)[0]
     data = data.to(model.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
