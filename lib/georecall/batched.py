@@ -13,9 +13,14 @@ batched matmuls sum in a different order). Each model keeps its own learning rat
 data-order seed, target accuracy and early stop: a model that reaches its target at an evaluation is
 written back and dropped from the stack (the others continue), exactly where ``train.train`` would stop.
 
-The loss is the same mean cross-entropy, with a hand-written backward (softmax - onehot, one buffer) instead
-of autograd through a stored log-softmax; together with ``repro.reuse_freed_memory`` (the sweep workers call
-it) this keeps a step from re-faulting megabytes of fresh pages. ``benchmarks/bench_batched.py`` measures it.
+When every model and data set qualifies (``_fused.supported``: plain ``Transformer``, no hooks, targets at the
+last position only, i.e. every single-hop and noisy-format run) a step is the hand-written forward and backward
+of ``georecall._fused``: logits in cache-sized row blocks whose softmax becomes the gradient in place, keys and
+values never projected position by position. Otherwise autograd runs through :func:`batched_forward` with the
+same mean cross-entropy and a one-buffer backward (``_MeanCrossEntropy``). Weights, gradients and AdamW moments
+live in flat buffers, so AdamW is one handful of elementwise passes for the whole stack. Together with
+``repro.reuse_freed_memory`` (the sweep workers call it) a step re-faults no fresh pages.
+``benchmarks/bench_training.py`` measures it against a naive loop.
 
 The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
 full batch while n <= ``full_batch_max`` else shuffled minibatches from ``repro.generator(data_seed, "data")``,
