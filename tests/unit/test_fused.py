@@ -103,3 +103,25 @@ def test_two_smallest_equals_argsort(seed):
     coarse = torch.randint(4, (200, 9), generator=g).float()  # many ties everywhere
     for x in (u, coarse, u[:, :2]):
         assert torch.equal(tasks._two_smallest(x), x.argsort(dim=1)[:, :2])
+
+
+@pytest.mark.parametrize("lrs, wds", [((1e-2, 1e-2), (0.0, 0.0)), ((1e-2, 1e-2), (1e-2, 1e-2)), ((3e-3, 3e-2), (0.0, 1e-2))])
+def test_flat_adamw_is_torch_adamw_bitwise(lrs, wds):
+    """The stack's one-buffer AdamW gives exactly torch.optim.AdamW's float32 numbers, model by model."""
+    fs = tasks.make_task(8, 2, seed=0).single_hop()
+    ms = [models.Transformer(models.ModelConfig.for_task(fs, 4, init_seed=s, freeze_embed=s == 9)) for s in (0, 1)]
+    cfgs = [train.TrainConfig(lr=lr, weight_decay=wd) for lr, wd in zip(lrs, wds)]
+    stack = batched._Stack(ms, [fs, fs], cfgs, torch.device("cpu"))
+    opts = [torch.optim.AdamW(m.parameters(), lr=c.lr, weight_decay=c.weight_decay) for m, c in zip(ms, cfgs)]
+    g = torch.Generator().manual_seed(0)
+    for step in range(1, 4):
+        stack.grad = torch.randn(stack.grad.shape, generator=g) * 10.0 ** -step
+        grads = stack.views(stack.grad)
+        for i, (m, opt) in enumerate(zip(ms, opts)):
+            for n, p in m.named_parameters():
+                p.grad = grads[n][i].clone()
+            opt.step()
+        stack.adamw_step(step)
+        for i, m in enumerate(ms):
+            for n, p in m.named_parameters():
+                assert torch.equal(stack.params()[n][i], p.detach()), (step, n)
