@@ -239,22 +239,39 @@ class _Stack:
             p.add_((self.exp_avg * (-(self.lr / bc1)).to(p.dtype)[self.model_of]).div_(denom))
 
 
+GROUP_ELEMENTS = 2**22  # fused step: models per pass such that models * batch * max(V_out, d_mlp) stays near this
+
+
 def _fused_gradient(stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, V_out: int) -> None:
     """The hand-written step (``georecall._fused``): each model's gradient of its mean CE over the targeted
-    sequences of (tokens [M, b, T], last-position targets y [M, b]), written into ``stack.grad``."""
-    params = stack.params()
-    act = _fused.forward(params, tokens, rows)
+    sequences of (tokens [M, b, T], last-position targets y [M, b]), written into ``stack.grad``.
+
+    Models go through in groups of about ``GROUP_ELEMENTS / (b * max(V_out, d_mlp))``: stacking amortises the
+    per-operation overhead of small models, while large ones (N = 1024: 4 M logits each) run one at a time so
+    that each pass's activations stay in cache.
+    """
+    params, grads = stack.params(), stack.views(stack.grad)
+    M, b = y.shape
+    width = max(V_out, params["blocks.0.mlp.W_in"].shape[2])
+    group = max(1, min(M, GROUP_ELEMENTS // max(1, b * width)))
     mask = y != IGNORE
-    if bool(mask.all()):
-        weight = 1.0 / y.shape[1]
-    else:
-        weight = (mask / mask.sum(dim=1, keepdim=True).clamp(min=1)).to(act.x.dtype)
     trainable = set(stack.trainable)
     tied = "unembed.W_U" not in params
     need_W_U = "unembed.W_U" in trainable or (tied and "embed.W_E" in trainable)
-    W_U = _fused.unembedding(params, V_out)
-    dresid, dW_U = _fused.readout_grad(act.resid_post, W_U, y.clamp(min=0), weight, need_W_U=need_W_U)
-    _fused.backward(params, act, dresid, dW_U, trainable, stack.views(stack.grad))
+    uniform = bool(mask.all())
+    for lo in range(0, M, group):
+        hi = min(M, lo + group)
+        P = {n: v[lo:hi] for n, v in params.items()}
+        G = {n: v[lo:hi] for n, v in grads.items()}
+        sub_rows = rows if group == M else None
+        act = _fused.forward(P, tokens[lo:hi], sub_rows)
+        if uniform:
+            weight = 1.0 / b
+        else:
+            weight = (mask[lo:hi] / mask[lo:hi].sum(dim=1, keepdim=True).clamp(min=1)).to(act.x.dtype)
+        W_U = _fused.unembedding(P, V_out)
+        dresid, dW_U = _fused.readout_grad(act.resid_post, W_U, y[lo:hi].clamp(min=0), weight, need_W_U=need_W_U)
+        _fused.backward(P, act, dresid, dW_U, trainable, G)
 
 
 def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], configs: Sequence[TrainConfig]) -> None:

@@ -125,3 +125,18 @@ def test_flat_adamw_is_torch_adamw_bitwise(lrs, wds):
         for i, m in enumerate(ms):
             for n, p in m.named_parameters():
                 assert torch.equal(stack.params()[n][i], p.detach()), (step, n)
+
+
+def test_model_groups_give_the_same_training(monkeypatch):
+    """Running the fused step one model at a time (large shapes) or all at once gives the same models."""
+    fs = tasks.make_task(10, 2, seed=0).single_hop()
+    cfg = train.TrainConfig(lr=1e-2, max_steps=12, eval_every=4)
+    runs = []
+    for group_elements in (batched.GROUP_ELEMENTS, 1):
+        monkeypatch.setattr(batched, "GROUP_ELEMENTS", group_elements)
+        ms = _models(fs, 4, [0, 1, 2])
+        batched.train_batched(ms, fs, [cfg, train.TrainConfig(lr=3e-3, max_steps=12, eval_every=4), cfg])
+        runs.append(ms)
+    for a, b in zip(*runs):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert (p - q).abs().max().item() < 1e-12
