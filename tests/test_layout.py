@@ -41,11 +41,14 @@ ORDER = [
     "presets",
     "tables",
     "analysis",
+    "probe_analysis",
     "chapters",
     "study",
     "runner",
     "plots",
+    "plots_probing",
     "widgets",
+    "widgets_probing",
     "__main__",
 ]
 TORCH_FREE = [
@@ -58,6 +61,7 @@ TORCH_FREE = [
     "presets",
     "tables",
     "analysis",
+    "probe_analysis",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family

@@ -123,8 +123,8 @@ PROBE_WD = (0.0, 0.1)
 PROBE_SEEDS = (0, 1)
 PROBE_STEPS = 2048  # every trained point runs this many steps, past 99% (no early stop), unless an ablation says
 PROBE_ABLATION_D = (16, 44)  # ablations: one switch at a time from the core recipe at weight decay 0.1, seed 0
-PROBE_WHERE_D = (8, 12, 16)  # where_facts_live on the core points at these d
-PROBE_TRANSFER_STEPS = 500  # protocols (c), (c') and where_facts_live
+PROBE_WHERE_D = (8, 16)  # where_facts_live on the core points at d* and 2 d*
+PROBE_TRANSFER_STEPS = 300  # protocols (c), (c') and where_facts_live
 
 
 def _probe_run(d: int, *, m: int | None = None, wd: float = 0.1, seed: int = 0, **kw) -> RunConfig:
@@ -142,14 +142,14 @@ def _probe_run(d: int, *, m: int | None = None, wd: float = 0.1, seed: int = 0, 
 
 
 def _probe(run: RunConfig, **kw) -> ProbePoint:
-    return ProbePoint(run=run, transfer_steps=PROBE_TRANSFER_STEPS, **kw)
+    return ProbePoint(run=run, transfer_steps=PROBE_TRANSFER_STEPS, transfer_eval_every=25, **kw)
 
 
 def probing_points(part: str = "all") -> tuple[ProbePoint, ...]:
     """The probing study's grid (N = 256, R = 4, lr 1e-2, full batch, 2048 steps past 99% unless stated):
 
     - ``core``: d in {8, 12, 16, 32, 44} x weight decay {0, 0.1} x seeds {0, 1}, d_mlp = 4 d; where_facts_live
-      at d in {8, 12, 16};
+      at d in {8, 16};
     - ``ablations`` at d in {16, 44}, weight decay 0.1, seed 0, one switch each: tied W_U; W_U fixed at init;
       init scale 0.5 and 2; d_mlp 64 (= the construction's 2 R k) and 256; 8192 steps; stop at 99% (Chapter 3's
       recipe); weight decay 0.5;
