@@ -1,4 +1,4 @@
-"""The `smoke` preset's points agree with the committed `book` tables where the two overlap.
+"""The `smoke` preset's points agree with the committed `book` and `probing` tables where they overlap.
 
 Every smoke line is also a book line (same base config, seeds, grid and start), so the smoke run re-trains a
 subset of the committed points. On the machine that produced the tables the agreement is exact; elsewhere a
@@ -37,13 +37,15 @@ def smoke_tables(tmp_path_factory):
 def book_tables():
     if not BOOK_DATA.exists():
         pytest.fail(f"committed tables missing in {BOOK_DATA}; run `python -m georecall sweep book --out book/_data`")
-    return tables.load_tables(BOOK_DATA, names=tables.BOOK_SWEEP_TABLES)
+    return tables.load_tables(BOOK_DATA, names=[*tables.BOOK_SWEEP_TABLES, *tables.PROBING_TABLES])
 
 
 def test_smoke_points_match_book_points(smoke_tables, book_tables):
     total = 0
     for name, smoke in smoke_tables.items():
         assert name in book_tables, f"smoke table {name} has no committed book counterpart"
+        if name in tables.PROBING_TABLES:
+            continue  # compared by test_smoke_probing_points_match_book_points
         both = smoke.merge(book_tables[name], on=KEY, suffixes=("_smoke", "_book"))
         total += len(both)
         diff = (both["accuracy_smoke"] - both["accuracy_book"]).abs()
@@ -60,3 +62,19 @@ def test_smoke_thresholds_match_book(smoke_tables, book_tables):
     )
     assert len(both) == len(smoke_th)
     pd.testing.assert_series_equal(both["d_star_s"], both["d_star_b"], check_names=False)
+
+
+PROBE_KEYS = {"probing": [], "transfer": ["protocol", "step"]}
+PROBE_TOL = {"accuracy": ACC_TOL, "superposition_r2": 0.02}  # the metrics compared, with their tolerance
+
+
+def test_smoke_probing_points_match_book_points(smoke_tables, book_tables):
+    """The smoke preset re-runs two points of the probing study (the construction and one trained model)."""
+    for name, extra in PROBE_KEYS.items():
+        smoke, book = smoke_tables[name], book_tables[name]
+        both = smoke.merge(book, on=[*tables.POINT_COLUMNS, *extra], suffixes=("_smoke", "_book"))
+        assert len(both) == len(smoke) > 0, f"{name}: smoke rows missing from the committed table"
+        for col, tol in PROBE_TOL.items():
+            if f"{col}_smoke" in both:
+                diff = (both[f"{col}_smoke"] - both[f"{col}_book"]).abs()
+                assert diff.max() <= tol, f"{name}.{col} differs by {diff.max():.4f} at\n{both.loc[diff.idxmax()]}"
