@@ -15,6 +15,7 @@ PYTHON_BOOTSTRAP ?= python3
 TORCH_VERSION    ?= 2.13.0
 REQUIREJS        ?= 2.3.8
 HTML_MANAGER     ?= 1.0.15
+MATHJAX          ?= 3.2.2
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -27,7 +28,7 @@ export BOOK_SCALE
 
 # Stamps make `setup` a no-op until pyproject.toml (or an asset version) changes.
 VENV_STAMP   := $(VENV)/.stamp
-ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)
+ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)-mathjax-$(MATHJAX)
 
 .PHONY: setup book test test-unit test-notebooks test-browser lab clean distclean
 
@@ -39,11 +40,12 @@ $(VENV_STAMP): pyproject.toml
 	$(PY) -m pip install "torch==$(TORCH_VERSION)" -e ".[book,test]"
 	touch $@
 
-# Local copies of the widget loaders for the browser tests (routed in place of the CDN, tests/browser/conftest.py).
+# The scripts the built book serves itself (no CDN): require.js, the widget manager with its fonts, and MathJax.
+# book/_ext/offline_assets.py copies them (and plotly.min.js from the plotly package) into the book at build time.
 $(ASSETS_STAMP):
 	rm -rf $(ASSETS)
 	npm install --prefix $(ASSETS) --no-audit --no-fund --save-exact \
-		requirejs@$(REQUIREJS) @jupyter-widgets/html-manager@$(HTML_MANAGER)
+		requirejs@$(REQUIREJS) @jupyter-widgets/html-manager@$(HTML_MANAGER) mathjax@$(MATHJAX)
 	touch $@
 
 # Always a clean build: jupyter-cache and Sphinx's incremental rebuild key on the notebooks only, so a change in
@@ -84,7 +86,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab book/
 
 clean:
-	rm -rf book/_build build .pytest_cache
+	rm -rf book/_build book/_vendor build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) $(ASSETS)

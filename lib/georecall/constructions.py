@@ -619,7 +619,21 @@ def dense_accuracy_sweep(N: int, R: int, d_values, *, k: int | None = None, code
 
 # --- explorer snapshot ---------------------------------------------------------------------------------
 
-MARGIN_EDGES = tuple(i / 20 for i in range(-40, 41))  # histogram bins of margins on [-2, 2] (clipped), width 0.05
+MARGIN_RANGE = 2.0  # margins are histogrammed on [-2, 2] (clipped)
+
+
+def margin_edges(k: int) -> tuple[float, ...]:
+    """Histogram edges for margins of a construction with code length k: bins of width w = 1/(2k) centred on the
+    multiples of w, so the exact block-construction margin 2/k = 4w is a bin centre, never an edge (float round-off
+    then cannot split the facts that all sit at 2/k over two bars). Covers [-2, 2] (about 8k bins).
+
+    >>> margin_edges(10)[40:43]  # width 0.05: 0 and 0.05 are bin centres
+    (-0.025, 0.025, 0.075)
+    """
+    check_int("k", k, 1)
+    w = 1.0 / (2 * k)
+    n = int(math.ceil(MARGIN_RANGE / w))
+    return tuple(round((j + 0.5) * w, 12) for j in range(-n - 1, n + 1))
 
 
 @dataclass(frozen=True)
@@ -630,7 +644,7 @@ class Snapshot:
     evaluation: RecallEvaluation
     subject: int  # the subject whose hidden activations are shown
     activations: torch.Tensor  # [R, m] post-ReLU MLP units at the query position, query relation by row
-    margin_counts: list[int]  # facts per margin bin (margins clipped to [-2, 2])
+    margin_counts: list[int]  # facts per margin bin (margins clipped to [-2, 2]; bins from margin_edges(k))
     margin_edges: tuple[float, ...]  # len(margin_counts) + 1 bin edges
     sampled: bool  # True when a uniform subset of the facts was scored
 
@@ -681,12 +695,13 @@ def snapshot(N: int, R: int, *, placement: str = BLOCK, d_model: int | None = No
         g = repro.generator(seed, "probe")
         facts = torch.randperm(N * R, generator=g)[:max_facts].sort().values
     ev = evaluate_recall(model, task, facts=facts, return_margins=True)
-    edges = torch.tensor(MARGIN_EDGES, dtype=torch.float64)
-    clipped = ev.margins.clamp(edges[0], edges[-1])
+    bin_edges = margin_edges(recipe.k)
+    edges = torch.tensor(bin_edges, dtype=torch.float64)
+    clipped = ev.margins.double().clamp(edges[0], edges[-1])
     counts = torch.histc(clipped, bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
     acts = hidden_activations(model, task, [subject])[0]  # [R, m]
     return Snapshot(recipe=recipe, evaluation=ev, subject=subject, activations=acts.double(),
-                    margin_counts=[int(c) for c in counts], margin_edges=MARGIN_EDGES, sampled=facts is not None)
+                    margin_counts=[int(c) for c in counts], margin_edges=bin_edges, sampled=facts is not None)
 
 
 # --- the committed accuracy-vs-d table -------------------------------------------------------------------

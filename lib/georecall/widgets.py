@@ -75,13 +75,14 @@ def budget_explorer(*, N: int = 1024, R: int = 4) -> W.VBox:
     return explorer(controls, render, title="Information in R bijections vs. weights spent")
 
 
-def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = 2000) -> W.VBox:
-    """Sliders for N, R and d: train a fresh model on all N*R facts and draw its loss and accuracy."""
+def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = 2000, eval_every: int = 2) -> W.VBox:
+    """Sliders for N, R and d: train a fresh model on all N*R facts and draw its loss and accuracy, evaluated every
+    ``eval_every`` steps (the run stops at the first evaluation at 100%, so a short cadence keeps the curve dense)."""
     from . import plots, tasks, theory, train
 
     def render(N: int, R: int, d: int):
         task = tasks.make_task(N, R, seed=0)
-        _, result = train.fit(task, d, train.TrainConfig(lr=1e-2, max_steps=max_steps))
+        _, result = train.fit(task, d, train.TrainConfig(lr=1e-2, max_steps=max_steps, eval_every=eval_every))
         bits = theory.bits_per_parameter(N, R, d)
         title = f"N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps ({bits:.2f} bits per embedding weight)"
         return plots.plot_training_history(result.history, title=title)
@@ -144,13 +145,15 @@ def construction_twin(N: int, R: int, d_values, *, placement: str = "dense", k: 
 # --- Chapter 3: learned capacity -------------------------------------------------------------------------------------
 
 
-def capacity_inspector(*, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512) -> W.VBox:
+def capacity_inspector(*, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512,
+                       eval_every: int = 2) -> W.VBox:
     """Sliders for N, R, d and a frozen-embedding switch: train one small model (``sweeps.train_inspect``, the
-    book recipe: AdamW lr 1e-2, d_mlp = 4d, stop at 99%) and draw its loss and accuracy against steps."""
+    book recipe: AdamW lr 1e-2, d_mlp = 4d, stop at 99%) and draw its loss and accuracy against steps, evaluated
+    every ``eval_every`` steps."""
     from . import plots, sweeps, theory
 
     def render(N: int, R: int, d: int, frozen: bool):
-        result = sweeps.train_inspect(N, R, d, freeze_embed=frozen, max_steps=max_steps)
+        result = sweeps.train_inspect(N, R, d, freeze_embed=frozen, max_steps=max_steps, eval_every=eval_every)
         bits = theory.bits_per_parameter(N, R, d)
         regime = "frozen" if frozen else "learned"
         title = (f"{regime} embeddings, N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "

@@ -392,3 +392,19 @@ def test_evaluation_method_and_workers_are_checked(block_300_5):
         constructions.evaluate_recall(model, task, method="fused", workers=0)
     with pytest.raises(ValueError, match="max_bytes"):
         constructions.evaluate_recall(model, task, method="fused", max_bytes=1000)
+
+
+@pytest.mark.parametrize("k", range(1, 49))
+def test_margin_edges_put_two_over_k_at_a_bin_centre(k):
+    """The exact block-construction margin 2/k is a bin centre, never near an edge (no two-bar artefact)."""
+    edges = constructions.margin_edges(k)
+    width = edges[1] - edges[0]
+    assert edges[0] <= -2 and edges[-1] >= 2
+    j = next(i for i in range(len(edges) - 1) if edges[i] <= 2 / k < edges[i + 1])
+    assert abs((edges[j] + edges[j + 1]) / 2 - 2 / k) < 1e-9 and width == pytest.approx(1 / (2 * k))
+
+
+def test_snapshot_histogram_has_one_bar_for_the_exact_construction():
+    snap = constructions.snapshot(1024, 8, placement="block")
+    bars = [c for c in snap.margin_counts if c]
+    assert bars == [snap.evaluation.n_facts], f"margins split over {len(bars)} bars: {bars}"
