@@ -91,8 +91,8 @@ def _accuracy_axis(title: str) -> dict:
                 tick0=0, dtick=0.2, showgrid=False)
 
 
-def _loss_axis() -> dict:
-    return {**log_axis("loss (nats, log scale)", base=10), "exponentformat": "power"}
+def _loss_axis(losses) -> dict:
+    return {**log_axis("loss (nats, log scale)", losses, base=10), "exponentformat": "power"}
 
 
 def training_traces(history: dict, *, name: str = "", color: str | None = None, show_legend: bool = True) -> list:
@@ -113,7 +113,7 @@ def plot_training_history(history: dict, *, title: str = "Training on all facts"
     fig.update_layout(
         title=dict(text=wrap(title)),
         xaxis=dict(title=dict(text="optimisation step")),
-        yaxis=_loss_axis(),
+        yaxis=_loss_axis(history["loss"]),
         yaxis2=_accuracy_axis("accuracy on all facts"),
     )
     return legend_below(fig)
@@ -227,7 +227,7 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
         slider_label="embedding dimension d",
         layout=dict(
             xaxis=dict(title=dict(text="optimisation step")),
-            yaxis=_loss_axis(),
+            yaxis=_loss_axis([loss for _, history, _ in runs for loss in history["loss"]]),
             yaxis2=_accuracy_axis("accuracy on all N·R facts"),
         ),
     )

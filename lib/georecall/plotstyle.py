@@ -154,16 +154,28 @@ def log_axis(title: str, values: Sequence[float] | None = None, *, base: int = 2
     """A log axis with major labels only (no 2, 3, ..., 9 minor labels).
 
     ``base=2``: ticks at the powers of two spanning ``values`` (every second one when there are more than 8);
-    ``base=10``: ticks at the decades, labelled 10, 100, 1k, ... (plotly's ``dtick=1`` on a log axis).
+    ``base=10``: ticks at the decades, labelled 10, 100, 1k, ... (plotly's ``dtick=1`` on a log axis); when
+    ``values`` span less than two decades, at 1, 2 and 5 times each power of ten inside their range, so a short
+    axis still has labels.
     """
     if base not in (2, 10):
         raise ValueError(f"base must be 2 or 10, got {base}")
     axis = dict(title=dict(text=title), type="log", minor=dict(showgrid=False, ticks=""))
-    if base == 10 or not values:
-        return {**axis, "dtick": 1}
-    vals = [float(v) for v in values if v and v > 0]
+    vals = [float(v) for v in values or [] if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    if values is not None and not vals:
+        raise ValueError("values must hold at least one positive number for a log axis")
+    if base == 10:
+        if not vals:
+            return {**axis, "dtick": 1}
+        lo, hi = min(vals), max(vals)
+        decades = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) if lo <= 10.0**e <= hi]
+        if len(decades) >= 2:
+            return {**axis, "dtick": 1}
+        ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                 for m in (1, 2, 5) if lo / 1.05 <= m * 10.0**e <= hi * 1.05]
+        return {**axis, "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
     if not vals:
-        raise ValueError("values must hold at least one positive number for a base-2 log axis")
+        return {**axis, "dtick": 1}
     lo, hi = math.floor(math.log2(min(vals))), math.ceil(math.log2(max(vals)))
     exps = list(range(lo, hi + 1))
     step = 1 if len(exps) <= 8 else 2

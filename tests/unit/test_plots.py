@@ -109,3 +109,10 @@ def test_slider_titles_are_wrapped_for_narrow_screens():
     fig = plots.slider_figure(steps, slider_label="N")
     assert "<br>" in fig.layout.title.text
     assert all("<br>" in s.args[1]["title.text"] for s in fig.layout.sliders[0].steps)
+
+
+def test_short_log_axis_still_has_labels():
+    axis = plotstyle.log_axis("loss", [0.4, 3.0], base=10)  # less than a decade: no decade tick inside
+    assert axis["tickvals"] == [0.5, 1.0, 2.0] and axis["ticktext"] == ["0.5", "1", "2"]
+    fig = plots.plot_training_history({"step": [0, 10, 20], "loss": [3.0, 1.0, 0.4], "accuracy": [0.0, 0.5, 1.0]})
+    assert list(fig.layout.yaxis.tickvals) == [0.5, 1.0, 2.0]
