@@ -1,4 +1,4 @@
-# georecall: build and test the book. See shared/docs/toolchain.md §9-10.
+# georecall: build and test the book.
 #
 #   make setup          .venv (CPU torch + the package with [book,test]) and the npm browser assets; idempotent
 #   make book           clean build of book/_build/html; nonzero exit on any warning or failing cell
@@ -34,7 +34,7 @@ ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANA
 
 setup: $(VENV_STAMP) $(ASSETS_STAMP)
 
-# One pip call: pinning torch==$(TORCH_VERSION) next to the package makes pip pick the CPU wheel (toolchain.md §9).
+# One pip call: pinning torch==$(TORCH_VERSION) next to the package makes pip pick the CPU wheel.
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install "torch==$(TORCH_VERSION)" -e ".[book,test]"
