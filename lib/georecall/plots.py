@@ -8,6 +8,7 @@ below the plot and titles wrapped to fit a 390 px screen (:mod:`georecall.plotst
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -91,8 +92,14 @@ def _accuracy_axis(title: str) -> dict:
                 tick0=0, dtick=0.2, showgrid=False)
 
 
-def _loss_axis(losses) -> dict:
-    return {**log_axis("loss (nats, log scale)", losses, base=10), "exponentformat": "power"}
+def _loss_axis(losses, *, fixed: bool = False) -> dict:
+    """A log loss axis labelled at decades (or 1-2-5 on a short range). ``fixed``: the range spans all ``losses``,
+    so every slider step shares the axis (and its labels) instead of autoscaling to one run."""
+    axis = {**log_axis("loss (nats, log scale)", losses, base=10), "exponentformat": "power"}
+    if fixed:
+        positive = [x for x in losses if x > 0]
+        axis["range"] = [math.log10(min(positive)) - 0.05, math.log10(max(positive)) + 0.05]
+    return axis
 
 
 def training_traces(history: dict, *, name: str = "", color: str | None = None, show_legend: bool = True) -> list:
@@ -214,6 +221,7 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
 
     ``runs`` is a list of ``(d, history, accuracy)`` for one task of size (N, R).
     """
+    losses = [loss for _, history, _ in runs for loss in history["loss"]]
     steps = [
         SliderStep(
             label=str(d),
@@ -227,7 +235,7 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
         slider_label="embedding dimension d",
         layout=dict(
             xaxis=dict(title=dict(text="optimisation step")),
-            yaxis=_loss_axis([loss for _, history, _ in runs for loss in history["loss"]]),
+            yaxis=_loss_axis(losses, fixed=True),
             yaxis2=_accuracy_axis("accuracy on all N·R facts"),
         ),
     )

@@ -76,4 +76,5 @@ def show(df, columns: Mapping[str, str | Col]):
     shown = df[list(cols)].copy()
     shown.columns = [c.title for c in cols.values()]
     formats = {c.title: (lambda v, c=c: format_value(v, c)) for c in cols.values()}
-    return shown.style.format(formats).hide(axis="index")
+    # class "dataframe": the page styles it like a plain pandas table (and lets it scroll in its own box)
+    return shown.style.format(formats).hide(axis="index").set_table_attributes('class="dataframe"')

@@ -116,3 +116,11 @@ def test_short_log_axis_still_has_labels():
     assert axis["tickvals"] == [0.5, 1.0, 2.0] and axis["ticktext"] == ["0.5", "1", "2"]
     fig = plots.plot_training_history({"step": [0, 10, 20], "loss": [3.0, 1.0, 0.4], "accuracy": [0.0, 0.5, 1.0]})
     assert list(fig.layout.yaxis.tickvals) == [0.5, 1.0, 2.0]
+
+
+def test_training_slider_shares_one_loss_range_with_labels():
+    runs = [(4, {"step": [0, 1], "loss": [5.0, 1.2], "accuracy": [0, 0.6]}, 0.6),
+            (32, {"step": [0, 1], "loss": [5.0, 0.01], "accuracy": [0, 1]}, 1.0)]
+    fig = plots.plot_training_by_d(runs, N=8, R=2)
+    lo, hi = fig.layout.yaxis.range
+    assert lo < -1.99 and hi > 0.69  # log10 of 0.01 and 5: both runs fit, and decades 0.01, 0.1, 1 are inside

@@ -12,6 +12,7 @@ def test_show_renames_rounds_and_hides_the_index():
     assert "65,536" in html and "3.9" in html and "3.918755" not in html
     assert html.index("facts") < html.index("lower bound on d")  # the listed order
     assert df.loc[0, "seconds"] == 3.918755  # the data frame is untouched
+    assert "class=\"dataframe\"" in html
 
 
 def test_show_rejects_unknown_columns_and_bad_digits():
