@@ -45,6 +45,8 @@ ORDER = [
     "chapters",
     "study",
     "runner",
+    "plotstyle",
+    "tablefmt",
     "plots",
     "plots_probing",
     "widgets",
@@ -62,6 +64,8 @@ TORCH_FREE = [
     "tables",
     "analysis",
     "probe_analysis",
+    "plotstyle",
+    "tablefmt",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family
