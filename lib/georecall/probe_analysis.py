@@ -28,6 +28,9 @@ __all__ = [
     "where_facts",
     "gate_picture",
     "point_rows",
+    "core_rows",
+    "best_core",
+    "bar_group",
 ]
 
 CORE, CONSTRUCTION, UNTRAINED = "core", "construction", "untrained"
@@ -182,3 +185,33 @@ def gate_picture(gates: pd.DataFrame, **where) -> pd.DataFrame:
     sigma = a.max(axis=0) / a.sum(axis=0)
     order = pd.DataFrame({"pref": a.idxmax(axis=0), "sigma": sigma}).sort_values(["pref", "sigma"], ascending=[1, 0])
     return (a / a.max(axis=0))[order.index]
+
+
+def core_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The core recipe's rows of a :func:`summarise` frame (trained, one per d and weight decay)."""
+    _check(summary, ["recipe"], "summary")
+    return summary[summary["recipe"] == CORE].reset_index(drop=True)
+
+
+def best_core(summary: pd.DataFrame, metric: str) -> pd.Series:
+    """The core (d, weight decay) row of a :func:`summarise` frame with the highest mean ``metric``."""
+    core = core_rows(summary)
+    _check(core, [metric], "summary")
+    if core.empty:
+        raise ValueError("summary has no core rows")
+    return core.loc[core[metric].idxmax()]
+
+
+def bar_group(row: pd.Series, metrics: Sequence[str], name: str, *, color: str | None = None) -> dict:
+    """One bar group of ``plots_probing.plot_probe_bars`` from a :func:`summarise` row: mean, with min and max
+    over seeds as error bars when the row has more than one seed."""
+    missing = [m for m in metrics if m not in row.index]
+    if missing:
+        raise ValueError(f"row lacks metrics {missing}")
+    group = {"name": name, "values": {m: float(row[m]) for m in metrics}}
+    if row.get("n_seeds", 1) > 1:
+        group["lo"] = {m: float(row[f"{m}_min"]) for m in metrics}
+        group["hi"] = {m: float(row[f"{m}_max"]) for m in metrics}
+    if color is not None:
+        group["color"] = color
+    return group
