@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sweep":
         results = runner.run(args.preset, only=args.only, **run)
         paths = tables.write_tables(results, args.out or Path("sweep-results") / args.preset)
-        summary = {"preset": args.preset, "points": sum(len(t) for t in results.values())}
+        per_point = [t for name, t in results.items() if name not in ("transfer", "gates")]  # one row per point
+        summary = {"preset": args.preset, "points": sum(len(t) for t in per_point)}
     else:
         paths = [tables.write_table(name, runner.make_table(name, **run), args.out) for name in args.names]
         summary = {"tables": args.names}

@@ -145,7 +145,7 @@ def plot_probes_vs_d(
 def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) -> go.Figure:
     """Heatmaps side by side: each ``(name, frame)`` is a :func:`georecall.probe_analysis.gate_picture` [R, m]
     frame (activation / the unit's peak, units sorted by preferred relation)."""
-    fig = make_subplots(rows=len(pictures), cols=1, subplot_titles=[n for n, _ in pictures], vertical_spacing=0.12)
+    fig = make_subplots(rows=len(pictures), cols=1, subplot_titles=[n for n, _ in pictures], vertical_spacing=0.22)
     for i, (_, frame) in enumerate(pictures):
         fig.add_trace(
             go.Heatmap(
@@ -156,15 +156,15 @@ def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) ->
                 zmin=0,
                 zmax=1,
                 showscale=i == 0,
-                colorbar=dict(title="activation / unit's peak", orientation="h", y=-0.25, len=0.8),
+                colorbar=dict(title=dict(text="share of<br>unit's peak", side="top"), len=0.9, thickness=12),
                 hovertemplate="unit %{x}, relation %{y}: %{z:.2f}<extra></extra>",
             ),
             row=i + 1,
             col=1,
         )
-        fig.update_xaxes(title_text="hidden units (sorted by preferred relation)", row=i + 1, col=1)
+    fig.update_xaxes(title_text="hidden units (sorted by preferred relation)", row=len(pictures), col=1)
     fig.update_layout(title=wrap(title))
-    return legend_below(fig, plot_px=150 * len(pictures), extra_bottom_px=40)
+    return legend_below(fig, plot_px=170 * len(pictures))
 
 
 def plot_where_facts(df, *, title: str) -> go.Figure:

@@ -16,7 +16,7 @@ same-shape points to an executor exactly as it sends training stacks, and caches
 
 :func:`experiment_tables` turns the stored results into the three tidy tables of :mod:`georecall.tables`:
 ``probing`` (one row per point), ``transfer`` (one row per point, protocol and step) and ``gates`` (one row per
-point, hidden unit and relation; seed-0 points only, to keep the committed file small).
+point, hidden unit and relation; seed 0 of the core recipe and the controls only, to keep the committed file small).
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ import pandas as pd
 from . import constructions, models, probe_summary, repro, selector, tables, tasks, transfer
 from ._checks import check_int
 from .batched import train_batched
+from .probe_analysis import CONSTRUCTION, CORE, UNTRAINED, recipe_labels
 from .probes import query_activations
 from .sweeps import ProbePoint, RunConfig
 
 __all__ = ["build_point", "steps_to_target", "measure", "probe_group", "experiment_tables", "GATE_SEEDS"]
 
-GATE_SEEDS = (0,)  # the gates table keeps these seeds' points only
+GATE_SEEDS = (0,)  # the gates table keeps these seeds' points only ...
+GATE_RECIPES = (CORE, CONSTRUCTION, UNTRAINED)  # ... of these recipes (probe_analysis.recipe_labels)
 
 
 def _point(obj) -> ProbePoint:
@@ -177,7 +179,7 @@ def experiment_tables(points: Sequence[ProbePoint], rows: dict[str, dict]) -> di
             if f"transfer_{name}" in a:
                 for step, acc in zip(a["transfer_steps"], a[f"transfer_{name}"]):
                     transfer_rows.append({**base, "protocol": name, "step": int(step), "accuracy": float(acc)})
-        if p.run.seed in GATE_SEEDS:
+        if p.run.seed in GATE_SEEDS and recipe_labels(pd.DataFrame([base])).item() in GATE_RECIPES:
             m, R = pattern.shape
             for j in range(m):
                 for r in range(R):

@@ -141,13 +141,13 @@ def _sweep(name: str, description: str) -> TableSpec:
     )
 
 
-def _probing(name: str, description: str, columns: tuple[str, ...]) -> TableSpec:
+def _probing(name: str, description: str, columns: tuple[str, ...], float_format: str = "%.9g") -> TableSpec:
     return TableSpec(
         name=name,
         description=description,
         kind=SWEEP,
         columns=columns,
-        float_format="%.9g",
+        float_format=float_format,
         preset="probing",
         experiment="probing",
     )
@@ -158,7 +158,7 @@ TABLES: dict[str, TableSpec] = {
     for t in (
         _probing("probing", "Chapter 4: every probe on each point of the probing study", PROBING_COLUMNS),
         _probing("transfer", "Chapter 5: transfer accuracy per point, protocol and step", TRANSFER_COLUMNS),
-        _probing("gates", "Chapter 4: mean hidden-unit activation per relation (seed-0 points)", GATES_COLUMNS),
+        _probing("gates", "Chapter 4: mean unit activation per relation (core, seed 0)", GATES_COLUMNS, "%.6g"),
         _sweep("e1_capacity", "Chapter 3: d* search with learned embeddings (threshold lines along d, 3 seeds)"),
         _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),

@@ -66,7 +66,7 @@ def test_tied_points_skip_transfer_and_tables_follow_the_registry(tmp_path):
     assert set(t.loc[t["tie_embed"], "protocol"]) == set(), "a tied model cannot transfer"
     where = t[t["protocol"].str.startswith("where_")]
     assert len(where) == 3 and (where["step"] == 20).all()
-    assert len(out["gates"]) == 2 * 16 * R  # m = 16 units x R relations for each point (both seed 0)
+    assert len(out["gates"]) == 16 * R  # m = 16 units x R relations of the construction (no ablation's gates)
 
 
 def test_probing_rerun_loads_every_point_from_the_cache(tmp_path, monkeypatch):
