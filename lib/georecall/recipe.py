@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._checks import check_int
+from ._checks import check_float, check_int, check_seed
 
 __all__ = ["TrainConfig", "BOOK_RECIPE"]
 
@@ -30,14 +30,12 @@ class TrainConfig:
     data_seed: int = 0  # data stream: batch order, independent of task and init
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        check_float("lr", self.lr, 0.0, lo_open=True)  # finite: lr = inf or nan would train to NaN weights
+        check_float("weight_decay", self.weight_decay, 0.0)
         for name in ("max_steps", "full_batch_max", "batch_size", "eval_every"):
             check_int(name, getattr(self, name), 1)
-        if not 0.0 < self.target_accuracy <= 1.0:
-            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        check_float("target_accuracy", self.target_accuracy, 0.0, 1.0, lo_open=True)
+        check_seed("data_seed", self.data_seed)
 
 
 BOOK_RECIPE = TrainConfig()  # the one recipe of the sweeps, the explorers and the chapters (derive others with replace)

@@ -15,11 +15,23 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import repro
+from ._checks import ArgumentTypeError, check_bool, check_int
 from .models import ModelConfig, Transformer
 from .recipe import BOOK_RECIPE, TrainConfig
 from .tasks import IGNORE, BijectionTask, FactSet
 
-__all__ = ["TrainConfig", "BOOK_RECIPE", "TrainResult", "Evaluation", "train", "fit", "evaluate", "loss_and_correct"]
+__all__ = [
+    "TrainConfig",
+    "BOOK_RECIPE",
+    "TrainResult",
+    "Evaluation",
+    "train",
+    "fit",
+    "evaluate",
+    "loss_and_correct",
+    "check_model_and_data",
+    "non_finite_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,24 @@ class TrainResult:
     reached_target: bool
     seconds: float
     history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
+    failed: str | None = None  # why training stopped early without a usable model (e.g. the loss became NaN)
+
+
+def check_model_and_data(model, data, *, name: str = "data") -> None:
+    """Raise unless ``model`` is a :class:`Transformer` and ``data`` a :class:`FactSet` it can read: vocabulary,
+    classes, sequence length and format (``ModelConfig.check_fits``)."""
+    if not isinstance(model, Transformer):
+        raise ArgumentTypeError(f"model must be a georecall.models.Transformer, got {type(model).__name__}")
+    if not isinstance(data, FactSet):
+        raise ArgumentTypeError(f"{name} must be a georecall.tasks.FactSet, got {type(data).__name__}")
+    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len, data.data_format)
+
+
+def non_finite_reason(loss: float, step: int) -> str | None:
+    """The failure recorded when the loss at ``step`` is NaN or infinite (diverged training), else None."""
+    if loss == loss and abs(loss) != float("inf"):
+        return None
+    return f"loss became {loss} at step {step} (diverged: lower lr or check the data)"
 
 
 def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +86,8 @@ def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch
 @torch.no_grad()
 def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Evaluation:
     """Loss and accuracy on every sequence of ``data``, in chunks of ``chunk_size`` sequences."""
-    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    check_model_and_data(model, data)
+    check_int("chunk_size", chunk_size, 1)
     last_only = data.last_position_only
     total_loss, n_targets, correct = 0.0, 0, []
     for start in range(0, len(data), chunk_size):
@@ -65,7 +96,7 @@ def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Ev
         logits = model(tokens, last_only=last_only)
         loss, right = loss_and_correct(logits, targets)
         k = int((targets[:, -logits.shape[1] :] != IGNORE).sum())
-        total_loss += float(loss) * k
+        total_loss += float(loss) * k if k else 0.0  # a chunk without targets has a NaN mean, weight 0
         n_targets += k
         correct.append(right.cpu())
     correct_all = torch.cat(correct)
@@ -80,9 +111,13 @@ def train(
     """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps``.
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
-    ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``.
+    ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``. A loss that becomes NaN or
+    infinite at an evaluation stops training; the result then has ``failed`` set to the reason.
     """
-    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    check_model_and_data(model, data)
+    if not isinstance(config, TrainConfig):
+        raise ArgumentTypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_bool("progress", progress)
     data = data.to(model.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -102,7 +137,8 @@ def train(
         result.history["accuracy"].append(ev.accuracy)
         result.accuracy, result.loss, result.steps = ev.accuracy, ev.loss, step
         bar.set_postfix(loss=f"{ev.loss:.3g}", acc=f"{ev.accuracy:.3f}")
-        return ev.accuracy >= config.target_accuracy
+        result.failed = non_finite_reason(ev.loss, step)
+        return ev.accuracy >= config.target_accuracy or result.failed is not None
 
     order, cursor = torch.empty(0, dtype=torch.long), 0
     with tqdm(total=config.max_steps, desc="train", disable=not progress, leave=False) as bar:
@@ -127,7 +163,7 @@ def train(
             if step % config.eval_every == 0 or step == config.max_steps:
                 done = record(step)
     model.eval()
-    result.reached_target = result.accuracy >= config.target_accuracy
+    result.reached_target = result.failed is None and result.accuracy >= config.target_accuracy
     result.seconds = time.perf_counter() - t0
     return result
 
