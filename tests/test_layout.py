@@ -34,11 +34,13 @@ ORDER = [
     "probe_summary",
     "train",
     "batched",
+    "executors",
     "transfer",
     "cache",
     "sweeps",
     "presets",
     "tables",
+    "scheduler",
     "analysis",
     "chapters",
     "runner",
@@ -55,6 +57,7 @@ TORCH_FREE = [
     "sweeps",
     "presets",
     "tables",
+    "scheduler",
     "analysis",
 ]
 MAX_LINES = 450

@@ -126,6 +126,8 @@ def check_writable_dir(name: str, path: str | os.PathLike, *, create: bool = Tru
     if str(path).strip() == "":
         raise ValueError(f"{name} must not be empty (use '.' for the current folder)")
     folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{name} {str(folder)!r} is not a folder (a file of that name exists)")
     try:
         if create:
             folder.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,7 @@ SWEEP_COLUMNS = (
     "steps",
     "reached_target",
     "heldout_accuracy",
+    "failed",  # empty, or why training failed (a NaN or infinite loss): such a point never counts as a success
 )
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
