@@ -1,13 +1,15 @@
-"""Running sweeps: the memory plan, the executors, the scheduler, and the producers of the committed tables.
+"""Running sweeps: the memory plan, one stack of points, the experiments' loop, and the producers of the tables.
 
 A sweep (:mod:`georecall.sweeps`) is a list of experiments: fixed points and threshold lines. The scheduler
-sends stacks of same-shape points (cache misses only) to any ``concurrent.futures.Executor``: inline (one
-process), a local spawn process pool (the default), or a Dask ``distributed`` client
-(``client.get_executor()``), so the same sweep runs on a laptop or a cluster. Each stack trains with
+(:mod:`georecall.scheduler`) sends stacks of same-shape points (cache misses only) to any
+``concurrent.futures.Executor`` (:mod:`georecall.executors`): inline (one process), a local spawn process pool
+(the default), or a Dask ``distributed`` client (``client.get_executor()``), so the same sweep runs on a laptop or
+a cluster. Each stack trains with
 :func:`georecall.batched.train_batched`; each point is stored on its own in the content-addressed cache
 (:mod:`georecall.cache`), so an interrupted sweep resumes where it stopped. Threshold lines advance as their
 probes finish (:class:`georecall.sweeps.LineState`). Before anything trains, :func:`check_memory` refuses a
-grid whose largest stacks would not fit in memory together.
+grid whose largest stacks would not fit in memory together, the arguments are checked, and the cache folder is
+probed (read-only use if it cannot be written). A point whose loss becomes NaN or inf is kept with ``failed`` set.
 
 :func:`make_table` computes any table of the registry (:mod:`georecall.tables`): a sweep table from its
 preset's experiment, the dense-accuracy table from :func:`georecall.chapters.dense_accuracy_table`.
