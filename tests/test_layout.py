@@ -32,8 +32,9 @@ ORDER = [
     "probes",
     "selector",
     "probe_summary",
-    "train",
+    "_fused",
     "batched",
+    "train",
     "executors",
     "transfer",
     "cache",
@@ -44,6 +45,8 @@ ORDER = [
     "analysis",
     "chapters",
     "runner",
+    "plotstyle",
+    "tablefmt",
     "plots",
     "widgets",
     "__main__",
@@ -59,6 +62,8 @@ TORCH_FREE = [
     "tables",
     "scheduler",
     "analysis",
+    "plotstyle",
+    "tablefmt",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family

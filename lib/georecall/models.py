@@ -23,9 +23,9 @@ from torch import nn
 
 from . import repro
 from ._checks import ArgumentTypeError, check_bool, check_int, check_seed
-from .tasks import check_tokens
+from .tasks import FactSet, check_tokens
 
-__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES"]
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "check_model_and_data"]
 
 HOOK_NAMES = (  # the module paths of the model's HookPoints, in forward order (a test checks they match)
     "hook_embed",
@@ -364,3 +364,13 @@ class Transformer(nn.Module):
                 continue
             total += p.numel()
         return total
+
+
+def check_model_and_data(model, data, *, name: str = "data") -> None:
+    """Raise unless ``model`` is a :class:`Transformer` and ``data`` a ``FactSet`` it can read: vocabulary,
+    classes, sequence length and format (:meth:`ModelConfig.check_fits`)."""
+    if not isinstance(model, Transformer):
+        raise ArgumentTypeError(f"model must be a georecall.models.Transformer, got {type(model).__name__}")
+    if not isinstance(data, FactSet):
+        raise ArgumentTypeError(f"{name} must be a georecall.tasks.FactSet, got {type(data).__name__}")
+    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len, data.data_format)

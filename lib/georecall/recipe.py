@@ -6,11 +6,11 @@ the same recipe the trainer runs; ``georecall.train`` re-exports both names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._checks import check_float, check_int, check_seed
 
-__all__ = ["TrainConfig", "BOOK_RECIPE"]
+__all__ = ["TrainConfig", "TrainResult", "BOOK_RECIPE", "non_finite_reason"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,3 +39,23 @@ class TrainConfig:
 
 
 BOOK_RECIPE = TrainConfig()  # the one recipe of the sweeps, the explorers and the chapters (derive others with replace)
+
+
+@dataclass
+class TrainResult:
+    """What one training run returns (``train.train``, one per model from ``batched.train_batched``)."""
+
+    accuracy: float  # final accuracy on all the data
+    loss: float  # final loss
+    steps: int  # optimisation steps taken
+    reached_target: bool
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
+    failed: str | None = None  # why training stopped without a usable model (the loss became NaN or inf), else None
+
+
+def non_finite_reason(loss: float, step: int) -> str | None:
+    """The failure recorded when the loss at ``step`` is NaN or infinite (diverged training), else None."""
+    if loss == loss and abs(loss) != float("inf"):
+        return None
+    return f"loss became {loss} at step {step} (diverged: lower lr or check the data)"

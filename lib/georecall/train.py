@@ -8,16 +8,16 @@ N*R facts recalled.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import repro
+from . import _fused, batched, repro
 from ._checks import ArgumentTypeError, check_bool, check_int
-from .models import ModelConfig, Transformer
-from .recipe import BOOK_RECIPE, TrainConfig
+from .models import ModelConfig, Transformer, check_model_and_data
+from .recipe import BOOK_RECIPE, TrainConfig, TrainResult, non_finite_reason
 from .tasks import IGNORE, BijectionTask, FactSet
 
 __all__ = [
@@ -39,34 +39,6 @@ class Evaluation:
     loss: float  # mean cross-entropy over targeted positions
     accuracy: float  # share of sequences correct at every targeted position
     correct: torch.Tensor  # [n] bool, per sequence
-
-
-@dataclass
-class TrainResult:
-    accuracy: float  # final accuracy on all the data
-    loss: float  # final loss
-    steps: int  # optimisation steps taken
-    reached_target: bool
-    seconds: float
-    history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
-    failed: str | None = None  # why training stopped early without a usable model (e.g. the loss became NaN)
-
-
-def check_model_and_data(model, data, *, name: str = "data") -> None:
-    """Raise unless ``model`` is a :class:`Transformer` and ``data`` a :class:`FactSet` it can read: vocabulary,
-    classes, sequence length and format (``ModelConfig.check_fits``)."""
-    if not isinstance(model, Transformer):
-        raise ArgumentTypeError(f"model must be a georecall.models.Transformer, got {type(model).__name__}")
-    if not isinstance(data, FactSet):
-        raise ArgumentTypeError(f"{name} must be a georecall.tasks.FactSet, got {type(data).__name__}")
-    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len, data.data_format)
-
-
-def non_finite_reason(loss: float, step: int) -> str | None:
-    """The failure recorded when the loss at ``step`` is NaN or infinite (diverged training), else None."""
-    if loss == loss and abs(loss) != float("inf"):
-        return None
-    return f"loss became {loss} at step {step} (diverged: lower lr or check the data)"
 
 
 def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,11 +85,18 @@ def train(
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
     ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``. A loss that becomes NaN or
     infinite at an evaluation stops training; the result then has ``failed`` set to the reason.
+
+    Models and data that ``georecall._fused`` supports (a plain ``Transformer``, no hooks, targets at the last
+    position only: every single-hop and noisy-format run) train through ``batched.train_batched`` as a stack of
+    one, with the hand-written step; the result is the same to float round-off. Anything else runs the autograd
+    loop below.
     """
     check_model_and_data(model, data)
     if not isinstance(config, TrainConfig):
         raise ArgumentTypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     check_bool("progress", progress)
+    if _fused.supported(model, data):
+        return batched.train_batched([model], [data], [config], progress=progress)[0]
     data = data.to(model.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
