@@ -26,6 +26,7 @@ from georecall import (
     tables,
     tasks,
     train,
+    widgets,
 )
 
 TASK = tasks.make_task(8, 2, seed=0)
@@ -231,3 +232,16 @@ def test_a_format_tag_passes_through_subsets_and_devices():
     assert _noisy_model().config.data_format == tasks.NOISY and _model().config.data_format == tasks.SINGLE_HOP
     untagged = models.Transformer(models.ModelConfig(d_vocab=10, d_vocab_out=8, d_model=8, d_mlp=8))
     assert train.evaluate(untagged, DATA).accuracy >= 0  # a model that names no format reads any
+
+
+def test_the_live_explorers_refuse_bad_sizes_naming_them():
+    for kwargs, name in [
+        (dict(N=8, R=2, d=4, freeze_embed="no"), "freeze_embed"),
+        (dict(N="8", R=2, d=4), "N"),
+        (dict(N=8, R=0, d=4), "R"),
+        (dict(N=8, R=2, d=2.0), "d"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            widgets.train_live(**kwargs)
+    with pytest.raises(ValueError, match="power of two"):
+        widgets.log2_slider("N", 100, 3, 10)
