@@ -43,6 +43,8 @@ ORDER = [
     "analysis",
     "chapters",
     "runner",
+    "plotstyle",
+    "tablefmt",
     "plots",
     "widgets",
     "__main__",
@@ -57,6 +59,8 @@ TORCH_FREE = [
     "presets",
     "tables",
     "analysis",
+    "plotstyle",
+    "tablefmt",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family
