@@ -16,7 +16,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from . import chapters, plots, repro, tasks, theory, train
+from . import chapters, plots, plots_construction, repro, tasks, theory, train
 from ._checks import check_bool, check_int
 
 __all__ = ["explorer", "log2_slider", "int_slider", "train_live"]
@@ -141,7 +141,7 @@ def construction_view(N: int, R: int, d: int, k: int, placement: str, codes: str
         f"{rec.kind}, {rec.code_kind} codes, N={N}, R={R}, k={rec.k}, d={rec.d_model}, m={rec.d_mlp}: "
         f"accuracy {ev.accuracy:.1%} on {scope}, min margin {ev.min_margin:.3f}"
     )
-    return plots.plot_construction_view(
+    return plots_construction.plot_construction_view(
         snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=rec.k, title=title
     )
 
@@ -180,7 +180,9 @@ def construction_twin(
         scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
         title = f"{rec.kind} placement, N={N}, R={R}, k={rec.k}, d={rec.d_model}: accuracy {ev.accuracy:.1%} on {scope}"
         views.append((d, snap.activations.tolist(), snap.margin_counts, snap.margin_edges, title))
-    return plots.plot_construction_view_slider(views, R=R, k=snap.recipe.k, slider_label="embedding dimension d")
+    return plots_construction.plot_construction_view_slider(
+        views, R=R, k=snap.recipe.k, slider_label="embedding dimension d"
+    )
 
 
 # --- Chapter 3: learned capacity -------------------------------------------------------------------------------------
