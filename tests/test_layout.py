@@ -38,8 +38,10 @@ ORDER = [
     "cache",
     "sweeps",
     "presets",
+    "disjoint_runs",
     "tables",
     "analysis",
+    "disjoint_analysis",
     "chapters",
     "runner",
     "plots",
@@ -56,6 +58,7 @@ TORCH_FREE = [
     "presets",
     "tables",
     "analysis",
+    "disjoint_analysis",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family
