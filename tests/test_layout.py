@@ -45,7 +45,9 @@ ORDER = [
     "chapters",
     "runner",
     "plots",
+    "disjoint_plots",
     "widgets",
+    "disjoint_widgets",
     "__main__",
 ]
 TORCH_FREE = [
