@@ -32,8 +32,9 @@ ORDER = [
     "probes",
     "selector",
     "probe_summary",
-    "train",
+    "_fused",
     "batched",
+    "train",
     "transfer",
     "cache",
     "sweeps",
@@ -44,6 +45,8 @@ ORDER = [
     "disjoint_analysis",
     "chapters",
     "runner",
+    "plotstyle",
+    "tablefmt",
     "plots",
     "disjoint_plots",
     "widgets",
@@ -61,6 +64,8 @@ TORCH_FREE = [
     "tables",
     "analysis",
     "disjoint_analysis",
+    "plotstyle",
+    "tablefmt",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family

@@ -1,7 +1,8 @@
 """Figures of the disjoint-attribute appendix: each takes computed tables and returns a ``go.Figure``.
 
 Inputs are the small DataFrames of :mod:`georecall.disjoint_analysis` (d*, the frozen control's probes) and the
-construction's margins; nothing here computes a result.
+construction's margins; nothing here computes a result. The book's encodings (:mod:`georecall.plotstyle`): one colour
+per R, theory dashed or as open markers, log axes with major labels only, the legend in a band below the plot.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from .plots import SliderStep, color_for_R, slider_figure
+from .plots import SliderStep, slider_figure
+from .plotstyle import BLUE, GREY, PALETTE, VERMILLION, color_for_R, legend_below, log_axis, wrap
 
 __all__ = [
     "plot_dstar_vs_rlogd",
@@ -22,7 +24,6 @@ __all__ = [
 ]
 
 _SYMBOL_FOR_D = {2: "circle", 8: "square", 32: "diamond"}
-_LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top")
 
 
 def plot_dstar_vs_rlogd(dstar) -> go.Figure:
@@ -53,7 +54,7 @@ def plot_dstar_vs_rlogd(dstar) -> go.Figure:
             y=cons["construction_d"],
             mode="markers",
             name="construction d = Rk + R + k",
-            marker=dict(symbol="circle-open", size=11, color="#666666"),
+            marker=dict(symbol="circle-open", size=11, color=GREY),
         )
     )
     fig.add_trace(
@@ -62,18 +63,15 @@ def plot_dstar_vs_rlogd(dstar) -> go.Figure:
             y=dstar["counting_d_p2"],
             mode="markers",
             name="counting bound, 2 bits/weight",
-            marker=dict(symbol="x-thin-open", size=9, color="#000000", line=dict(width=1.5)),
+            marker=dict(symbol="x-thin-open", size=9, color=PALETTE[-1], line=dict(width=1.5)),
         )
     )
     fig.update_layout(
-        title="Learned d* against R·log₂D (S = 256)",
-        xaxis=dict(title="R·log₂D (bits per subject)", type="log", dtick=0.30103),
-        yaxis=dict(title="embedding dimension d", type="log", dtick=0.30103),
-        legend=_LEGEND_BELOW,
-        height=560,
-        margin=dict(b=190),
+        title=wrap("Learned d* against R·log₂D (S = 256)"),
+        xaxis=log_axis("R·log₂D (bits per subject)", dstar["R_log2_D"].tolist()),
+        yaxis=log_axis("embedding dimension d", [*dstar["d_star"], *dstar["construction_d"]]),
     )
-    return fig
+    return legend_below(fig, plot_px=340)
 
 
 def plot_shared_vs_disjoint(rows) -> go.Figure:
@@ -81,7 +79,7 @@ def plot_shared_vs_disjoint(rows) -> go.Figure:
     attribute sets, with R·log₂(answers per relation) dashed: it grows with S when attributes are shared, not when
     each relation has its own D. ``rows``: setting, S, d_star, censored, R_log2_answers."""
     fig = go.Figure()
-    colors = ("#0072B2", "#D55E00")
+    colors = (BLUE, VERMILLION)
     for color, (setting, g) in zip(colors, rows.groupby("setting", sort=True)):
         g = g.sort_values("S")
         fig.add_trace(
@@ -97,14 +95,11 @@ def plot_shared_vs_disjoint(rows) -> go.Figure:
             )
         )
     fig.update_layout(
-        title="d* as the number of subjects grows (R = 4)",
-        xaxis=dict(title="subjects S (= N in the shared task)", type="log", dtick=0.30103),
+        title=wrap("d* as the number of subjects grows (R = 4)"),
+        xaxis=log_axis("subjects S (= N in the shared task)", rows["S"].tolist()),
         yaxis=dict(title="embedding dimension d", rangemode="tozero"),
-        legend=_LEGEND_BELOW,
-        height=500,
-        margin=dict(b=150),
     )
-    return fig
+    return legend_below(fig, plot_px=320)
 
 
 def plot_frozen_control(probe_rows, *, target: float = 0.99) -> go.Figure:
@@ -125,16 +120,13 @@ def plot_frozen_control(probe_rows, *, target: float = 0.99) -> go.Figure:
                 "<extra></extra>",
             )
         )
-    fig.add_hline(y=target, line=dict(dash="dot", color="#666666"))
+    fig.add_hline(y=target, line=dict(dash="dot", color=GREY))
     fig.update_layout(
-        title="Frozen embeddings on disjoint sets: accuracy against facts",
-        xaxis=dict(title="facts S·R", type="log", dtick=0.30103),
+        title=wrap("Frozen embeddings on disjoint sets: accuracy against facts"),
+        xaxis=log_axis("facts S·R", probe_rows["facts"].tolist()),
         yaxis=dict(title="accuracy (held-out draw for noisy)", range=[0, 1.05]),
-        legend=_LEGEND_BELOW,
-        height=540,
-        margin=dict(b=190),
     )
-    return fig
+    return legend_below(fig, plot_px=320)
 
 
 def margin_traces(counts: Sequence[int], edges: Sequence[float], *, min_margin: float) -> list[go.BaseTraceType]:
@@ -143,13 +135,13 @@ def margin_traces(counts: Sequence[int], edges: Sequence[float], *, min_margin: 
     width = edges[1] - edges[0]
     top = max(counts) if counts else 1
     return [
-        go.Bar(x=mids, y=list(counts), width=width, name="facts per margin bin", marker_color="#0072B2"),
+        go.Bar(x=mids, y=list(counts), width=width, name="facts per margin bin", marker_color=BLUE),
         go.Scatter(
             x=[min_margin, min_margin],
             y=[0, top],
             mode="lines",
             name="2 / max(k, 1)",
-            line=dict(color="#D55E00", dash="dash"),
+            line=dict(color=VERMILLION, dash="dash"),
         ),
     ]
 
@@ -158,9 +150,9 @@ def plot_margins(counts: Sequence[int], edges: Sequence[float], *, min_margin: f
     """The live explorer's figure: the margins of every fact of one construction (:func:`margin_traces`)."""
     fig = go.Figure(margin_traces(counts, edges, min_margin=min_margin))
     fig.update_layout(
-        title=title, xaxis_title="margin: correct logit − best wrong logit", yaxis_title="facts", bargap=0, height=420
+        title=wrap(title), xaxis_title="margin: correct logit − best wrong logit", yaxis_title="facts", bargap=0
     )
-    return fig
+    return legend_below(fig, plot_px=300)
 
 
 def plot_margin_slider(views, *, slider_label: str = "D") -> go.Figure:
@@ -173,10 +165,5 @@ def plot_margin_slider(views, *, slider_label: str = "D") -> go.Figure:
     return slider_figure(
         steps,
         slider_label=slider_label,
-        layout=dict(
-            xaxis=dict(title="margin: correct logit − best wrong logit"),
-            yaxis=dict(title="facts"),
-            height=480,
-            bargap=0,
-        ),
+        layout=dict(xaxis=dict(title="margin: correct logit − best wrong logit"), yaxis=dict(title="facts"), bargap=0),
     )
