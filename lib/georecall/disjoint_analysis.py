@@ -4,7 +4,8 @@ Input: the committed tables ``disjoint_dstar`` and ``disjoint_frozen`` (:mod:`ge
 trained point, columns ``n_answers`` = D, ``n_heads``, ``batch_size`` on top of the shared sweep columns). The
 success rule is the sweeps': a probe succeeds when more than ``sweeps.MAJORITY`` of its seeds reach the target,
 scored on all facts in the ``[s, r]`` format and on the held-out noisy draw (``heldout_accuracy``, never used for
-stopping) in the noisy format. Nothing here trains or imports torch.
+stopping) in the noisy format; a run whose loss diverged (``failed`` set) never counts as a success. Nothing here
+trains or imports torch.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def probes(df: pd.DataFrame, by: list[str], *, target: float = TARGET) -> pd.Dat
         raise ValueError(f"target must be in (0, 1], got {target}")
     _check_table(df, tuple(by) + ("seed",))
     t = df.assign(judged=judged_accuracy(df))
+    failed = t["failed"].notna() & (t["failed"].astype(str) != "") if "failed" in t.columns else False
     out = (
-        t.assign(ok=t["judged"] >= target)
+        t.assign(ok=(t["judged"] >= target) & ~failed)
         .groupby(by, as_index=False)
         .agg(
             n_seeds=("seed", "count"), n_ok=("ok", "sum"), judged_mean=("judged", "mean"), judged_min=("judged", "min")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from . import cache as cache_mod
 from . import theory
-from ._checks import check_int
+from ._checks import check_bool, check_choice, check_int, check_seed
 from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
@@ -139,8 +139,8 @@ class RunConfig:
         check_int("n_heads", self.n_heads, 1, 1024)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
-        if self.data_format not in FORMATS:
-            raise ValueError(f"data_format must be one of {FORMATS}, got {self.data_format!r}")
+        check_bool("freeze_embed", self.freeze_embed)
+        check_choice("data_format", self.data_format, FORMATS)
         check_int("seq_len", self.seq_len, 3, 4096)
         check_int("noisy_copies", self.noisy_copies, 1, 1024)
         if not (isinstance(self.lr, float) and 0 < self.lr <= 1):
@@ -153,11 +153,9 @@ class RunConfig:
         check_int("full_batch_max", self.full_batch_max, 1, 2**28)
         if not (isinstance(self.target_accuracy, float) and 0 < self.target_accuracy <= 1):
             raise ValueError(f"target_accuracy must be a float in (0, 1], got {self.target_accuracy!r}")
-        check_int("seed", self.seed, 0, 2**62)
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        check_seed("seed", self.seed)
+        check_choice("device", self.device, DEVICES)
+        check_choice("task", self.task, TASKS)
         if self.task == "disjoint":
             check_int("n_answers (D)", self.n_answers, 1, 2**20)
             if self.n_relations * self.n_answers < 2:

@@ -64,6 +64,7 @@ SWEEP_COLUMNS = (
     "steps",
     "reached_target",
     "heldout_accuracy",
+    "failed",  # empty, or why training failed (a NaN or infinite loss): such a point never counts as a success
 )
 # the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
 DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
