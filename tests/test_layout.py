@@ -40,9 +40,11 @@ ORDER = [
     "cache",
     "sweeps",
     "presets",
+    "disjoint_runs",
     "tables",
     "scheduler",
     "analysis",
+    "disjoint_analysis",
     "chapters",
     "runner",
     "plotstyle",
@@ -50,7 +52,9 @@ ORDER = [
     "plots",
     "plots_construction",
     "plots_capacity",
+    "disjoint_plots",
     "widgets",
+    "disjoint_widgets",
     "__main__",
 ]
 TORCH_FREE = [
@@ -64,6 +68,7 @@ TORCH_FREE = [
     "tables",
     "scheduler",
     "analysis",
+    "disjoint_analysis",
     "plotstyle",
     "tablefmt",
 ]

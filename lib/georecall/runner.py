@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import cache as cache_mod
-from . import chapters, models, repro, tables, tasks, theory, train
+from . import chapters, disjoint_runs, models, repro, tables, tasks, theory, train
 from ._checks import ArgumentTypeError, check_bool, check_choice, check_int
 from .batched import EVAL_ELEMENTS, train_batched
 from .executors import InlineExecutor, check_dask_address, make_executor
@@ -71,9 +71,12 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     M = len(configs)
     n = c.n_sequences
     B = n if n <= c.full_batch_max else c.batch_size
+    if c.task == "disjoint" and c.data_format == "noisy":  # fresh minibatches of batch_size
+        B = max(B, c.batch_size)
     q = 1  # the query position only (last_only)
-    params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=c.n_subjects, n_ctx=c.T)
-    per_model = 4 * (4 * B * q * c.n_subjects + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
+    V = c.d_vocab_out
+    params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=V, n_ctx=c.T)
+    per_model = 4 * (4 * B * q * V + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
     return int(M * per_model + 3 * 4 * EVAL_ELEMENTS)
 
 
@@ -108,7 +111,10 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
 
 def build(config: RunConfig):
     """(task, training data, model, TrainConfig, resample) of one point, all from the point's seed; ``resample(step)``
-    draws the fresh noisy batch of a step (noisy format), else it is None."""
+    draws the fresh noisy batch of a step (noisy format), else it is None. Disjoint-task points are built by
+    :func:`georecall.disjoint_runs.build_point`."""
+    if config.task == "disjoint":
+        return disjoint_runs.build_point(config)
     task = tasks.make_task(config.n_subjects, config.n_relations, seed=config.seed)
     if config.data_format == "noisy":  # fresh noise every step (Nichani et al.); accuracy on a fixed fresh draw
         noisy = functools.partial(tasks.noisy_sequences, task, seq_len=config.seq_len, copies=config.noisy_copies)
@@ -133,6 +139,8 @@ def build(config: RunConfig):
 
 def _heldout_accuracy(config: RunConfig, task, model) -> float | None:
     """Noisy format: accuracy on another fresh noisy copy of every fact (a second, independent draw); else None."""
+    if config.task == "disjoint":
+        return disjoint_runs.heldout_accuracy(config, task, model)
     if config.data_format != "noisy":
         return None
     fresh = tasks.noisy_sequences(
@@ -180,8 +188,9 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
 # --- the scheduler ---------------------------------------------------------------------------------------------
 
 
-def _majority(rows: Sequence[dict], target: float) -> bool:
-    ok = [not r["scalars"].get("failed") and r["scalars"]["accuracy"] >= target for r in rows]
+def _majority(rows: Sequence[dict], target: float, column: str = "accuracy") -> bool:
+    """More than ``MAJORITY`` of ``rows`` reach ``target`` in ``column`` (``RunConfig.judged_on``)."""
+    ok = [not r["scalars"].get("failed") and r["scalars"][column] >= target for r in rows]
     return sum(ok) > MAJORITY * len(ok)
 
 
@@ -219,6 +228,7 @@ def run_experiments(
     sched = Scheduler(executor, store, progress, recompute, train_group)
     states = {(ei, li): LineState(line) for ei, e in enumerate(experiments) for li, line in enumerate(e.lines)}
     probes: dict[tuple, list[int]] = {k: [] for k in states}
+    rechecks: dict[tuple, list[int]] = {k: [] for k in states}
     try:
         for ei, e in enumerate(experiments):
             for group in groups(list(e.points)):
@@ -241,10 +251,14 @@ def run_experiments(
                 _, k, index = tag
                 st = states[k]
                 rows = [sched.rows[c.key()] for c in st.line.configs_at(index)]
-                st.results[index] = _majority(rows, st.line.base.target_accuracy)
+                st.results[index] = _majority(rows, st.line.base.target_accuracy, st.line.base.judged_on)
                 nxt = st.next_index(index)
                 if nxt is None:
                     st.done = True
+                    for b in st.boundary() if st.line.rechecks else ():  # rows only; the boundary stays put
+                        rechecks[k].append(b)
+                        for group in groups(st.line.recheck_configs(b)):
+                            sched.request(group, ("recheck", k, b))
                 else:
                     probe(k, nxt)
     finally:
@@ -255,6 +269,8 @@ def run_experiments(
         for li, line in enumerate(e.lines):
             for index in sorted(set(probes[(ei, li)])):
                 configs += line.configs_at(index)
+            for index in sorted(set(rechecks[(ei, li)])):
+                configs += line.recheck_configs(index)
         tables[e.name] = _table(configs, sched.rows)
     return tables
 
@@ -270,9 +286,11 @@ def _table(configs: Sequence[RunConfig], rows: dict[str, dict]) -> pd.DataFrame:
         s = rows[c.key()]["scalars"]
         rec = {**dataclasses.asdict(c), "n_facts": c.n_facts, **s}
         records.append(rec)
-    df = pd.DataFrame.from_records(records, columns=list(tables.SWEEP_COLUMNS) + ["seconds"])
+    extra = [c for c in tables.DISJOINT_COLUMNS if c not in tables.SWEEP_COLUMNS]
+    df = pd.DataFrame.from_records(records, columns=list(tables.SWEEP_COLUMNS) + extra + ["seconds"])
     df["heldout_accuracy"] = df["heldout_accuracy"].astype(float)
     keys = ["data_format", "freeze_embed", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "seed"]
+    keys += ["max_steps", "batch_size"] + (["n_answers", "n_heads"] if df["n_answers"].notna().all() else [])
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 

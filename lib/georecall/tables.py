@@ -4,7 +4,9 @@ A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the b
 folder; the library holds no book path). Two kinds:
 
 - **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
-  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
+  ``e2_learned`` of ``book``; ``disjoint_dstar``, ``disjoint_frozen`` of ``disjoint``, which add the columns
+  ``n_answers``, ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall
+  times), ``%.9g`` floats;
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -30,6 +32,8 @@ __all__ = [
     "SWEEP",
     "DENSE",
     "SWEEP_COLUMNS",
+    "DISJOINT_COLUMNS",
+    "SWEEP_TABLES",
     "BOOK_SWEEP_TABLES",
     "spec",
     "write_table",
@@ -62,6 +66,8 @@ SWEEP_COLUMNS = (
     "heldout_accuracy",
     "failed",  # empty, or why training failed (a NaN or infinite loss): such a point never counts as a success
 )
+# the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
+DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -83,9 +89,9 @@ class TableSpec:
             raise ValueError(f"table {self.name!r}: a preset is required for sweep tables and only for them")
 
 
-def _sweep(name: str, description: str) -> TableSpec:
+def _sweep(name: str, description: str, *, preset: str = "book", columns=SWEEP_COLUMNS) -> TableSpec:
     return TableSpec(
-        name=name, description=description, kind=SWEEP, columns=SWEEP_COLUMNS, float_format="%.9g", preset="book"
+        name=name, description=description, kind=SWEEP, columns=columns, float_format="%.9g", preset=preset
     )
 
 
@@ -96,6 +102,18 @@ TABLES: dict[str, TableSpec] = {
         _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
+        _sweep(
+            "disjoint_dstar",
+            "Appendix: d* of learned models on disjoint attribute sets, against R log2 D and S (3 seeds)",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
+        _sweep(
+            "disjoint_frozen",
+            "Appendix: frozen-embedding capacity on disjoint sets (noisy and [s, r]), budget and batch checks",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
         TableSpec(
             name="dense_accuracy",
             description="Chapter 2: the dense construction's accuracy against d",
@@ -105,7 +123,8 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # the book preset's tables
+SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # every committed sweep table
+BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 
 
 def spec(name: str) -> TableSpec:
