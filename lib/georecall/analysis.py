@@ -209,7 +209,7 @@ def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 
 def side_by_side(frozen: pd.DataFrame, learned: pd.DataFrame, shapes: Sequence[tuple[int, int, str]]) -> pd.DataFrame:
     """Mean accuracy against N for frozen and learned embeddings at each (d, d_mlp, format) in ``shapes``, with a
-    label per curve (the input of ``plots.plot_side_by_side``)."""
+    label per curve (the input of ``plots_capacity.plot_side_by_side``)."""
     out = []
     for regime, df in (("frozen", frozen), ("learned", learned)):
         for d, m, fmt in shapes:

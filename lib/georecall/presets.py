@@ -1,25 +1,32 @@
-"""The named sweep presets: ``smoke`` (CI), ``book`` and ``probing`` (the committed tables), ``paper`` (GPU).
+"""The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables), ``disjoint`` (the appendix's committed
+tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.presets_probing`) and ``paper``
+(full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweeps.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d), E2 (capacity searches with frozen embeddings, lines along N), and fixed grids (the learning-rate
-check, learned embeddings at the frozen control's shapes); ``probing`` is the probing study of Chapters 4 and 5
-(:func:`probing_points`). A search starts at a theory-informed grid index (the
+check, learned embeddings at the frozen control's shapes). A search starts at a theory-informed grid index (the
 counting bound for d*, a facts-per-parameter prior for capacity) and moves away from it as the results demand.
-Every smoke line is also a book line, so CI re-trains a subset of the committed points.
+Every smoke line is also a book (or disjoint) line, so CI re-trains a subset of the committed points.
+
+The ``disjoint`` preset (disjoint attribute sets, ``RunConfig(task="disjoint")``): d* lines of learned models in
+the ``[s, r]`` format against R log2 D at S = 256 and against S at D = 8, R = 4; and the frozen-embedding control
+at one shape (d = 16, d_mlp = 64, 4 heads, R = 4, D = 8), a capacity search along S in the noisy format (fresh
+minibatches, judged on a held-out draw) and in ``[s, r]``, each with its boundary probes re-run at twice the step
+budget, the noisy boundary also at a 4x larger batch, and learned embeddings at the same shape.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 
 import numpy as np
 
-from . import theory
-from .sweeps import D_GRID, N_GRID_FROZEN, Experiment, Line, Preset, ProbePoint, RunConfig
+from . import disjoint_theory, theory
+from .presets_probing import probing_points, probing_smoke_points
+from .sweeps import D_GRID, N_GRID_FROZEN, Experiment, Line, Preset, Recheck, RunConfig
 
-__all__ = ["PRESETS", "preset", "probing_points", "E2_R", "LR_CHECK_LRS", "PROBE_D", "PROBE_D_STAR"]
+__all__ = ["PRESETS", "preset", "E2_R", "LR_CHECK_LRS", "DJ_CONTROL", "DJ_NOISY_STEPS", "DJ_NOISY_BATCH"]
 
 
 # --- presets --------------------------------------------------------------------------------------------------------
@@ -114,87 +121,78 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
     return tuple(pts)
 
 
-# --- the probing study (Chapters 4 and 5) ----------------------------------------------------------------------------
+# --- disjoint attribute sets ------------------------------------------------------------------------------------
 
-PROBE_N, PROBE_R = 256, 4
-PROBE_D_STAR = 8  # d* at N = 256, R = 4 in Chapter 3's e1_capacity table (Chapter 4 re-reads it from the table)
-PROBE_D = (8, 12, 16, 32, int(theory.block_dimension(PROBE_N, PROBE_R)))  # d*, 1.5 d*, 2 d*, 4 d*, construction's 44
-PROBE_WD = (0.0, 0.1)
-PROBE_SEEDS = (0, 1)
-PROBE_STEPS = 2048  # every trained point runs this many steps, past 99% (no early stop), unless an ablation says
-PROBE_ABLATION_D = (16, 44)  # ablations: one switch at a time from the core recipe at weight decay 0.1, seed 0
-PROBE_WHERE_D = (8, 16)  # where_facts_live on the core points at d* and 2 d*
-PROBE_TRANSFER_STEPS = 300  # protocols (c), (c') and where_facts_live
+DJ_D_GRID = (1,) + D_GRID  # d = 1 can already hold one bit per subject (R = 1, D = 2)
+DJ_S = 256  # S of the d*-against-R log2 D grid
+DJ_RS, DJ_DS = (1, 2, 4, 8), (2, 8, 32)
+DJ_S_LINE = (64, 128, 256, 512, 1024)  # S of the d*-against-S line (D = 8, R = 4)
+# the frozen control's one shape, as in Nichani et al.'s noisy task (several heads, D = 8)
+DJ_CONTROL = dict(task="disjoint", n_relations=4, n_answers=8, d_model=16, d_mlp=64, n_heads=4)
+DJ_S_GRID = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # steps of 1.33-1.5x
+DJ_NOISY_STEPS = 4096  # B: the noisy control's step budget; its boundary probes are re-run at 2B
+DJ_NOISY_BATCH = 256  # fresh noisy sequences per step; the boundary probes are re-run at 4x this batch
+DJ_NOISY_EVAL = dict(data_format="noisy", noisy_copies=4, eval_every=256, batch_size=DJ_NOISY_BATCH)
 
 
-def _probe_run(d: int, *, m: int | None = None, wd: float = 0.1, seed: int = 0, **kw) -> RunConfig:
-    return RunConfig(
-        n_subjects=PROBE_N,
-        n_relations=PROBE_R,
-        d_model=d,
-        d_mlp=4 * d if m is None else m,
-        weight_decay=wd,
-        seed=seed,
-        max_steps=PROBE_STEPS,
-        early_stop=False,
-        **kw,
+def _dj_d_start(S: int, R: int, D: int) -> int:
+    """First d probe: the grid value nearest the global counting bound at 2 bits per parameter (a prior)."""
+    guess = max(1.0, float(disjoint_theory.disjoint_lower_bound_d(S, R, D, bits_per_param=2.0)))
+    return int(np.argmin([abs(math.log(g / guess)) for g in DJ_D_GRID]))
+
+
+def _dj_dstar_lines(SRD: Iterable[tuple[int, int, int]], seeds=(0, 1, 2)) -> tuple[Line, ...]:
+    lines = []
+    for S, R, D in dict.fromkeys(SRD):  # ordered, without repeats
+        base = RunConfig(task="disjoint", n_subjects=S, n_relations=R, n_answers=D, d_model=1, d_mlp=4)
+        lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=DJ_D_GRID, start=_dj_d_start(S, R, D)))
+    return tuple(lines)
+
+
+def _dj_frozen_line(data_format: str, start_S: int, seeds=(0, 1)) -> Line:
+    if data_format == "noisy":
+        base = RunConfig(n_subjects=4, freeze_embed=True, max_steps=DJ_NOISY_STEPS, **DJ_CONTROL, **DJ_NOISY_EVAL)
+        checks = (Recheck(max_steps=2 * DJ_NOISY_STEPS), Recheck(batch_size=4 * DJ_NOISY_BATCH))
+    else:
+        base = RunConfig(n_subjects=4, freeze_embed=True, **DJ_CONTROL)
+        checks = (Recheck(max_steps=2 * base.max_steps),)
+    return Line(
+        base=base,
+        seeds=seeds,
+        axis="n_subjects",
+        grid=DJ_S_GRID,
+        start=DJ_S_GRID.index(start_S),
+        success_increases=False,
+        rechecks=checks,
     )
 
 
-def _probe(run: RunConfig, **kw) -> ProbePoint:
-    return ProbePoint(run=run, transfer_steps=PROBE_TRANSFER_STEPS, transfer_eval_every=25, **kw)
-
-
-def probing_points(part: str = "all") -> tuple[ProbePoint, ...]:
-    """The probing study's grid (N = 256, R = 4, lr 1e-2, full batch, 2048 steps past 99% unless stated):
-
-    - ``core``: d in {8, 12, 16, 32, 44} x weight decay {0, 0.1} x seeds {0, 1}, d_mlp = 4 d; where_facts_live
-      at d in {8, 16};
-    - ``ablations`` at d in {16, 44}, weight decay 0.1, seed 0, one switch each: tied W_U; W_U fixed at init;
-      init scale 0.5 and 2; d_mlp 64 (= the construction's 2 R k) and 256; 8192 steps; stop at 99% (Chapter 3's
-      recipe); weight decay 0.5;
-    - ``controls``: the block construction (d = 44, d_mlp = 64) and an untrained d = 16 model, seed 0.
-    """
-    parts = ("all", "core", "ablations", "controls")
-    if part not in parts:
-        raise ValueError(f"part must be one of {parts}, got {part!r}")
-    core = tuple(
-        _probe(_probe_run(d, wd=wd, seed=s), where_facts=d in PROBE_WHERE_D)
-        for d in PROBE_D
-        for wd in PROBE_WD
-        for s in PROBE_SEEDS
+def _dj_learned_at_control(Ss=(32, 128), seeds=(0, 1)) -> tuple[RunConfig, ...]:
+    """Learned embeddings at the control's shape in the noisy format (same budget, batch and held-out judging)."""
+    return tuple(
+        RunConfig(n_subjects=S, max_steps=DJ_NOISY_STEPS, seed=s, **DJ_CONTROL, **DJ_NOISY_EVAL)
+        for S in Ss
+        for s in seeds
     )
-    ablations = []
-    for d in PROBE_ABLATION_D:
-        runs = [
-            _probe_run(d, tie_embed=True),
-            _probe_run(d, freeze_unembed=True),
-            _probe_run(d, init_scale=0.5),
-            _probe_run(d, init_scale=2.0),
-            *(_probe_run(d, m=m) for m in (int(theory.block_width(PROBE_N, PROBE_R)), 256) if m != 4 * d),
-            replace(_probe_run(d), max_steps=4 * PROBE_STEPS),
-            replace(_probe_run(d), early_stop=True),
-            _probe_run(d, wd=0.5),
-        ]
-        ablations += [_probe(r) for r in runs]
-    construction = _probe_run(PROBE_D[-1], m=int(theory.block_width(PROBE_N, PROBE_R)), wd=0.0)
-    controls = (_probe(construction, source="construction"), _probe(_probe_run(16, wd=0.0), source="untrained"))
-    chosen = {"core": core, "ablations": tuple(ablations), "controls": controls}
-    return core + tuple(ablations) + controls if part == "all" else chosen[part]
 
 
-def _probing_smoke_points() -> tuple[ProbePoint, ...]:
-    """CI's subset of the probing grid: the construction, and the d = 16 model stopped at 99% (a stack of one in the
-    book run too, so CI retrains it exactly as the committed tables did; stacked points differ in round-off)."""
-    stop = [p for p in probing_points("ablations") if p.run.early_stop and p.run.d_model == 16]
-    return probing_points("controls")[:1] + tuple(stop)
-
-
-def _probing() -> Preset:
+def _disjoint() -> Preset:
     return Preset(
-        name="probing",
-        description="Chapters 4-5: probes and transfer, N = 256, R = 4, d in {8..44}, recipe ablations; ~30 min",
-        experiments=(Experiment(name="probing", description="the probing study", points=probing_points()),),
+        name="disjoint",
+        description="the appendix tables: d* on disjoint attribute sets (R, D, S), the frozen control at one shape",
+        experiments=(
+            Experiment(
+                name="disjoint_dstar",
+                description="d* search (learned embeddings, [s, r]), S = 256 x R x D and D = 8, R = 4 along S, 3 seeds",
+                lines=_dj_dstar_lines([(DJ_S, R, D) for R in DJ_RS for D in DJ_DS] + [(S, 4, 8) for S in DJ_S_LINE]),
+            ),
+            Experiment(
+                name="disjoint_frozen",
+                description="frozen capacity along S (noisy, [s, r]), budget and batch rechecks; learned at the shape",
+                lines=(_dj_frozen_line("noisy", 16), _dj_frozen_line("single_hop", 96)),
+                points=_dj_learned_at_control(),
+            ),
+        ),
     )
 
 
@@ -211,8 +209,24 @@ def _smoke() -> Preset:
                 description="frozen-embedding capacity search",
                 lines=_e2_lines(((8, 32),), R=E2_R, data_format="single_hop"),
             ),
-            Experiment(name="probing", description="two points of the probing study", points=_probing_smoke_points()),
+            Experiment(
+                name="disjoint_dstar", description="one disjoint d* line (S = 64)", lines=_dj_dstar_lines([(64, 4, 8)])
+            ),
+            Experiment(
+                name="disjoint_frozen",
+                description="the first probe of the frozen [s, r] disjoint line",
+                points=tuple(_dj_frozen_line("single_hop", 96).configs_at(DJ_S_GRID.index(96))),
+            ),
+            Experiment(name="probing", description="two points of the probing study", points=probing_smoke_points()),
         ),
+    )
+
+
+def _probing() -> Preset:
+    return Preset(
+        name="probing",
+        description="Chapters 4-5: probes and transfer, N = 256, R = 4, d in {8..44}, recipe ablations",
+        experiments=(Experiment(name="probing", description="the probing study", points=probing_points()),),
     )
 
 
@@ -277,11 +291,17 @@ def _paper() -> Preset:
     )
 
 
-PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "probing": _probing, "paper": _paper}
+PRESETS: dict[str, Callable[[], Preset]] = {
+    "smoke": _smoke,
+    "book": _book,
+    "disjoint": _disjoint,
+    "probing": _probing,
+    "paper": _paper,
+}
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (``smoke``, ``book``, ``paper``), moved to ``device``."""
+    """The named preset (``smoke``, ``book``, ``disjoint``, ``paper``), moved to ``device``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]().with_device(device)

@@ -4,8 +4,10 @@ A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the b
 folder; the library holds no book path). Two kinds:
 
 - **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
-  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats; the
-  probing study's experiment writes three (``probing``, ``transfer``, ``gates``; :mod:`georecall.study`);
+  ``e2_learned`` of ``book``; ``disjoint_dstar``, ``disjoint_frozen`` of ``disjoint``, which add the columns
+  ``n_answers``, ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall
+  times), ``%.9g`` floats; the probing study's experiment writes three (``probing``, ``transfer``,
+  ``gates``; :mod:`georecall.study`);
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -31,6 +33,8 @@ __all__ = [
     "SWEEP",
     "DENSE",
     "SWEEP_COLUMNS",
+    "DISJOINT_COLUMNS",
+    "SWEEP_TABLES",
     "BOOK_SWEEP_TABLES",
     "PROBING_TABLES",
     "POINT_COLUMNS",
@@ -64,6 +68,7 @@ SWEEP_COLUMNS = (
     "steps",
     "reached_target",
     "heldout_accuracy",
+    "failed",  # empty, or why training failed (a NaN or infinite loss): such a point never counts as a success
 )
 # the probing study (preset "probing"; georecall.study writes the rows): a point's identity, then its measurements
 POINT_COLUMNS = (
@@ -113,6 +118,8 @@ PROBE_FIELDS = (  # georecall.probe_summary.ProbeSummary's fields but N, R, d, m
 PROBING_COLUMNS = (*POINT_COLUMNS, "loss", "steps", "steps_to_target", *PROBE_FIELDS, "transfer_steps", "where_facts")
 TRANSFER_COLUMNS = (*POINT_COLUMNS, "protocol", "step", "accuracy")
 GATES_COLUMNS = (*POINT_COLUMNS, "unit", "relation", "activation")
+# the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
+DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -135,9 +142,9 @@ class TableSpec:
             raise ValueError(f"table {self.name!r}: a preset is required for sweep tables and only for them")
 
 
-def _sweep(name: str, description: str) -> TableSpec:
+def _sweep(name: str, description: str, *, preset: str = "book", columns=SWEEP_COLUMNS) -> TableSpec:
     return TableSpec(
-        name=name, description=description, kind=SWEEP, columns=SWEEP_COLUMNS, float_format="%.9g", preset="book"
+        name=name, description=description, kind=SWEEP, columns=columns, float_format="%.9g", preset=preset
     )
 
 
@@ -163,6 +170,18 @@ TABLES: dict[str, TableSpec] = {
         _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
+        _sweep(
+            "disjoint_dstar",
+            "Appendix: d* of learned models on disjoint attribute sets, against R log2 D and S (3 seeds)",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
+        _sweep(
+            "disjoint_frozen",
+            "Appendix: frozen-embedding capacity on disjoint sets (noisy and [s, r]), budget and batch checks",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
         TableSpec(
             name="dense_accuracy",
             description="Chapter 2: the dense construction's accuracy against d",
@@ -172,7 +191,8 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "book")  # the book preset's tables
+SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # every committed sweep table
+BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
 
 

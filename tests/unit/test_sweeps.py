@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from georecall import presets, sweeps, train
+from georecall import presets, presets_probing, sweeps, train
 
 
 @pytest.mark.parametrize(
@@ -57,8 +57,8 @@ def test_presets_build_and_move_device(name):
 
 
 def test_smoke_lines_are_book_lines():
-    """Overlap by construction: every smoke line is a book line (same base, seeds, grid, start)."""
-    book = {e.name: set(e.lines) for e in presets.preset("book").experiments}
+    """Overlap by construction: every smoke line is a line of the preset that commits its table (book, disjoint)."""
+    book = {e.name: set(e.lines) for name in ("book", "disjoint") for e in presets.preset(name).experiments}
     for e in presets.preset("smoke").experiments:
         assert set(e.lines) <= book.get(e.name, set()), f"smoke {e.name} has lines the book preset lacks"
 
@@ -160,7 +160,7 @@ def test_probe_points_move_to_a_device():
 def test_probing_preset_grid():
     pts = presets.probing_points()
     core = presets.probing_points("core")
-    d_star = presets.PROBE_D_STAR
+    d_star = presets_probing.PROBE_D_STAR
     assert {p.run.d_model for p in core} == {d_star, int(1.5 * d_star), 2 * d_star, 4 * d_star, 44}
     by_recipe = {}
     for p in core:
