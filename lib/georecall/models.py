@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import repro
-from ._checks import ArgumentTypeError, check_bool, check_int, check_seed
+from ._checks import ArgumentTypeError, check_bool, check_float, check_int, check_seed
 from .tasks import FactSet, check_tokens
 
 __all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "check_model_and_data"]
@@ -79,15 +79,10 @@ class ModelConfig:
             raise ArgumentTypeError(f"data_format must be a non-empty str or None, got {self.data_format!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
-        for name in ("freeze_embed", "tie_embed", "freeze_unembed"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        check_bool("freeze_unembed", self.freeze_unembed)
         if self.freeze_unembed and self.tie_embed:
             raise ValueError("freeze_unembed needs an untied unembedding (tie_embed=False): a tied W_U is W_E's rows")
-        if not (isinstance(self.init_scale, (int, float)) and not isinstance(self.init_scale, bool)):
-            raise TypeError(f"init_scale must be a number, got {self.init_scale!r}")
-        if not 0 < self.init_scale <= 100:
-            raise ValueError(f"init_scale must be in (0, 100], got {self.init_scale}")
+        check_float("init_scale", self.init_scale, 0.0, 100.0, lo_open=True)
         if self.tie_embed and self.d_vocab_out > self.d_vocab:
             raise ValueError(
                 f"tie_embed needs d_vocab_out <= d_vocab; got d_vocab_out={self.d_vocab_out}, d_vocab={self.d_vocab}"

@@ -1,18 +1,90 @@
-"""The probing study's grid (Chapters 4 and 5): the points of the ``probing`` preset and its ``smoke`` subset.
+"""The probing study's points (Chapters 4 and 5): :class:`ProbePoint`, the ``probing`` grid and its ``smoke`` subset.
 
-Every point is a :class:`georecall.sweeps.ProbePoint` on N = 256 subjects and R = 4 relations: a core grid in d and
+Every point is a :class:`ProbePoint` on N = 256 subjects and R = 4 relations: a core grid in d and
 weight decay with two seeds, one-switch ablations with one seed, and two controls (the block construction, an
 untrained model). :mod:`georecall.presets` turns them into the ``probing`` preset; no torch at import.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from . import cache as cache_mod
 from . import theory
-from .sweeps import ProbePoint, RunConfig
+from ._checks import check_int
+from .sweeps import RunConfig
 
-__all__ = ["probing_points", "probing_smoke_points", "PROBE_D", "PROBE_D_STAR", "PROBE_ABLATION_D", "PROBE_STEPS"]
+__all__ = [
+    "ProbePoint",
+    "SOURCES",
+    "probing_points",
+    "probing_smoke_points",
+    "PROBE_D",
+    "PROBE_D_STAR",
+    "PROBE_ABLATION_D",
+    "PROBE_STEPS",
+]
+
+SOURCES = ("trained", "construction", "untrained")  # where a probing point's model comes from
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbePoint:
+    """One point of the probing study: a model, then every probe and transfer protocol on it (``georecall.study``).
+
+    ``run`` fixes the task (``make_task(N, R, seed)``, [s, r] format), the model's shape and switches and the
+    recipe. ``source``: ``"trained"`` (trained by ``run``'s recipe), ``"construction"`` (the hand-built block
+    construction of the task, the positive control; ``run``'s d_model and d_mlp must be its R k + R + k and 2 R k,
+    ``theory.block_dimension`` / ``theory.block_width``) or ``"untrained"`` (``run``'s model at init, the negative
+    control). ``transfer_steps``: Adam steps of the embedding-only protocols (c) and (c') (0 skips them), their
+    curves evaluated every ``transfer_eval_every`` steps; ``where_facts`` also re-stores the model's own facts
+    through its frozen network with W_U as trained, shuffled and Gaussian (three more such trainings).
+    """
+
+    run: RunConfig
+    source: str = "trained"
+    transfer_steps: int = 500
+    transfer_eval_every: int = 50
+    where_facts: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run, RunConfig):
+            raise TypeError(f"run must be a RunConfig, got {type(self.run).__name__}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.run.task != "bijection":
+            raise ValueError(
+                f"the probing study runs on random bijections: run.task must be 'bijection', got {self.run}"
+            )
+        if self.run.data_format != "single_hop":
+            raise ValueError(f"the probes read [s, r] queries: run.data_format must be 'single_hop', got {self.run}")
+        check_int("transfer_steps", self.transfer_steps, 0, 2**20)
+        check_int("transfer_eval_every", self.transfer_eval_every, 1, 2**20)
+        if not isinstance(self.where_facts, bool):
+            raise TypeError(f"where_facts must be a bool, got {self.where_facts!r}")
+        if self.where_facts and self.transfer_steps == 0:
+            raise ValueError("where_facts needs transfer_steps > 0 (it re-stores the facts by embedding-only training)")
+        if self.source == "construction":
+            N, R = self.run.n_subjects, self.run.n_relations
+            want = (int(theory.block_dimension(N, R)), int(theory.block_width(N, R)))
+            if (self.run.d_model, self.run.d_mlp) != want:
+                raise ValueError(
+                    f"source='construction' at N={N}, R={R} has (d_model, d_mlp) = {want}, "
+                    f"got ({self.run.d_model}, {self.run.d_mlp})"
+                )
+
+    @property
+    def device(self) -> str:
+        return self.run.device
+
+    def key(self) -> str:
+        """The cache key (sha256 of canonical JSON with ``CACHE_VERSION``), distinct from the run's own key."""
+        return cache_mod.config_key(self)
+
+    def group_key(self) -> tuple:
+        """Trained points with equal group keys train as one stack; other sources are grouped by shape only."""
+        return ("probe", self.source, self.run.group_key())
+
 
 PROBE_N, PROBE_R = 256, 4
 PROBE_D_STAR = 8  # d* at N = 256, R = 4 in Chapter 3's e1_capacity table (Chapter 4 re-reads it from the table)

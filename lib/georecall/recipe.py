@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._checks import check_float, check_int, check_seed
+from ._checks import check_bool, check_float, check_int, check_seed
 
 __all__ = ["TrainConfig", "TrainResult", "BOOK_RECIPE", "non_finite_reason"]
 
@@ -37,8 +37,7 @@ class TrainConfig:
             check_int(name, getattr(self, name), 1)
         check_float("target_accuracy", self.target_accuracy, 0.0, 1.0, lo_open=True)
         check_seed("data_seed", self.data_seed)
-        if not isinstance(self.early_stop, bool):
-            raise TypeError(f"early_stop must be a bool, got {self.early_stop!r}")
+        check_bool("early_stop", self.early_stop)
 
 
 BOOK_RECIPE = TrainConfig()  # the one recipe of the sweeps, the explorers and the chapters (derive others with replace)

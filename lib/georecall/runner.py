@@ -4,8 +4,8 @@ A sweep (:mod:`georecall.sweeps`) is a list of experiments: fixed points and thr
 (:mod:`georecall.scheduler`) sends stacks of same-shape points (cache misses only) to any
 ``concurrent.futures.Executor`` (:mod:`georecall.executors`): inline (one process), a local spawn process pool
 (the default), or a Dask ``distributed`` client (``client.get_executor()``), so the same sweep runs on a laptop or
-a cluster. Each stack trains with
-:func:`georecall.batched.train_batched` (a probing stack then probes each model, :mod:`georecall.study`); each point is stored on its own in the content-addressed cache
+a cluster. Each stack trains with :func:`georecall.batched.train_batched` (a probing stack then probes each
+model, :mod:`georecall.study`); each point is stored on its own in the content-addressed cache
 (:mod:`georecall.cache`), so an interrupted sweep resumes where it stopped. Threshold lines advance as their
 probes finish (:class:`georecall.sweeps.LineState`). Before anything trains, :func:`check_memory` refuses a
 grid whose largest stacks would not fit in memory together, the arguments are checked, and the cache folder is

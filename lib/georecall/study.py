@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,9 +32,10 @@ import pandas as pd
 from . import constructions, models, probe_summary, repro, selector, tables, tasks, transfer
 from ._checks import check_int
 from .batched import train_batched
+from .presets_probing import ProbePoint
 from .probe_analysis import CONSTRUCTION, CORE, UNTRAINED, recipe_labels
 from .probes import query_activations
-from .sweeps import ProbePoint, RunConfig
+from .sweeps import RunConfig
 
 __all__ = ["build_point", "steps_to_target", "measure", "probe_group", "experiment_tables", "GATE_SEEDS"]
 
@@ -77,7 +79,8 @@ def measure(point: ProbePoint, task, model, result=None) -> dict:
 
     Returns ``{"scalars": {...}, "arrays": {...}}`` (JSON-able scalars, numpy arrays): the training record, every
     :class:`georecall.probe_summary.ProbeSummary` field, each transfer protocol's final accuracy (``t_<name>``),
-    the (c)/(c') curves and the gate picture ``gate_pattern`` [m, R]."""
+    the (c)/(c') curves and the gate picture ``gate_pattern`` [m, R]. A value that does not apply (the loss and
+    steps to target of an untrained model, a NaN probe) is None."""
     point = _point(point)
     seed = point.run.seed
     model = model.cpu().eval()
@@ -97,7 +100,8 @@ def measure(point: ProbePoint, task, model, result=None) -> dict:
             arrays |= {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
         if not model.unembed.tied:
             scalars |= _transfer(point, task, model, arrays)
-    return {"scalars": scalars, "arrays": arrays}
+    finite = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in scalars.items()}
+    return {"scalars": finite, "arrays": arrays}  # None: not applicable (the cache stores no NaN)
 
 
 def _transfer(point: ProbePoint, task, model, arrays: dict) -> dict:

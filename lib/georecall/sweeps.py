@@ -8,8 +8,8 @@ is ``python -m georecall sweep PRESET`` (``python -m georecall.sweeps PRESET`` i
 
 Two kinds of experiment:
 
-- **grid**: a fixed list of points: :class:`RunConfig` (train, record accuracy) or :class:`ProbePoint` (train or
-  build a model, then run every probe and transfer protocol on it: the probing study's tables).
+- **grid**: a fixed list of points: :class:`RunConfig` (train, record accuracy) or
+  ``presets_probing.ProbePoint`` (train or build a model, then probe it: the probing study's tables).
 - **threshold lines**: along an ordered grid of one axis (``d_model`` or ``n_subjects``), find where the
   majority of seeds stops/starts reaching ``target_accuracy``. The walk starts at a theory-informed grid
   index, steps (galloping) until the boundary is bracketed, then bisects; it trains only the points it
@@ -33,8 +33,6 @@ from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
     "RunConfig",
-    "ProbePoint",
-    "SOURCES",
     "Line",
     "Experiment",
     "Preset",
@@ -259,67 +257,6 @@ class RunConfig:
         raise ValueError(f"axis must be 'd_model' or 'n_subjects', got {axis!r}")
 
 
-SOURCES = ("trained", "construction", "untrained")  # where a probing point's model comes from
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProbePoint:
-    """One point of the probing study: a model, then every probe and transfer protocol on it (``georecall.study``).
-
-    ``run`` fixes the task (``make_task(N, R, seed)``, [s, r] format), the model's shape and switches and the
-    recipe. ``source``: ``"trained"`` (trained by ``run``'s recipe), ``"construction"`` (the hand-built block
-    construction of the task, the positive control; ``run``'s d_model and d_mlp must be its R k + R + k and 2 R k,
-    ``theory.block_dimension`` / ``theory.block_width``) or ``"untrained"`` (``run``'s model at init, the negative
-    control). ``transfer_steps``: Adam steps of the embedding-only protocols (c) and (c') (0 skips them), their
-    curves evaluated every ``transfer_eval_every`` steps; ``where_facts`` also re-stores the model's own facts
-    through its frozen network with W_U as trained, shuffled and Gaussian (three more such trainings).
-    """
-
-    run: RunConfig
-    source: str = "trained"
-    transfer_steps: int = 500
-    transfer_eval_every: int = 50
-    where_facts: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.run, RunConfig):
-            raise TypeError(f"run must be a RunConfig, got {type(self.run).__name__}")
-        if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
-        if self.run.task != "bijection":
-            raise ValueError(
-                f"the probing study runs on random bijections: run.task must be 'bijection', got {self.run}"
-            )
-        if self.run.data_format != "single_hop":
-            raise ValueError(f"the probes read [s, r] queries: run.data_format must be 'single_hop', got {self.run}")
-        check_int("transfer_steps", self.transfer_steps, 0, 2**20)
-        check_int("transfer_eval_every", self.transfer_eval_every, 1, 2**20)
-        if not isinstance(self.where_facts, bool):
-            raise TypeError(f"where_facts must be a bool, got {self.where_facts!r}")
-        if self.where_facts and self.transfer_steps == 0:
-            raise ValueError("where_facts needs transfer_steps > 0 (it re-stores the facts by embedding-only training)")
-        if self.source == "construction":
-            N, R = self.run.n_subjects, self.run.n_relations
-            want = (int(theory.block_dimension(N, R)), int(theory.block_width(N, R)))
-            if (self.run.d_model, self.run.d_mlp) != want:
-                raise ValueError(
-                    f"source='construction' at N={N}, R={R} has (d_model, d_mlp) = {want}, "
-                    f"got ({self.run.d_model}, {self.run.d_mlp})"
-                )
-
-    @property
-    def device(self) -> str:
-        return self.run.device
-
-    def key(self) -> str:
-        """The cache key (sha256 of canonical JSON with ``CACHE_VERSION``), distinct from the run's own key."""
-        return cache_mod.config_key(self)
-
-    def group_key(self) -> tuple:
-        """Trained points with equal group keys train as one stack; other sources are grouped by shape only."""
-        return ("probe", self.source, self.run.group_key())
-
-
 @dataclass(frozen=True, kw_only=True)
 class Recheck:
     """Once a line's boundary is bracketed, re-run its two boundary probes (last success, first failure) with
@@ -384,20 +321,20 @@ class Experiment:
 
     name: str
     description: str
-    points: tuple[RunConfig, ...] | tuple[ProbePoint, ...] = ()  # one kind per experiment
+    points: tuple = ()  # RunConfig, or presets_probing.ProbePoint (one kind per experiment)
     lines: tuple[Line, ...] = ()
 
     def __post_init__(self) -> None:
         kinds = {type(p) for p in self.points}
-        if len(kinds) > 1 or not kinds <= {RunConfig, ProbePoint}:
+        if len(kinds) > 1:
             raise TypeError(f"experiment {self.name!r}: points must be all RunConfig or all ProbePoint")
-        if self.lines and kinds == {ProbePoint}:
+        if self.lines and self.probing:
             raise ValueError(f"experiment {self.name!r}: threshold lines cannot be mixed with probing points")
 
     @property
     def probing(self) -> bool:
-        """True when the points are :class:`ProbePoint` (the study writes the probing tables)."""
-        return bool(self.points) and isinstance(self.points[0], ProbePoint)
+        """True when the points are ``presets_probing.ProbePoint`` (a RunConfig in ``run``; the study's tables)."""
+        return bool(self.points) and isinstance(getattr(self.points[0], "run", None), RunConfig)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -408,7 +345,7 @@ class Preset:
 
     def with_device(self, device: str) -> "Preset":
         def move(c):
-            if isinstance(c, ProbePoint):
+            if hasattr(c, "run"):  # a probing point
                 return replace(c, run=replace(c.run, device=device))
             return replace(c, device=device)
 

@@ -128,7 +128,7 @@ def test_run_config_passes_switches_to_model_and_recipe():
 
 def _probe_point(**kw):
     run = sweeps.RunConfig(n_subjects=16, n_relations=2, d_model=14, d_mlp=16)
-    return sweeps.ProbePoint(run=run, **kw)
+    return presets_probing.ProbePoint(run=run, **kw)
 
 
 def test_probe_point_keys_and_validation():
@@ -138,15 +138,15 @@ def test_probe_point_keys_and_validation():
     assert p.group_key() != dataclasses.replace(p, source="untrained").group_key()
     _probe_point(source="construction")  # d = R k + R + k = 14, m = 2 R k = 16 at N = 16, R = 2
     with pytest.raises(ValueError, match="construction"):
-        sweeps.ProbePoint(run=dataclasses.replace(p.run, d_model=12), source="construction")
+        presets_probing.ProbePoint(run=dataclasses.replace(p.run, d_model=12), source="construction")
     with pytest.raises(ValueError, match="source"):
         _probe_point(source="hand-built")
     with pytest.raises(ValueError, match="single_hop"):
-        sweeps.ProbePoint(run=dataclasses.replace(p.run, data_format="noisy"))
+        presets_probing.ProbePoint(run=dataclasses.replace(p.run, data_format="noisy"))
     with pytest.raises(ValueError, match="transfer_steps"):
         _probe_point(transfer_steps=0, where_facts=True)
     with pytest.raises(TypeError, match="RunConfig"):
-        sweeps.ProbePoint(run={"n_subjects": 16})
+        presets_probing.ProbePoint(run={"n_subjects": 16})
     with pytest.raises(TypeError, match="all RunConfig or all ProbePoint"):
         sweeps.Experiment(name="x", description="", points=(p, p.run))
 
@@ -166,7 +166,7 @@ def test_probing_preset_grid():
     for p in core:
         by_recipe.setdefault((p.run.d_model, p.run.weight_decay), set()).add(p.run.seed)
     assert all(len(s) >= 2 for s in by_recipe.values()), "the core grid needs at least two seeds per recipe"
-    assert {p.source for p in pts} == set(sweeps.SOURCES)
+    assert {p.source for p in pts} == set(presets_probing.SOURCES)
     assert all(not p.run.early_stop for p in core), "core points train past 99%"
     assert len({p.key() for p in pts}) == len(pts)
     smoke = next(e for e in presets.preset("smoke").experiments if e.name == "probing")
