@@ -33,7 +33,7 @@ from . import cache as cache_mod
 from . import chapters, models, repro, tables, tasks, theory, train
 from .batched import EVAL_ELEMENTS, train_batched
 from .presets import preset
-from .sweeps import MAJORITY, Experiment, LineState, RunConfig
+from .sweeps import Experiment, LineState, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",
@@ -282,11 +282,6 @@ def _groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
     return list(by_key.values())
 
 
-def _majority(rows: Sequence[dict], target: float) -> bool:
-    ok = [r["scalars"]["accuracy"] >= target for r in rows]
-    return sum(ok) > MAJORITY * len(ok)
-
-
 def run_experiments(
     experiments: Sequence[Experiment],
     *,
@@ -297,27 +292,34 @@ def run_experiments(
     recompute: bool = False,
     workers_for_memory: int = 1,
 ) -> dict[str, pd.DataFrame]:
-    """Run every experiment (points and threshold lines) through one executor; return a table per experiment."""
+    """Run every experiment (points and threshold lines) through one executor; return a table per experiment.
+
+    A line's probe trains its seeds at the line's first rate; while its verdict is open
+    (:meth:`georecall.sweeps.Line.probe_verdict`) the failing seeds train again at the next rate. The table holds
+    every point trained, so a probe's rows are one per (seed, rate tried).
+    """
     executor = executor or InlineExecutor()
     store = (cache if isinstance(cache, cache_mod.Cache) else cache_mod.Cache(cache)) if use_cache else None
-    # fail fast: every stack that could be trained must fit (lines: their whole grid)
+    # fail fast: every stack that could be trained must fit (lines: one rate's stack at every grid value)
     stacks = [g for e in experiments for g in _groups(list(e.points))]
-    stacks += [line.configs_at(i) for e in experiments for line in e.lines for i in range(len(line.grid))]
+    stacks += [line.stage_configs(i, 0) for e in experiments for line in e.lines for i in range(len(line.grid))]
     check_memory(stacks, workers_for_memory)
     sched = _Scheduler(executor, store, progress, recompute)
     states = {(ei, li): LineState(line) for ei, e in enumerate(experiments) for li, line in enumerate(e.lines)}
-    probes: dict[tuple, list[int]] = {k: [] for k in states}
+    trained: dict[tuple, list[RunConfig]] = {k: [] for k in states}  # line -> every point its probes trained
+    ok: dict[tuple, dict[int, bool]] = {}  # (line, grid index) -> seed -> some rate tried so far reached the target
     try:
         for ei, e in enumerate(experiments):
             for group in _groups(list(e.points)):
                 sched.request(group, ("points", ei))
         pending = []  # line probes whose points are available right away (cache hits)
 
-        def probe(k, index) -> None:
-            probes[k].append(index)
-            line = states[k].line
-            if sched.request(line.configs_at(index), ("line", k, index)):
-                pending.append(("line", k, index))
+        def probe(k, index: int, stage: int = 0, seeds: tuple[int, ...] | None = None) -> None:
+            configs = states[k].line.stage_configs(index, stage, seeds)
+            trained[k].extend(configs)
+            tag = ("line", k, index, stage, tuple(c.seed for c in configs))
+            if sched.request(configs, tag):
+                pending.append(tag)
 
         for k, st in states.items():
             probe(k, st.line.start)
@@ -326,10 +328,16 @@ def run_experiments(
             for tag in tags:
                 if tag[0] != "line":
                     continue
-                _, k, index = tag
+                _, k, index, stage, seeds = tag
                 st = states[k]
-                rows = [sched.rows[c.key()] for c in st.line.configs_at(index)]
-                st.results[index] = _majority(rows, st.line.base.target_accuracy)
+                seen = ok.setdefault((k, index), {s: False for s in st.line.seeds})
+                for c in st.line.stage_configs(index, stage, seeds):
+                    seen[c.seed] |= sched.rows[c.key()]["scalars"]["accuracy"] >= c.target_accuracy
+                verdict, retry = st.line.probe_verdict(seen, stage)
+                if verdict is None:
+                    probe(k, index, stage + 1, retry)
+                    continue
+                st.results[index] = verdict
                 nxt = st.next_index(index)
                 if nxt is None:
                     st.done = True
@@ -340,9 +348,8 @@ def run_experiments(
     tables = {}
     for ei, e in enumerate(experiments):
         configs = list(e.points)
-        for li, line in enumerate(e.lines):
-            for index in sorted(set(probes[(ei, li)])):
-                configs += line.configs_at(index)
+        for li in range(len(e.lines)):
+            configs += trained[(ei, li)]
         tables[e.name] = _table(configs, sched.rows)
     return tables
 

@@ -17,12 +17,19 @@ Two kinds of experiment:
 d* (E1) is the smallest d on the grid at which a majority (2 of 3) of seeds reaches >= 0.99 while the next
 smaller grid value fails; the frozen control's capacity (E2) is the largest N whose N*R facts a majority
 memorises at >= 0.99 while the next larger N fails.
+
+A line may try several learning rates at each probe (``Line.lrs``): a seed then succeeds when *any* of the
+rates reaches the target (the best of the rates, so a threshold is not raised by one fixed rate that happens
+to be slow at that shape). The rates are tried in turn, each only for the seeds still failing and only while
+the probe's verdict is open (:meth:`Line.probe_verdict`); the verdict equals that of training every rate for
+every seed, because a seed that has succeeded stays a success and a probe that has its majority keeps it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from . import cache as cache_mod
@@ -43,6 +50,7 @@ __all__ = [
     "MAJORITY",
     "scale",
     "LineState",
+    "E1_LRS",
 ]
 
 FORMATS = ("single_hop", "noisy")
@@ -92,6 +100,7 @@ N_GRID_FROZEN = (
     2048,
 )
 MAJORITY = 0.5  # a probe succeeds when more than this share of its seeds reaches the target
+E1_LRS = (1e-2, 3e-2, 3e-3)  # rates tried in turn at each d* probe: the book's rate first, then its neighbours
 
 
 # --- configs ------------------------------------------------------------------------------------------------------
@@ -212,7 +221,9 @@ class Line:
     """A threshold search along ``axis`` over ``grid`` for one base config and several seeds.
 
     ``success_increases``: True when success becomes likelier up the grid (d*), False when it becomes
-    rarer (capacity in N). ``start`` is the grid index probed first.
+    rarer (capacity in N). ``start`` is the grid index probed first. ``lrs``: the learning rates tried at
+    each probe, in this order (stage 0, 1, ...); a seed succeeds when any of them reaches the target. Empty:
+    the base config's ``lr`` alone.
     """
 
     base: RunConfig
@@ -221,6 +232,7 @@ class Line:
     grid: tuple[int, ...] = D_GRID
     start: int = 0
     success_increases: bool = True
+    lrs: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -229,12 +241,49 @@ class Line:
             raise ValueError(f"grid must be strictly increasing and non-empty, got {self.grid}")
         if not 0 <= self.start < len(self.grid):
             raise ValueError(f"start must be a grid index in [0, {len(self.grid) - 1}], got {self.start}")
+        if not isinstance(self.lrs, tuple) or len(set(self.lrs)) != len(self.lrs):
+            raise ValueError(f"lrs must be a tuple of distinct learning rates, got {self.lrs!r}")
         for v in self.grid:
             self.base.with_axis(self.axis, v)  # validates every grid value (negative sizes fail here)
+        for lr in self.lrs:
+            replace(self.base, lr=lr)  # validates every rate: a float in (0, 1]
+
+    @property
+    def rates(self) -> tuple[float, ...]:
+        """The learning rates tried at each probe, in order: ``lrs``, or the base config's lr alone."""
+        return self.lrs or (self.base.lr,)
+
+    def stage_configs(self, index: int, stage: int, seeds: tuple[int, ...] | None = None) -> list[RunConfig]:
+        """The points of one stage of the probe at grid ``index``: rate ``rates[stage]`` for ``seeds`` (default
+        all), in seed order. They differ only in seed, so they train as one stack."""
+        if not 0 <= stage < len(self.rates):
+            raise ValueError(f"stage must be in [0, {len(self.rates) - 1}], got {stage}")
+        seeds = self.seeds if seeds is None else seeds
+        if not set(seeds) <= set(self.seeds):
+            raise ValueError(f"seeds {seeds} are not all seeds of this line {self.seeds}")
+        c = replace(self.base.with_axis(self.axis, self.grid[index]), lr=self.rates[stage])
+        return [replace(c, seed=s) for s in self.seeds if s in seeds]
 
     def configs_at(self, index: int) -> list[RunConfig]:
-        c = self.base.with_axis(self.axis, self.grid[index])
-        return [replace(c, seed=s) for s in self.seeds]
+        """Every point the probe at grid ``index`` may train: each seed at each rate (rate-major)."""
+        return [c for stage in range(len(self.rates)) for c in self.stage_configs(index, stage)]
+
+    def probe_verdict(self, ok: Mapping[int, bool], stage: int) -> tuple[bool | None, tuple[int, ...]]:
+        """The probe's verdict after rates ``rates[0..stage]`` were tried; ``ok[seed]``: some tried rate reached
+        the target for that seed (every seed of the line must be present).
+
+        Returns ``(True, ())`` once more than ``MAJORITY`` of the seeds succeed, ``(False, ())`` when none is
+        left to try (``stage`` was the last rate), else ``(None, failing seeds)``: try those at the next rate.
+        """
+        if set(ok) != set(self.seeds):
+            raise ValueError(f"ok must hold exactly the line's seeds {self.seeds}, got {sorted(ok)}")
+        if not 0 <= stage < len(self.rates):
+            raise ValueError(f"stage must be in [0, {len(self.rates) - 1}], got {stage}")
+        if sum(bool(v) for v in ok.values()) > MAJORITY * len(self.seeds):
+            return True, ()
+        if stage == len(self.rates) - 1:
+            return False, ()
+        return None, tuple(s for s in self.seeds if not ok[s])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,8 +3,8 @@
 A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the book passes its ``_data``
 folder; the library holds no book path). Two kinds:
 
-- **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
-  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
+- **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e2_frozen``, ``e2_learned``): one
+  row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -91,8 +91,10 @@ def _sweep(name: str, description: str) -> TableSpec:
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
-        _sweep("e1_capacity", "Chapter 3: d* search with learned embeddings (threshold lines along d, 3 seeds)"),
-        _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
+        _sweep(
+            "e1_capacity",
+            "Chapter 3: d* search with learned embeddings (lines along d, 3 seeds, best of 3 learning rates per seed)",
+        ),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
         TableSpec(
