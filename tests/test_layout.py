@@ -32,8 +32,9 @@ ORDER = [
     "probes",
     "selector",
     "probe_summary",
-    "train",
+    "_fused",
     "batched",
+    "train",
     "transfer",
     "cache",
     "sweeps",
@@ -42,6 +43,8 @@ ORDER = [
     "analysis",
     "chapters",
     "runner",
+    "plotstyle",
+    "tablefmt",
     "plots",
     "widgets",
     "__main__",
@@ -56,6 +59,8 @@ TORCH_FREE = [
     "presets",
     "tables",
     "analysis",
+    "plotstyle",
+    "tablefmt",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family
