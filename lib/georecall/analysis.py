@@ -121,7 +121,6 @@ def thresholds(df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float 
                 "block_d": int(theory.block_dimension(N, R)),
                 "counting_bound_d": float(theory.counting_bound_d(N, R, bits_per_param=p)),
                 "per_entity_bound_d": float(theory.per_entity_lower_bound_d(N, R, bits_per_param=p)),
-                "lower_bound_d_p2": float(theory.lower_bound_d(N, R, bits_per_param=2.0)),
                 "bits_per_param_all": H / P_all,
                 "bits_per_param_at_d_star": float(theory.bits_per_parameter(N, R, d_star)),
                 "bits_per_subject_coord": R * math.log2(N) / d_star,

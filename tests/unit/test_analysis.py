@@ -130,7 +130,7 @@ def test_threshold_columns_bounds_and_bits():
     ]
     t = analysis.thresholds(_table(rows)).iloc[0]
     assert t["d_star"] == 9 and t["per_entity_bound_d"] == pytest.approx(20.0), "R log2 N / p = 40 / 2"
-    assert t["counting_bound_d"] < t["lower_bound_d_p2"], "counting the N-independent weights lowers the bound"
+    assert t["counting_bound_d"] < theory.lower_bound_d(1024, 4), "counting the N-independent weights lowers it"
     P = (1024 + 4) * 9 + 2 * 9 + 4 * 81 + 2 * 9 * 36 + 36 + 9 * 1024
     assert t["bits_per_param_all"] == pytest.approx(theory.information_bits(1024, 4) / P)
     assert t["bits_per_subject_coord"] == pytest.approx(40 / 9)
