@@ -56,9 +56,9 @@ __all__ = [
 FORMATS = ("single_hop", "noisy")
 DEVICES = ("cpu", "cuda")
 SCALES = ("smoke", "full")
-# d grid for E1: every integer to 12 (R = 1, 2 thresholds sit at 2..6), then steps of ~15%; the line search
-# bisects it, so a fine grid costs a couple of probes more, not a denser sweep
-D_GRID = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 23, 26, 30, 34, 39, 45, 52, 60, 69, 80, 92, 106, 128)
+# d grid for E1: every integer from 1 to 12 (R = 1, 2 thresholds sit at 2..6; d = 1 so that none is censored at the
+# grid's bottom), then steps of ~15%; the line search bisects it, so a fine grid costs a probe more, not a denser sweep
+D_GRID = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 23, 26, 30, 34, 39, 45, 52, 60, 69, 80, 92, 106, 128)
 # N grid for the frozen capacity search (steps of ~12-25%)
 N_GRID_FROZEN = (
     4,
