@@ -129,12 +129,18 @@ def thresholds(df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float 
     return pd.DataFrame(rows)
 
 
+def _rate(lr: float) -> str:
+    """A learning rate as a short label: 0.03 -> "3e-2", 0.0125 -> "1.25e-2"."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
 def rate_effect(df: pd.DataFrame, th: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     """What the learning rates did at each line's d*. Per (N, R) of ``th`` (uncensored lines of
     :func:`thresholds`), from the rows of ``df`` at d = d*: ``n_seeds``; ``first_lr``, the rate every seed
     tried (the sweep's first rate); ``n_ok_first`` seeds that reach ``target`` with it; ``first_alone`` whether
     that is a majority on its own; ``n_ok_best`` seeds that reach it with some rate; and ``rescued``, the rates
-    that turned a failing seed into a success, as "rate×count" (empty when none was needed).
+    that turned a failing seed into a success, e.g. "3e-2: 2 seeds" (empty when none was needed).
 
     Where ``first_alone`` is False, the first rate on its own would have put d* at least one grid step higher:
     every rate failed for the majority at the probe below d* (the sweep's rule)."""
@@ -150,7 +156,9 @@ def rate_effect(df: pd.DataFrame, th: pd.DataFrame, *, target: float = 0.99) -> 
         ok = at[at["accuracy"] >= target]
         ok_first = set(ok.loc[ok["lr"] == first_lr, "seed"])
         rescued = ok[~ok["seed"].isin(ok_first)].groupby("seed")["lr"].first()
-        rescued_text = ", ".join(f"{lr:g}×{n}" for lr, n in rescued.value_counts().sort_index().items())
+        rescued_text = ", ".join(
+            f"{_rate(lr)}: {n} seed{'s' if n > 1 else ''}" for lr, n in rescued.value_counts().sort_index().items()
+        )
         rows.append(
             {
                 "n_subjects": N,

@@ -118,7 +118,7 @@ def test_thresholds_count_a_seed_that_passes_at_any_rate():
         1,
         False,
         2,
-        "0.03×1",
+        "3e-2: 1 seed",
     )
 
 

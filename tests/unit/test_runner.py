@@ -98,5 +98,5 @@ def test_line_with_rates_trains_failing_seeds_at_the_next_rate_only(monkeypatch)
         False,
         1,
         2,
-        "0.03×1",
+        "3e-2: 1 seed",
     )
