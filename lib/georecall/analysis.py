@@ -3,7 +3,8 @@
 Every function takes the tidy tables of :mod:`georecall.tables` (one row per trained point) and returns a
 small DataFrame or a number; nothing here trains or imports torch, so a chapter that only reads the committed
 tables imports this module, not the trainer. The success rule is the sweeps': a probe (one grid value of a
-line) succeeds when more than ``sweeps.MAJORITY`` of its seeds reach the target accuracy (2 of 3, 2 of 2).
+line) succeeds when more than ``sweeps.MAJORITY`` of its seeds reach the target accuracy (2 of 3, 2 of 2), where a
+seed trained at several learning rates counts with its best rate (:func:`best_over_rates`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import numpy as np
 import pandas as pd
 
 from . import theory
-from .sweeps import D_GRID, MAJORITY
+from .sweeps import D_GRID, E1_LRS, MAJORITY
 
 __all__ = [
     "thresholds",
     "frozen_capacity",
     "accuracy_curves",
-    "lr_summary",
     "dstar_growth",
     "describe_growth",
+    "GROWTH_FORMS",
+    "best_over_rates",
+    "rate_effect",
     "fit_line",
     "fit_power_law",
     "FitResult",
@@ -34,7 +37,32 @@ __all__ = [
 ]
 
 
+_PER_RUN_COLUMNS = ("lr", "accuracy", "loss", "steps", "reached_target", "heldout_accuracy", "seconds")
+
+
+def best_over_rates(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
+    """One row per point and seed with the learning rate folded in: ``accuracy`` = the max over the rates tried for
+    that seed, ``n_rates`` = how many rates were tried, ``best_lr`` = the rate the row's other per-run columns
+    (loss, steps, ...) come from: the first rate in the sweep's order (``sweeps.E1_LRS``, then ascending) that
+    reaches ``target``, else the most accurate one. A table without ``lr`` passes through with ``n_rates`` = 1."""
+    if "accuracy" not in df.columns or "seed" not in df.columns:
+        raise ValueError(f"the table needs 'accuracy' and 'seed' columns, got {list(df.columns)}")
+    if "lr" not in df.columns:
+        return df.assign(n_rates=1, best_lr=float("nan"))
+    keys = [c for c in df.columns if c not in _PER_RUN_COLUMNS]
+    order = {lr: i for i, lr in enumerate(E1_LRS)}
+    hit = df["accuracy"] >= target
+    rank = np.where(hit, df["lr"].map(lambda lr: order.get(lr, len(order) + lr)), 100.0 + 1.0 - df["accuracy"])
+    best = df.assign(_rank=rank).sort_values("_rank", kind="stable").groupby(keys, sort=True, dropna=False).head(1)
+    per_seed = df.groupby(keys, sort=True, dropna=False).agg(n_rates=("lr", "nunique"), _max=("accuracy", "max"))
+    best = best.merge(per_seed.reset_index(), on=keys).rename(columns={"lr": "best_lr"})
+    best["accuracy"] = best.pop("_max")
+    best = best.drop(columns="_rank")
+    return best.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
 def _success_by_probe(df: pd.DataFrame, line_cols: Sequence[str], axis: str, target: float) -> pd.DataFrame:
+    df = best_over_rates(df, target=target)
     g = df.assign(ok=df["accuracy"] >= target).groupby([*line_cols, axis], as_index=False)
     out = g.agg(
         n_seeds=("seed", "count"),
@@ -63,15 +91,26 @@ def _boundaries(probes: pd.DataFrame, line_cols: Sequence[str], axis: str, *, la
             yield key, value, (("above" if largest else "below") if value == (hi if largest else lo) else "")
 
 
-def thresholds(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
-    """d* per (format, freeze, N, R): the smallest probed d at which a majority of seeds reach ``target``.
-    ``censored`` is "below" when the smallest probed d already succeeds (d* <= that d), "above" when no
-    probed d succeeds; d* is then the boundary value and must be read as a bound."""
+def thresholds(df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float = 2.0) -> pd.DataFrame:
+    """d* per (format, freeze, N, R): the smallest probed d at which a majority of seeds reach ``target`` (each
+    seed at its best rate). ``censored`` is "below" when the smallest probed d already succeeds (d* <= that d),
+    "above" when no probed d succeeds; d* is then the boundary value and must be read as a bound.
+
+    With H = R·log2(N!) and the model's shape (d_mlp = 4d, [s, r] format), the columns beside d* are:
+    ``R_log2_N``; ``R_k`` = R·⌈log2 N⌉ (the block construction's subject blocks) and ``block_d`` = Rk + R + k;
+    ``counting_bound_d`` (:func:`theory.counting_bound_d` at p = ``bits_per_param``, every weight counted) and
+    ``per_entity_bound_d`` = R·log2(N)/p (:func:`theory.per_entity_lower_bound_d`); ``bits_per_param_all`` =
+    H / (all parameters at d*); ``bits_per_param_at_d_star`` = H / (2·N·d*) (the N-dependent weights only);
+    ``bits_per_subject_coord`` = R·log2(N) / d* (what each subject-embedding coordinate would carry if the
+    subject's embedding alone named its R attributes)."""
     line_cols = ["data_format", "freeze_embed", "n_relations", "n_subjects"]
     probes = _success_by_probe(df, line_cols, "d_model", target)
+    p = bits_per_param
     rows = []
     for key, d_star, censored in _boundaries(probes, line_cols, "d_model", largest=False):
         N, R = int(key[3]), int(key[2])
+        H = float(theory.information_bits(N, R))
+        P_all = int(theory.param_count(d_star, 4 * d_star, d_vocab=N + R, d_vocab_out=N, n_ctx=2))
         rows.append(
             {
                 **dict(zip(line_cols, key)),
@@ -80,8 +119,57 @@ def thresholds(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
                 "R_log2_N": R * math.log2(N),
                 "R_k": R * int(theory.code_length(N)),
                 "block_d": int(theory.block_dimension(N, R)),
-                "lower_bound_d_p2": float(theory.lower_bound_d(N, R, bits_per_param=2.0)),
+                "counting_bound_d": float(theory.counting_bound_d(N, R, bits_per_param=p)),
+                "per_entity_bound_d": float(theory.per_entity_lower_bound_d(N, R, bits_per_param=p)),
+                "bits_per_param_all": H / P_all,
                 "bits_per_param_at_d_star": float(theory.bits_per_parameter(N, R, d_star)),
+                "bits_per_subject_coord": R * math.log2(N) / d_star,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _rate(lr: float) -> str:
+    """A learning rate as a short label: 0.03 -> "3e-2", 0.0125 -> "1.25e-2"."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def rate_effect(df: pd.DataFrame, th: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
+    """What the learning rates did at each line's d*. Per (N, R) of ``th`` (uncensored lines of
+    :func:`thresholds`), from the rows of ``df`` at d = d*: ``n_seeds``; ``first_lr``, the rate every seed
+    tried (the sweep's first rate); ``n_ok_first`` seeds that reach ``target`` with it; ``first_alone`` whether
+    that is a majority on its own; ``n_ok_best`` seeds that reach it with some rate; and ``rescued``, the rates
+    that turned a failing seed into a success, e.g. "3e-2: 2 seeds" (empty when none was needed).
+
+    Where ``first_alone`` is False, the first rate on its own would have put d* at least one grid step higher:
+    every rate failed for the majority at the probe below d* (the sweep's rule)."""
+    rows = []
+    for _, t in th[th["censored"] == ""].iterrows():
+        N, R, d = int(t["n_subjects"]), int(t["n_relations"]), int(t["d_star"])
+        at = df[(df["n_subjects"] == N) & (df["n_relations"] == R) & (df["d_model"] == d)]
+        if at.empty:
+            raise ValueError(f"no rows at N={N}, R={R}, d*={d} in the table")
+        seeds = sorted(at["seed"].unique())
+        counts = at.groupby("lr")["seed"].nunique()
+        first_lr = float(counts.idxmax()) if (counts == len(seeds)).sum() == 1 else float(E1_LRS[0])
+        ok = at[at["accuracy"] >= target]
+        ok_first = set(ok.loc[ok["lr"] == first_lr, "seed"])
+        rescued = ok[~ok["seed"].isin(ok_first)].groupby("seed")["lr"].first()
+        rescued_text = ", ".join(
+            f"{_rate(lr)}: {n} seed{'s' if n > 1 else ''}" for lr, n in rescued.value_counts().sort_index().items()
+        )
+        rows.append(
+            {
+                "n_subjects": N,
+                "n_relations": R,
+                "d_star": d,
+                "n_seeds": len(seeds),
+                "first_lr": first_lr,
+                "n_ok_first": len(ok_first),
+                "first_alone": len(ok_first) > MAJORITY * len(seeds),
+                "n_ok_best": int(ok["seed"].nunique()),
+                "rescued": rescued_text,
             }
         )
     return pd.DataFrame(rows)
@@ -113,8 +201,10 @@ def frozen_capacity(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 
 
 def accuracy_curves(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
-    """Accuracy against d per (format, freeze, N, R), aggregated over seeds: mean, min, max, n_ok of n_seeds."""
+    """Accuracy against d per (format, freeze, N, R), aggregated over seeds (each at its best rate,
+    :func:`best_over_rates`): mean, min, max, n_ok of n_seeds."""
     cols = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model"]
+    df = best_over_rates(df, target=target)
     g = df.assign(ok=df["accuracy"] >= target).groupby(cols, as_index=False)
     return g.agg(
         accuracy_mean=("accuracy", "mean"),
@@ -125,11 +215,15 @@ def accuracy_curves(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     )
 
 
+GROWTH_FORMS = {"log₂N": np.log2, "√N": np.sqrt, "N": lambda n: np.asarray(n, float)}  # the candidate laws of d*(N)
+
+
 def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
     """Per R: d* at the smallest and largest N against the growth of log2 N and of N; the exponent a of a power-law
-    fit d* ~ N^a (log growth gives a ~ 1/ln N ~ 0.2 here, sqrt(N) gives 0.5, linear 1); and the R^2 of straight-line
-    fits of d* on log2 N, on sqrt(N) and on N. ``grid_step_at_max`` is the gap between d*(N_max) and the grid value
-    below it (the resolution of the measurement)."""
+    fit d* ~ N^a (log growth gives a ~ 1/ln N ~ 0.2 here, sqrt(N) gives 0.5, linear 1); the R^2 of straight-line
+    fits d* = a + b·f(N) for f = log2 N, sqrt(N) and N, and ``best_form``, the f with the highest R^2 (a name of
+    :data:`GROWTH_FORMS`). ``grid_step_at_max`` is the gap between d*(N_max) and the grid value below it (the
+    resolution of the measurement). Lines with fewer than three N are left out."""
     rows = []
     for R, g in th.sort_values("n_subjects").groupby("n_relations"):
         if len(g) < 3:
@@ -152,6 +246,7 @@ def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
                 "r2_log2N": fit_line(np.log2(N), d).r2,
                 "r2_sqrtN": fit_line(np.sqrt(N), d).r2,
                 "r2_N": fit_line(N, d).r2,
+                "best_form": max(GROWTH_FORMS, key=lambda f: fit_line(GROWTH_FORMS[f](N), d).r2),
                 "grid_step_at_max": d_hi - (below[-1] if below else d_hi),
                 "censored": ",".join(sorted({c for c in g["censored"] if c})) or "",
             }
@@ -160,27 +255,24 @@ def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_growth(growth: pd.DataFrame) -> str:
-    """One sentence comparing d* growth with log2 N and N growth (for the chapter's caption)."""
-    return (
-        f"From N = {growth['N_min'].min()} to {growth['N_max'].max()}, d* grows by a factor "
-        f"{growth['d_ratio'].min():.2f}–{growth['d_ratio'].max():.2f} across R, while log₂N grows "
-        f"{growth['log2N_ratio'].max():.2f}× and N grows {growth['N_ratio'].max():.0f}×."
-    )
+    """One sentence per R of :func:`dstar_growth`: the N range, d* at its ends, the exponent, and the best of the
+    three straight-line fits, e.g. "R = 4: N = 64…1024, d* 5 → 9 (a = 0.21), best fit log₂N (R² 0.89; √N 0.75)"."""
+    parts = []
+    for _, g in growth.iterrows():
+        others = "; ".join(f"{f} {g[_R2_COL[f]]:.2f}" for f in GROWTH_FORMS if f != g["best_form"])
+        parts.append(
+            f"R = {g['R']}: N = {g['N_min']}…{g['N_max']}, d* {g['d_min']} → {g['d_max']} (a = {g['exponent']:.2f}), "
+            f"best fit {g['best_form']} (R² {g[_R2_COL[g['best_form']]]:.2f}; {others})"
+        )
+    return ". ".join(parts) + "."
+
+
+_R2_COL = {"log₂N": "r2_log2N", "√N": "r2_sqrtN", "N": "r2_N"}
 
 
 def fit_power_law(x, y) -> "FitResult":
     """Least squares of log y on log x: ``slope`` is the exponent a in y ~ x^a."""
     return fit_line(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
-
-
-def lr_summary(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
-    """The learning-rate check: per (N, R, d) one row, one column per lr holding "n_ok/n_seeds (mean accuracy)"."""
-    g = df.assign(ok=df["accuracy"] >= target).groupby(["n_subjects", "n_relations", "d_model", "lr"], as_index=False)
-    t = g.agg(n_ok=("ok", "sum"), n=("seed", "count"), acc=("accuracy", "mean"))
-    t["cell"] = [f"{a}/{b} ({c:.3f})" for a, b, c in zip(t["n_ok"], t["n"], t["acc"])]
-    wide = t.pivot(index=["n_subjects", "n_relations", "d_model"], columns="lr", values="cell")
-    wide.columns = [f"lr={c:g}" for c in wide.columns]
-    return wide.reset_index().rename(columns={"n_subjects": "N", "n_relations": "R", "d_model": "d"})
 
 
 def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:

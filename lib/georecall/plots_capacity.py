@@ -66,11 +66,14 @@ def plot_accuracy_vs_d_slider(curves, Ns) -> go.Figure:
 
 def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
     """d* against R·log2 N on linear axes (the claim is a straight line): measured markers per R, the fitted line,
-    and (dashed) the construction's R·⌈log2 N⌉ and the counting bound at 2 bits/param. ``th`` has columns
-    n_subjects, n_relations, d_star, R_log2_N, R_k (= R·⌈log2 N⌉), lower_bound_d_p2; ``fit`` is a
-    ``sweeps.FitResult`` of d* on R·log2 N (its numbers belong in the caption)."""
+    and three theory references: the construction's subject blocks R·⌈log2 N⌉ (dashed), the per-entity bound
+    R·log2 N / 2 (dotted) and, per (N, R), the counting bound at 2 bits per weight with every weight counted
+    (grey dashes; it depends on N and R, not on R·log2 N alone). ``th`` has columns n_subjects, n_relations,
+    d_star, R_log2_N, R_k (= R·⌈log2 N⌉), counting_bound_d (``analysis.thresholds``); ``fit`` is a
+    ``analysis.FitResult`` of d* on R·log2 N (its numbers belong in the caption)."""
     fig = go.Figure()
     t = th.sort_values("R_log2_N")
+    x_end = float(x_max or t["R_log2_N"].max())
     fig.add_trace(
         go.Scatter(
             x=t["R_log2_N"],
@@ -82,14 +85,25 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=t["R_log2_N"],
-            y=t["lower_bound_d_p2"],
+            x=[0.0, x_end],
+            y=[0.0, x_end / 2],
             mode="lines",
-            name="counting bound, p = 2",
-            line=dict(dash=THEORY_DASH, color=LIGHT_GREY),
+            name="per-entity bound, p = 2",
+            line=dict(dash="dot", color=GREY),
         )
     )
-    xs = [0.0, float(x_max or t["R_log2_N"].max())]
+    fig.add_trace(
+        go.Scatter(
+            x=t["R_log2_N"],
+            y=t["counting_bound_d"],
+            mode="markers",
+            name="counting bound, p = 2",
+            marker=dict(symbol="line-ew-open", size=14, color=LIGHT_GREY, line=dict(width=2, color=LIGHT_GREY)),
+            customdata=t[["n_subjects", "n_relations"]].to_numpy(),
+            hovertemplate="N=%{customdata[0]}, R=%{customdata[1]}<br>counting bound d ≥ %{y:.2f}<extra></extra>",
+        )
+    )
+    xs = [0.0, x_end]
     fig.add_trace(
         go.Scatter(
             x=xs,

@@ -3,10 +3,11 @@ tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.
 (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweeps.Experiment`: E1 (d* searches with learned embeddings, threshold
-lines along d), E2 (capacity searches with frozen embeddings, lines along N), and fixed grids (the learning-rate
-check, learned embeddings at the frozen control's shapes). A search starts at a theory-informed grid index (the
-counting bound for d*, a facts-per-parameter prior for capacity) and moves away from it as the results demand.
-Every smoke line is also a book (or disjoint) line, so CI re-trains a subset of the committed points.
+lines along d, each probe trying the rates ``sweeps.E1_LRS`` per seed, best of them), E2 (capacity searches with
+frozen embeddings, lines along N), and a fixed grid (learned embeddings at the frozen control's shapes). A search
+starts at a theory-informed grid index (the counting bound for d*, a facts-per-parameter prior for capacity) and
+moves away from it as the results demand. Every smoke line is also a book (or disjoint) line, so CI re-trains a
+subset of the committed points.
 
 The ``disjoint`` preset (disjoint attribute sets, ``RunConfig(task="disjoint")``): d* lines of learned models in
 the ``[s, r]`` format against R log2 D at S = 256 and against S at D = 8, R = 4; and the frozen-embedding control
@@ -24,18 +25,20 @@ import numpy as np
 
 from . import disjoint_theory, theory
 from .presets_probing import probing_points, probing_smoke_points
-from .sweeps import D_GRID, N_GRID_FROZEN, Experiment, Line, Preset, Recheck, RunConfig
+from .search import Line, Recheck
+from .sweeps import D_GRID, E1_LRS, N_GRID_FROZEN, Experiment, Preset, RunConfig
 
-__all__ = ["PRESETS", "preset", "E2_R", "LR_CHECK_LRS", "DJ_CONTROL", "DJ_NOISY_STEPS", "DJ_NOISY_BATCH"]
+__all__ = ["PRESETS", "preset", "E2_R", "E1_BOOK_N", "E1_BOOK_R", "DJ_CONTROL", "DJ_NOISY_STEPS", "DJ_NOISY_BATCH"]
 
 
 # --- presets --------------------------------------------------------------------------------------------------------
 
 
 def _d_start(N: int, R: int, grid: Sequence[int] = D_GRID) -> int:
-    """First d probe: the grid value nearest the counting bound at p = 1.5 bits/param (theory.lower_bound_d),
-    where pilot runs put d*; only a prior that saves probes, the search moves away from it as needed."""
-    guess = max(2.0, float(theory.lower_bound_d(N, R, bits_per_param=1.5)))
+    """First d probe: the grid value nearest R·log2(N!)/(4N), the bound of 2 bits per weight of the N-dependent
+    tables alone (theory.lower_bound_d at p = 2, P0 = 0), within a grid step of d* in pilot runs at N >= 256; only
+    a prior that saves probes (a probe next to d* brackets it in two), the search moves away from it as needed."""
+    guess = max(2.0, float(theory.lower_bound_d(N, R, bits_per_param=2.0)))
     return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
 
 
@@ -45,15 +48,17 @@ def _n_start(d: int, m: int, R: int, grid: Sequence[int] = N_GRID_FROZEN, facts_
     return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
 
 
-def _e1_lines(Ns: Iterable[int], Rs: Iterable[int], *, skip=(), seeds=(0, 1, 2), **kw) -> tuple[Line, ...]:
+def _e1_lines(pairs: Iterable[tuple[int, int]], *, seeds=(0, 1, 2), lrs=E1_LRS, **kw) -> tuple[Line, ...]:
+    """One d* line per (N, R), each probe trying ``lrs`` in turn (best rate per seed)."""
     lines = []
-    for R in Rs:
-        for N in Ns:
-            if (N, R) in skip:
-                continue
-            base = RunConfig(n_subjects=N, n_relations=R, d_model=D_GRID[0], d_mlp=4 * D_GRID[0], **kw)
-            lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=D_GRID, start=_d_start(N, R)))
+    for N, R in pairs:
+        base = RunConfig(n_subjects=N, n_relations=R, d_model=D_GRID[0], d_mlp=4 * D_GRID[0], lr=lrs[0], **kw)
+        lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=D_GRID, start=_d_start(N, R), lrs=lrs))
     return tuple(lines)
+
+
+def _pairs(Ns: Iterable[int], Rs: Iterable[int], skip=()) -> list[tuple[int, int]]:
+    return [(N, R) for R in Rs for N in Ns if (N, R) not in skip]
 
 
 def _e2_lines(
@@ -87,19 +92,11 @@ E2_R = 4  # relations in the frozen control (facts = 4 N)
 E2_SHAPES_BOOK = ((8, 32), (16, 16), (16, 64), (32, 32), (16, 256), (32, 128))  # P = 800 ... 12416
 E2_SHAPES_NOISY = ((8, 32), (16, 16), (16, 64))
 NOISY_COPIES_BOOK = 1  # one fresh noisy copy of every fact per step (T = 32 makes each step ~30x dearer than [s, r])
-LR_CHECK_LRS = (3e-3, 1e-2, 3e-2)
-
-
-def _lr_check_points(Ns=(64, 128), Rs=(4, 8), seeds=(0, 1, 2)) -> tuple[RunConfig, ...]:
-    """The learning-rate validation grid: accuracy of each lr at d = the E1 starting guess, 3 seeds."""
-    pts = []
-    for N in Ns:
-        for R in Rs:
-            d = D_GRID[_d_start(N, R)]
-            for lr in LR_CHECK_LRS:
-                for s in seeds:
-                    pts.append(RunConfig(n_subjects=N, n_relations=R, d_model=d, d_mlp=4 * d, lr=lr, seed=s))
-    return tuple(pts)
+# E1 in the book: N = 64 ... 1024 at R = 1, 2, 4, 8 (not N = 1024 at R = 8: N^2 R sets a step's cost)
+E1_BOOK_N = (64, 128, 256, 512, 1024)
+E1_BOOK_R = (1, 2, 4, 8)
+E1_BOOK_PAIRS = _pairs(E1_BOOK_N, E1_BOOK_R, skip={(1024, 8)})
+SMOKE_E1_PAIRS = _pairs((64, 128), (1, 2, 4))  # CI: a subset of the book's lines
 
 
 def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
@@ -202,7 +199,7 @@ def _smoke() -> Preset:
         description="CI: E1 lines for N in {64, 128}, R in {1, 2, 4}; one frozen E2 line; a few minutes on 2 cores",
         experiments=(
             Experiment(
-                name="e1_capacity", description="d* search (learned embeddings)", lines=_e1_lines((64, 128), (1, 2, 4))
+                name="e1_capacity", description="d* search (learned embeddings)", lines=_e1_lines(SMOKE_E1_PAIRS)
             ),
             Experiment(
                 name="e2_frozen",
@@ -237,9 +234,8 @@ def _book() -> Preset:
         experiments=(
             Experiment(
                 name="e1_capacity",
-                description="d* search (learned embeddings), 3 seeds",
-                # N^2 R sets the cost of a step: N = 1024 at R = 8 and N >= 2048 are left to the paper preset
-                lines=_e1_lines((64, 128, 256, 512, 1024), (1, 2, 4, 8), skip={(1024, 8)}),
+                description="d* search (learned embeddings), 3 seeds, best of 3 learning rates per seed",
+                lines=_e1_lines(E1_BOOK_PAIRS),
             ),
             Experiment(
                 name="e2_frozen",
@@ -251,9 +247,6 @@ def _book() -> Preset:
                 name="e2_learned",
                 description="side by side: learned embeddings at the frozen control's (d, d_mlp) along N, 2 seeds",
                 points=_side_by_side_points(),
-            ),
-            Experiment(
-                name="e1_lr_check", description="lr in {3e-3, 1e-2, 3e-2} at the E1 start d", points=_lr_check_points()
             ),
         ),
     )
@@ -267,7 +260,7 @@ def _paper() -> Preset:
             Experiment(
                 name="e1_capacity",
                 description="d* search, full grid",
-                lines=_e1_lines((256, 512, 1024, 2048, 4096, 8192), (1, 2, 4, 8, 16), max_steps=2**14),
+                lines=_e1_lines(_pairs((256, 512, 1024, 2048, 4096, 8192), (1, 2, 4, 8, 16)), max_steps=2**14),
             ),
             Experiment(
                 name="e2_frozen",

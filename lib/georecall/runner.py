@@ -7,7 +7,7 @@ A sweep (:mod:`georecall.sweeps`) is a list of experiments: fixed points and thr
 a cluster. Each stack trains with :func:`georecall.batched.train_batched` (a probing stack then probes each
 model, :mod:`georecall.study`); each point is stored on its own in the content-addressed cache
 (:mod:`georecall.cache`), so an interrupted sweep resumes where it stopped. Threshold lines advance as their
-probes finish (:class:`georecall.sweeps.LineState`). Before anything trains, :func:`check_memory` refuses a
+probes finish (:class:`georecall.search.LineState`). Before anything trains, :func:`check_memory` refuses a
 grid whose largest stacks would not fit in memory together, the arguments are checked, and the cache folder is
 probed (read-only use if it cannot be written). A point whose loss becomes NaN or inf is kept with ``failed`` set.
 
@@ -36,7 +36,8 @@ from .batched import EVAL_ELEMENTS, train_batched
 from .executors import InlineExecutor, check_dask_address, make_executor
 from .presets import preset
 from .scheduler import ROW_SCALARS, Scheduler, groups
-from .sweeps import DEVICES, MAJORITY, Experiment, LineState, RunConfig
+from .search import LineState
+from .sweeps import DEVICES, Experiment, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",
@@ -187,10 +188,11 @@ def _work(config_dicts: Sequence[dict]) -> list[dict]:
 # --- the scheduler ---------------------------------------------------------------------------------------------
 
 
-def _majority(rows: Sequence[dict], target: float, column: str = "accuracy") -> bool:
-    """More than ``MAJORITY`` of ``rows`` reach ``target`` in ``column`` (``RunConfig.judged_on``)."""
-    ok = [not r["scalars"].get("failed") and r["scalars"][column] >= target for r in rows]
-    return sum(ok) > MAJORITY * len(ok)
+def _seed_ok(config: RunConfig, row: dict) -> bool:
+    """A trained point reached its target in the column it is judged on (``RunConfig.judged_on``); a failed run
+    (NaN or infinite loss) never does."""
+    s = row["scalars"]
+    return not s.get("failed") and s[config.judged_on] >= config.target_accuracy
 
 
 def run_experiments(
@@ -205,6 +207,10 @@ def run_experiments(
 ) -> dict[str, pd.DataFrame]:
     """Run every experiment (points and threshold lines) through one executor; return a table per experiment (a
     probing experiment returns the study's tables, :func:`georecall.study.experiment_tables`).
+
+    A line's probe trains its seeds at the line's first rate; while its verdict is open
+    (:meth:`georecall.search.Line.probe_verdict`) the failing seeds train again at the next rate. The table holds
+    every point trained, so a probe's rows are one per (seed, rate tried).
 
     Before anything trains: the arguments are checked, the memory plan must fit, and the cache folder is probed
     (:meth:`georecall.cache.Cache.prepare`; a folder that cannot be written is used read-only, with a warning)."""
@@ -221,13 +227,14 @@ def run_experiments(
     store = (cache if isinstance(cache, cache_mod.Cache) else cache_mod.Cache(cache)) if use_cache else None
     if store is not None:
         store.prepare()
-    # fail fast: every stack that could be trained must fit (lines: their whole grid)
+    # fail fast: every stack that could be trained must fit (lines: one rate's stack at every grid value)
     stacks = [g for e in experiments for g in groups(list(e.points))]
-    stacks += [line.configs_at(i) for e in experiments for line in e.lines for i in range(len(line.grid))]
+    stacks += [line.stage_configs(i, 0) for e in experiments for line in e.lines for i in range(len(line.grid))]
     check_memory(stacks, workers_for_memory)
     sched = Scheduler(executor, store, progress, recompute, _work)
     states = {(ei, li): LineState(line) for ei, e in enumerate(experiments) for li, line in enumerate(e.lines)}
-    probes: dict[tuple, list[int]] = {k: [] for k in states}
+    trained: dict[tuple, list[RunConfig]] = {k: [] for k in states}  # line -> every point its probes trained
+    ok: dict[tuple, dict[int, bool]] = {}  # (line, grid index) -> seed -> some rate tried so far reached the target
     rechecks: dict[tuple, list[int]] = {k: [] for k in states}
     try:
         for ei, e in enumerate(experiments):
@@ -235,11 +242,12 @@ def run_experiments(
                 sched.request(group, ("points", ei))
         pending = []  # line probes whose points are available right away (cache hits)
 
-        def probe(k, index) -> None:
-            probes[k].append(index)
-            line = states[k].line
-            if sched.request(line.configs_at(index), ("line", k, index)):
-                pending.append(("line", k, index))
+        def probe(k, index: int, stage: int = 0, seeds: tuple[int, ...] | None = None) -> None:
+            configs = states[k].line.stage_configs(index, stage, seeds)
+            trained[k].extend(configs)
+            tag = ("line", k, index, stage, tuple(c.seed for c in configs))
+            if sched.request(configs, tag):
+                pending.append(tag)
 
         for k, st in states.items():
             probe(k, st.line.start)
@@ -248,10 +256,16 @@ def run_experiments(
             for tag in tags:
                 if tag[0] != "line":
                     continue
-                _, k, index = tag
+                _, k, index, stage, seeds = tag
                 st = states[k]
-                rows = [sched.rows[c.key()] for c in st.line.configs_at(index)]
-                st.results[index] = _majority(rows, st.line.base.target_accuracy, st.line.base.judged_on)
+                seen = ok.setdefault((k, index), {s: False for s in st.line.seeds})
+                for c in st.line.stage_configs(index, stage, seeds):
+                    seen[c.seed] |= _seed_ok(c, sched.rows[c.key()])
+                verdict, retry = st.line.probe_verdict(seen, stage)
+                if verdict is None:
+                    probe(k, index, stage + 1, retry)
+                    continue
+                st.results[index] = verdict
                 nxt = st.next_index(index)
                 if nxt is None:
                     st.done = True
@@ -270,8 +284,7 @@ def run_experiments(
             continue
         configs = list(e.points)
         for li, line in enumerate(e.lines):
-            for index in sorted(set(probes[(ei, li)])):
-                configs += line.configs_at(index)
+            configs += trained[(ei, li)]
             for index in sorted(set(rechecks[(ei, li)])):
                 configs += line.recheck_configs(index)
         tables[e.name] = _table(configs, sched.rows)

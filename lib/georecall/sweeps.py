@@ -1,4 +1,5 @@
-"""Sweeps, declared: run configs, threshold lines, experiments, and the search's bookkeeping (no torch at import).
+"""Sweeps, declared: run configs, experiments and presets' containers (no torch at import); the threshold search's
+lines and bookkeeping are :mod:`georecall.search`.
 
 A sweep point is a :class:`RunConfig` (task size, model shape, recipe, seed, device); its fields hash to its
 cache key (:mod:`georecall.cache`). Points that differ only in ``seed``/``lr`` share a shape and train together
@@ -10,21 +11,28 @@ Two kinds of experiment:
 
 - **grid**: a fixed list of points: :class:`RunConfig` (train, record accuracy) or
   ``presets_probing.ProbePoint`` (train or build a model, then probe it: the probing study's tables).
-- **threshold lines**: along an ordered grid of one axis (``d_model`` or ``n_subjects``), find where the
-  majority of seeds stops/starts reaching ``target_accuracy``. The walk starts at a theory-informed grid
-  index, steps (galloping) until the boundary is bracketed, then bisects; it trains only the points it
-  needs, and each probe depends only on earlier results, so a rerun probes exactly the same points.
+- **threshold lines** (:class:`georecall.search.Line`): along an ordered grid of one axis (``d_model`` or
+  ``n_subjects``), find where the majority of seeds stops/starts reaching ``target_accuracy``. The walk
+  starts at a theory-informed grid index, steps (galloping) until the boundary is bracketed, then bisects; it
+  trains only the points it needs, and each probe depends only on earlier results, so a rerun probes exactly
+  the same points.
 
 d* (E1) is the smallest d on the grid at which a majority (2 of 3) of seeds reaches >= 0.99 while the next
 smaller grid value fails; the frozen control's capacity (E2) is the largest N whose N*R facts a majority
 memorises at >= 0.99 while the next larger N fails.
+
+A line may try several learning rates at each probe (``search.Line.lrs``): a seed then succeeds when *any* of the
+rates reaches the target (the best of the rates, so a threshold is not raised by one fixed rate that happens
+to be slow at that shape). The rates are tried in turn, each only for the seeds still failing and only while
+the probe's verdict is open (:meth:`georecall.search.Line.probe_verdict`); the verdict equals that of training
+every rate for every seed, because a seed that has succeeded stays a success and a probe that has its majority keeps it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from . import cache as cache_mod
 from . import theory
@@ -33,28 +41,26 @@ from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
     "RunConfig",
-    "Line",
     "Experiment",
     "Preset",
     "D_GRID",
     "N_GRID_FROZEN",
     "FORMATS",
     "TASKS",
-    "Recheck",
     "DEVICES",
     "SCALES",
     "MAJORITY",
     "scale",
-    "LineState",
+    "E1_LRS",
 ]
 
 FORMATS = ("single_hop", "noisy")
 TASKS = ("bijection", "disjoint")  # shared attributes (tasks.make_task) or disjoint sets (disjoint.make_disjoint_task)
 DEVICES = ("cpu", "cuda")
 SCALES = ("smoke", "full")
-# d grid for E1: every integer to 12 (R = 1, 2 thresholds sit at 2..6), then steps of ~15%; the line search
-# bisects it, so a fine grid costs a couple of probes more, not a denser sweep
-D_GRID = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 23, 26, 30, 34, 39, 45, 52, 60, 69, 80, 92, 106, 128)
+# d grid for E1: every integer from 1 to 12 (R = 1, 2 thresholds sit at 2..6; d = 1 so that none is censored at the
+# grid's bottom), then steps of ~15%; the line search bisects it, so a fine grid costs a probe more, not a denser sweep
+D_GRID = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 23, 26, 30, 34, 39, 45, 52, 60, 69, 80, 92, 106, 128)
 # N grid for the frozen capacity search (steps of ~12-25%)
 N_GRID_FROZEN = (
     4,
@@ -96,6 +102,7 @@ N_GRID_FROZEN = (
     2048,
 )
 MAJORITY = 0.5  # a probe succeeds when more than this share of its seeds reaches the target
+E1_LRS = (1e-2, 3e-2, 3e-3)  # rates tried in turn at each d* probe: the book's rate first, then its neighbours
 
 
 # --- configs ------------------------------------------------------------------------------------------------------
@@ -258,71 +265,13 @@ class RunConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Recheck:
-    """Once a line's boundary is bracketed, re-run its two boundary probes (last success, first failure) with
-    these fields changed, e.g. ``Recheck(max_steps=2 * B)`` (the budget check: does doubling the steps change
-    the answer?) or ``Recheck(batch_size=1024)``. ``None`` keeps the line's value."""
-
-    max_steps: int | None = None
-    batch_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_steps is None and self.batch_size is None:
-            raise ValueError("a Recheck must change max_steps or batch_size")
-        if self.max_steps is not None:
-            check_int("max_steps", self.max_steps, 1, 2**24)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size, 1, 2**24)
-
-    def apply(self, config: RunConfig) -> RunConfig:
-        changes = {k: v for k, v in (("max_steps", self.max_steps), ("batch_size", self.batch_size)) if v is not None}
-        return replace(config, **changes)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Line:
-    """A threshold search along ``axis`` over ``grid`` for one base config and several seeds.
-
-    ``success_increases``: True when success becomes likelier up the grid (d*), False when it becomes
-    rarer (capacity in N). ``start`` is the grid index probed first. ``rechecks``: variants run at the two
-    boundary probes once the search is done (their rows join the table; they do not move the boundary).
-    """
-
-    base: RunConfig
-    seeds: tuple[int, ...] = (0, 1, 2)
-    axis: str = "d_model"
-    grid: tuple[int, ...] = D_GRID
-    start: int = 0
-    success_increases: bool = True
-    rechecks: tuple[Recheck, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct and non-empty, got {self.seeds}")
-        if list(self.grid) != sorted(set(self.grid)) or not self.grid:
-            raise ValueError(f"grid must be strictly increasing and non-empty, got {self.grid}")
-        if not 0 <= self.start < len(self.grid):
-            raise ValueError(f"start must be a grid index in [0, {len(self.grid) - 1}], got {self.start}")
-        for v in self.grid:
-            self.base.with_axis(self.axis, v)  # validates every grid value (negative sizes fail here)
-
-    def configs_at(self, index: int) -> list[RunConfig]:
-        c = self.base.with_axis(self.axis, self.grid[index])
-        return [replace(c, seed=s) for s in self.seeds]
-
-    def recheck_configs(self, index: int) -> list[RunConfig]:
-        """Every recheck variant of the probe at grid ``index`` (all seeds)."""
-        return [rc.apply(c) for rc in self.rechecks for c in self.configs_at(index)]
-
-
-@dataclass(frozen=True, kw_only=True)
 class Experiment:
     """A named table: a fixed grid of points and/or threshold lines."""
 
     name: str
     description: str
     points: tuple = ()  # RunConfig, or presets_probing.ProbePoint (one kind per experiment)
-    lines: tuple[Line, ...] = ()
+    lines: tuple = ()  # search.Line
 
     def __post_init__(self) -> None:
         kinds = {type(p) for p in self.points}
@@ -366,45 +315,6 @@ def scale() -> str:
     if value not in SCALES:
         raise ValueError(f"BOOK_SCALE must be one of {SCALES}, got {value!r}")
     return value
-
-
-# --- the threshold search (pure bookkeeping; the runner feeds it results) ------------------------------------------
-
-
-@dataclass
-class LineState:
-    """Where one threshold line's search stands: the probed grid indices and their majority verdicts."""
-
-    line: Line
-    results: dict[int, bool] = field(default_factory=dict)  # grid index -> majority success
-    step: int = 1
-    done: bool = False
-
-    def boundary(self) -> list[int]:
-        """The probed grid indices on either side of the boundary (one when the search ran off the grid)."""
-        good = {i: (ok if self.line.success_increases else not ok) for i, ok in self.results.items()}
-        lo = max((i for i, g in good.items() if not g), default=None)
-        hi = min((i for i, g in good.items() if g), default=None)
-        return [i for i in (lo, hi) if i is not None]
-
-    def next_index(self, last: int) -> int | None:
-        """Next grid index to probe after ``last``, or None once the boundary is bracketed (or off the grid).
-
-        Internally "good" means success when success_increases (we look for the lowest good index) and
-        failure otherwise (the lowest failing N); both reduce to: find the lowest index that is good.
-        """
-        good = {i: (ok if self.line.success_increases else not ok) for i, ok in self.results.items()}
-        lo = max((i for i, g in good.items() if not g), default=-1)  # highest known bad
-        hi = min((i for i, g in good.items() if g), default=len(self.line.grid))  # lowest known good
-        if hi - lo <= 1:
-            return None
-        if lo == -1 or hi == len(self.line.grid):  # not bracketed yet: gallop away from the last probe
-            direction = -1 if good[last] else 1
-            nxt = last + direction * self.step
-            self.step *= 2
-            nxt = min(max(nxt, lo + 1), hi - 1)
-            return nxt
-        return (lo + hi) // 2
 
 
 if __name__ == "__main__":  # the old entry point, kept as an alias of `python -m georecall sweep ...`

@@ -3,11 +3,11 @@
 A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the book passes its ``_data``
 folder; the library holds no book path). Two kinds:
 
-- **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
-  ``e2_learned`` of ``book``; ``disjoint_dstar``, ``disjoint_frozen`` of ``disjoint``, which add the columns
-  ``n_answers``, ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall
-  times), ``%.9g`` floats; the probing study's experiment writes three (``probing``, ``transfer``,
-  ``gates``; :mod:`georecall.study`);
+- **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e2_frozen``, ``e2_learned`` of
+  ``book``; ``disjoint_dstar``, ``disjoint_frozen`` of ``disjoint``, which add the columns ``n_answers``,
+  ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall times),
+  ``%.9g`` floats; the probing study's experiment writes three (``probing``, ``transfer``, ``gates``;
+  :mod:`georecall.study`);
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -166,8 +166,10 @@ TABLES: dict[str, TableSpec] = {
         _probing("probing", "Chapter 4: every probe on each point of the probing study", PROBING_COLUMNS),
         _probing("transfer", "Chapter 5: transfer accuracy per point, protocol and step", TRANSFER_COLUMNS),
         _probing("gates", "Chapter 4: mean unit activation per relation (core, seed 0)", GATES_COLUMNS, "%.6g"),
-        _sweep("e1_capacity", "Chapter 3: d* search with learned embeddings (threshold lines along d, 3 seeds)"),
-        _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
+        _sweep(
+            "e1_capacity",
+            "Chapter 3: d* search with learned embeddings (lines along d, 3 seeds, best of 3 learning rates per seed)",
+        ),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
         _sweep(

@@ -5,7 +5,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from georecall import runner, sweeps, tables
+from georecall import runner, search, sweeps, tables
 
 distributed = pytest.importorskip("distributed")
 
@@ -15,7 +15,7 @@ COLUMNS = list(tables.SWEEP_COLUMNS)
 def _experiments():
     base = sweeps.RunConfig(n_subjects=8, n_relations=2, d_model=4, d_mlp=16, max_steps=64, eval_every=16)
     points = tuple(dataclasses.replace(base, seed=s, lr=lr) for s in (0, 1) for lr in (3e-3, 1e-2))
-    line = sweeps.Line(base=base, seeds=(0, 1, 2), grid=(2, 3, 4, 6, 8), start=2)
+    line = search.Line(base=base, seeds=(0, 1, 2), grid=(2, 3, 4, 6, 8), start=2)
     return [
         sweeps.Experiment(name="points", description="a seed x lr grid", points=points),
         sweeps.Experiment(name="line", description="a d* search", lines=(line,)),

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from georecall import disjoint, disjoint_analysis, disjoint_runs, presets, runner, sweeps, tables
+from georecall import disjoint, disjoint_analysis, disjoint_runs, presets, runner, search, sweeps, tables
 
 TINY = dict(task="disjoint", n_subjects=8, n_relations=2, n_answers=4, d_model=8, d_mlp=16, n_heads=2)
 
@@ -25,9 +25,9 @@ def test_runconfig_validates_disjoint_fields():
     with pytest.raises(ValueError, match="n_heads must divide"):
         sweeps.RunConfig(**{**TINY, "n_heads": 3})
     with pytest.raises(ValueError, match="must change"):
-        sweeps.Recheck()
+        search.Recheck()
     with pytest.raises(ValueError, match="max_steps"):
-        sweeps.Recheck(max_steps=0)
+        search.Recheck(max_steps=0)
 
 
 def test_judged_column_and_classes():
@@ -79,7 +79,7 @@ def test_train_group_scores_noisy_points_on_a_heldout_draw():
 
 def _tiny_line(rechecks):
     base = sweeps.RunConfig(**TINY, freeze_embed=True, max_steps=8, eval_every=4)
-    return sweeps.Line(
+    return search.Line(
         base=base,
         seeds=(0, 1),
         axis="n_subjects",
@@ -112,7 +112,7 @@ def test_rechecks_rerun_the_boundary_probes(monkeypatch):
         return outs
 
     monkeypatch.setattr(runner, "train_group", fake_train_group)
-    line = _tiny_line((sweeps.Recheck(max_steps=16), sweeps.Recheck(batch_size=7)))
+    line = _tiny_line((search.Recheck(max_steps=16), search.Recheck(batch_size=7)))
     exp = sweeps.Experiment(name="disjoint_frozen", description="t", lines=(line,))
     df = runner.run_experiments([exp], use_cache=False, progress=False)["disjoint_frozen"]
     base = df[(df.max_steps == 8) & (df.batch_size == line.base.batch_size)]
@@ -132,7 +132,7 @@ def test_rechecks_rerun_the_boundary_probes(monkeypatch):
 
 
 def test_no_rechecks_without_a_boundary():
-    state = sweeps.LineState(_tiny_line(()))
+    state = search.LineState(_tiny_line(()))
     state.results = {1: True, 2: False}
     assert state.boundary() == [1, 2]
     state.results = {0: False}
@@ -149,7 +149,7 @@ def test_disjoint_preset_shape():
     noisy = [ln for ln in frozen.lines if ln.base.data_format == "noisy"]
     assert len(noisy) == 1 and noisy[0].base.freeze_embed and noisy[0].base.n_heads == 4
     steps = noisy[0].base.max_steps
-    assert sweeps.Recheck(max_steps=2 * steps) in noisy[0].rechecks
+    assert search.Recheck(max_steps=2 * steps) in noisy[0].rechecks
     for e in p.experiments:
         assert tables.spec(e.name).preset == "disjoint"
 

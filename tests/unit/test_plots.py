@@ -149,3 +149,20 @@ def test_training_slider_shares_one_loss_range_with_labels():
     fig = plots.plot_training_by_d(runs, N=8, R=2)
     lo, hi = fig.layout.yaxis.range
     assert lo < -1.99 and hi > 0.69  # log10 of 0.01 and 5: both runs fit, and decades 0.01, 0.1, 1 are inside
+
+
+def test_threshold_scaling_draws_the_real_counting_bound_per_line():
+    from georecall import analysis
+
+    rows = [
+        dict(data_format="single_hop", freeze_embed=False, n_subjects=N, n_relations=R, d_model=d, seed=s, accuracy=1.0)
+        for N, R, d in ((64, 2, 4), (256, 4, 8), (1024, 4, 9))
+        for s in range(3)
+    ]
+    th = analysis.thresholds(pd.DataFrame(rows))
+    fig = plots.plot_threshold_scaling(th, analysis.fit_line(th["R_log2_N"], th["d_star"]))
+    bound = next(t for t in fig.data if t.name == "counting bound, p = 2")
+    expected = [theory.counting_bound_d(N, R, 2.0) for N, R in ((64, 2), (256, 4), (1024, 4))]
+    assert np.allclose(bound.y, expected) and fig.layout.xaxis.type != "log"
+    per_entity = next(t for t in fig.data if t.name == "per-entity bound, p = 2")
+    assert per_entity.y[-1] == pytest.approx(per_entity.x[-1] / 2)

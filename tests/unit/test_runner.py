@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import pytest
 
-from georecall import cache, runner, sweeps, tables
+from georecall import cache, runner, search, sweeps, tables
 
 
 def test_grid_exceeding_memory_fails_fast():
@@ -30,7 +30,7 @@ def test_tiny_sweep_schema_and_cache(tmp_path, monkeypatch):
     exps = [
         sweeps.Experiment(name="pts", description="", points=tuple(dataclasses.replace(base, seed=s) for s in (0, 1))),
         sweeps.Experiment(
-            name="line", description="", lines=(sweeps.Line(base=base, seeds=(0,), grid=(2, 4, 8), start=1),)
+            name="line", description="", lines=(search.Line(base=base, seeds=(0,), grid=(2, 4, 8), start=1),)
         ),
     ]
     first = runner.run_experiments(exps, cache=tmp_path, progress=False)
@@ -107,4 +107,57 @@ def test_a_point_another_sweep_is_training_is_waited_for_not_trained_twice(tmp_p
 def test_a_failed_point_keeps_its_reason_and_never_counts_as_a_success():
     bad = {"scalars": {**_row_scalars(1.0), "failed": "loss became nan at step 16"}}
     good = {"scalars": _row_scalars(1.0)}
-    assert not runner._majority([bad, bad, good], 0.99) and runner._majority([good, good, bad], 0.99)
+    c = sweeps.RunConfig()
+    assert not runner._seed_ok(c, bad) and runner._seed_ok(c, good)
+    assert not runner._seed_ok(c, {"scalars": _row_scalars(0.98)}), "below the 0.99 target"
+
+
+def test_line_with_rates_trains_failing_seeds_at_the_next_rate_only(monkeypatch):
+    """A fake trainer (success iff d >= a per-(seed, rate) threshold): the search tries the second and third rates
+    only for failing seeds of open probes, and the table's d* is the best-of-rates threshold."""
+    from georecall import analysis
+
+    need = {  # (seed, lr) -> smallest d that reaches the target
+        (0, 1e-2): 5, (1, 1e-2): 8, (2, 1e-2): 12,
+        (0, 3e-2): 8, (1, 3e-2): 5, (2, 3e-2): 12,
+        (0, 3e-3): 12, (1, 3e-3): 12, (2, 3e-3): 4,
+    }  # fmt: skip
+    trained = []
+
+    def fake_train_group(config_dicts, threads=1):
+        out = []
+        for c in map(lambda d: sweeps.RunConfig(**d), config_dicts):
+            trained.append((c.d_model, c.seed, c.lr))
+            acc = 1.0 if c.d_model >= need[c.seed, c.lr] else 0.5
+            scalars = dict(
+                accuracy=acc, loss=0.1, steps=64, reached_target=acc >= 0.99, seconds=0.0, n_params=1,
+                n_params_trainable=1, n_params_nonembed=1, heldout_accuracy=None,
+            )  # fmt: skip
+            out.append({"scalars": scalars, "arrays": {}})
+        return out
+
+    monkeypatch.setattr(runner, "train_group", fake_train_group)
+    line = search.Line(
+        base=sweeps.RunConfig(n_subjects=8, n_relations=2), grid=(3, 4, 5, 6, 8, 12), start=1, lrs=(1e-2, 3e-2, 3e-3)
+    )
+    table = runner.run_experiments(
+        [sweeps.Experiment(name="e1", description="", lines=(line,))], use_cache=False, progress=False
+    )["e1"]
+    # best rate per seed: seed 0 reaches the target at d = 5, seed 1 at 5, seed 2 at 4 -> 2 of 3 seeds first at d = 5
+    th = analysis.thresholds(table)
+    assert th["d_star"].tolist() == [5]
+    assert sorted(trained) == sorted(zip(table["d_model"], table["seed"], table["lr"])), "each point trained once"
+    # d = 4 (the start): every rate fails for seeds 0 and 1, so all three rates ran and the probe fails
+    at4 = table[table["d_model"] == 4]
+    assert len(at4) == 9
+    # d = 5: only seed 0 passes at 1e-2; 3e-2 for seeds 1 and 2 gives seed 1 -> a majority, 3e-3 never runs
+    at5 = table[table["d_model"] == 5]
+    assert sorted(zip(at5["seed"], at5["lr"])) == [(0, 1e-2), (1, 1e-2), (1, 3e-2), (2, 1e-2), (2, 3e-2)]
+    assert set(table["d_model"]) == {4, 5}, "a probe next to d* brackets it in two probes"
+    effect = analysis.rate_effect(table, th).iloc[0]
+    assert (effect["first_alone"], effect["n_ok_first"], effect["n_ok_best"], effect["rescued"]) == (
+        False,
+        1,
+        2,
+        "3e-2: 1 seed",
+    )

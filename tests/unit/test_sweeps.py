@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from georecall import presets, presets_probing, sweeps, train
+from georecall import presets, presets_probing, search, sweeps, train
 
 
 @pytest.mark.parametrize(
@@ -31,11 +31,11 @@ def test_bad_configs_fail_with_the_parameter_named(field, value, match):
 
 def test_bad_line_grid_fails_fast():
     with pytest.raises(ValueError, match="d_model"):
-        sweeps.Line(base=sweeps.RunConfig(), grid=(-2, 4, 8))
+        search.Line(base=sweeps.RunConfig(), grid=(-2, 4, 8))
     with pytest.raises(ValueError, match="increasing"):
-        sweeps.Line(base=sweeps.RunConfig(), grid=(8, 4))
+        search.Line(base=sweeps.RunConfig(), grid=(8, 4))
     with pytest.raises(ValueError, match="start"):
-        sweeps.Line(base=sweeps.RunConfig(), grid=(4, 8), start=2)
+        search.Line(base=sweeps.RunConfig(), grid=(4, 8), start=2)
 
 
 def test_group_key_ignores_seed_and_lr_only():
@@ -76,8 +76,8 @@ GRID = tuple(range(10))
 def test_line_search_finds_the_boundary(threshold, start, increases):
     """Against an exact monotone oracle the walk + bisection finds the boundary for every start."""
     grid = tuple(g + 2 for g in GRID)  # d values 2..11; the oracle works on indices
-    line = sweeps.Line(base=sweeps.RunConfig(), axis="d_model", grid=grid, start=start, success_increases=increases)
-    st = sweeps.LineState(line)
+    line = search.Line(base=sweeps.RunConfig(), axis="d_model", grid=grid, start=start, success_increases=increases)
+    st = search.LineState(line)
     ok = (lambda i: i >= threshold) if increases else (lambda i: i < threshold)
     index, probes = start, 0
     while index is not None:
@@ -173,3 +173,58 @@ def test_probing_preset_grid():
     assert {p.key() for p in smoke.points} <= {p.key() for p in pts}, "smoke probing points must be book points"
     with pytest.raises(ValueError, match="part"):
         presets.probing_points("some")
+
+
+def test_line_rates_and_stage_configs():
+    base = sweeps.RunConfig(n_subjects=64, n_relations=2)
+    line = search.Line(base=base, seeds=(0, 1, 2), grid=(2, 4, 8), lrs=(1e-2, 3e-2, 3e-3))
+    assert line.rates == (1e-2, 3e-2, 3e-3)
+    stage = line.stage_configs(1, 2, seeds=(2, 0))
+    assert [(c.seed, c.lr, c.d_model, c.d_mlp) for c in stage] == [(0, 3e-3, 4, 16), (2, 3e-3, 4, 16)]
+    assert len({c.group_key() for c in stage}) == 1, "one stage is one stack"
+    assert len(line.configs_at(0)) == 9 and len({c.key() for c in line.configs_at(0)}) == 9
+    assert search.Line(base=base).rates == (base.lr,), "no lrs: the base config's rate alone"
+    with pytest.raises(ValueError, match="stage"):
+        line.stage_configs(0, 3)
+    with pytest.raises(ValueError, match="seeds"):
+        line.stage_configs(0, 0, seeds=(5,))
+
+
+@pytest.mark.parametrize("lrs, match", [((1e-2, 1e-2), "distinct"), ((0.0,), "lr"), ([1e-2], "tuple")])
+def test_bad_line_rates_fail(lrs, match):
+    with pytest.raises(ValueError, match=match):
+        search.Line(base=sweeps.RunConfig(), lrs=lrs)
+
+
+def test_probe_verdict_stops_at_a_majority_and_retries_failing_seeds():
+    line = search.Line(base=sweeps.RunConfig(), seeds=(0, 1, 2), lrs=(1e-2, 3e-2, 3e-3))
+    assert line.probe_verdict({0: True, 1: True, 2: False}, 0) == (True, ())
+    assert line.probe_verdict({0: True, 1: False, 2: False}, 0) == (None, (1, 2))
+    assert line.probe_verdict({0: True, 1: False, 2: False}, 2) == (False, ())
+    with pytest.raises(ValueError, match="seeds"):
+        line.probe_verdict({0: True}, 0)
+
+
+@pytest.mark.parametrize("trial", range(200))
+def test_trying_rates_in_turn_gives_the_best_of_all_rates_verdict(trial):
+    """Escalation (failing seeds only, while the verdict is open) decides as if every seed tried every rate."""
+    import random
+
+    rng = random.Random(trial)
+    n_seeds, n_rates = rng.choice([(2, 3), (3, 3), (5, 3), (3, 2), (3, 1)])
+    line = search.Line(
+        base=sweeps.RunConfig(), seeds=tuple(range(n_seeds)), lrs=tuple(10.0 ** -(1 + r) for r in range(n_rates))
+    )
+    hit = {(s, r): rng.random() < 0.4 for s in range(n_seeds) for r in range(n_rates)}
+    full = sum(any(hit[s, r] for r in range(n_rates)) for s in range(n_seeds)) > sweeps.MAJORITY * n_seeds
+    ok, seeds, stage, tried = {s: False for s in range(n_seeds)}, line.seeds, 0, 0
+    while True:
+        for s in seeds:
+            ok[s] |= hit[s, stage]
+            tried += 1
+        verdict, seeds = line.probe_verdict(ok, stage)
+        if verdict is not None:
+            break
+        stage += 1
+    assert verdict == full
+    assert tried <= n_seeds * n_rates
