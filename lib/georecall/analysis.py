@@ -53,9 +53,10 @@ def best_over_rates(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     order = {lr: i for i, lr in enumerate(E1_LRS)}
     hit = df["accuracy"] >= target
     rank = np.where(hit, df["lr"].map(lambda lr: order.get(lr, len(order) + lr)), 100.0 + 1.0 - df["accuracy"])
-    best = df.assign(_rank=rank).sort_values("_rank", kind="stable").groupby(keys, sort=True, dropna=False).head(1)
-    per_seed = df.groupby(keys, sort=True, dropna=False).agg(n_rates=("lr", "nunique"), _max=("accuracy", "max"))
-    best = best.merge(per_seed.reset_index(), on=keys).rename(columns={"lr": "best_lr"})
+    per_seed = df.groupby(keys, sort=False, dropna=False)  # transform, not merge: all-None key columns stay as they are
+    df = df.assign(_rank=rank, n_rates=per_seed["lr"].transform("nunique"), _max=per_seed["accuracy"].transform("max"))
+    best = df.sort_values("_rank", kind="stable").groupby(keys, sort=True, dropna=False).head(1)
+    best = best.rename(columns={"lr": "best_lr"})
     best["accuracy"] = best.pop("_max")
     best = best.drop(columns="_rank")
     return best.sort_values(keys, kind="stable").reset_index(drop=True)

@@ -28,7 +28,7 @@ from .presets_probing import probing_points, probing_smoke_points
 from .search import Line, Recheck
 from .sweeps import D_GRID, E1_LRS, N_GRID_FROZEN, Experiment, Preset, RunConfig
 
-__all__ = ["PRESETS", "preset", "E2_R", "E1_BOOK_N", "E1_BOOK_R", "DJ_CONTROL", "DJ_NOISY_STEPS", "DJ_NOISY_BATCH"]
+__all__ = ["PRESETS", "preset", "E2_R", "E1_BOOK_N", "E1_BOOK_R", "DJ_CONTROL", "DJ_NOISY_STEPS", "DJ_SR_STEPS", "DJ_NOISY_BATCH"]
 
 
 # --- presets --------------------------------------------------------------------------------------------------------
@@ -120,14 +120,15 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
 
 # --- disjoint attribute sets ------------------------------------------------------------------------------------
 
-DJ_D_GRID = (1,) + D_GRID  # d = 1 can already hold one bit per subject (R = 1, D = 2)
+DJ_D_GRID = D_GRID  # from d = 1, which can already hold one bit per subject (R = 1, D = 2)
 DJ_S = 256  # S of the d*-against-R log2 D grid
 DJ_RS, DJ_DS = (1, 2, 4, 8), (2, 8, 32)
 DJ_S_LINE = (64, 128, 256, 512, 1024)  # S of the d*-against-S line (D = 8, R = 4)
 # the frozen control's one shape, as in Nichani et al.'s noisy task (several heads, D = 8)
 DJ_CONTROL = dict(task="disjoint", n_relations=4, n_answers=8, d_model=16, d_mlp=64, n_heads=4)
 DJ_S_GRID = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # steps of 1.33-1.5x
-DJ_NOISY_STEPS = 4096  # B: the noisy control's step budget; its boundary probes are re-run at 2B
+DJ_NOISY_STEPS = 8192  # B: the noisy control's step budget (4096 was budget-limited); boundary probes re-run at 2B
+DJ_SR_STEPS = 4096  # the [s, r] control's step budget (2048 was budget-limited); boundary probes re-run at 2x
 DJ_NOISY_BATCH = 256  # fresh noisy sequences per step; the boundary probes are re-run at 4x this batch
 DJ_NOISY_EVAL = dict(data_format="noisy", noisy_copies=4, eval_every=256, batch_size=DJ_NOISY_BATCH)
 
@@ -151,8 +152,8 @@ def _dj_frozen_line(data_format: str, start_S: int, seeds=(0, 1)) -> Line:
         base = RunConfig(n_subjects=4, freeze_embed=True, max_steps=DJ_NOISY_STEPS, **DJ_CONTROL, **DJ_NOISY_EVAL)
         checks = (Recheck(max_steps=2 * DJ_NOISY_STEPS), Recheck(batch_size=4 * DJ_NOISY_BATCH))
     else:
-        base = RunConfig(n_subjects=4, freeze_embed=True, **DJ_CONTROL)
-        checks = (Recheck(max_steps=2 * base.max_steps),)
+        base = RunConfig(n_subjects=4, freeze_embed=True, max_steps=DJ_SR_STEPS, **DJ_CONTROL)
+        checks = (Recheck(max_steps=2 * DJ_SR_STEPS),)
     return Line(
         base=base,
         seeds=seeds,

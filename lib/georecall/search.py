@@ -154,4 +154,3 @@ class LineState:
             nxt = min(max(nxt, lo + 1), hi - 1)
             return nxt
         return (lo + hi) // 2
-

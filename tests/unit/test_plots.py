@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from georecall import chapters, constructions, plots, plots_construction, plotstyle, tasks, theory
+from georecall import chapters, constructions, plots, plots_capacity, plots_construction, plotstyle, tasks, theory
 
 
 def _steps(n=3):
@@ -160,7 +160,7 @@ def test_threshold_scaling_draws_the_real_counting_bound_per_line():
         for s in range(3)
     ]
     th = analysis.thresholds(pd.DataFrame(rows))
-    fig = plots.plot_threshold_scaling(th, analysis.fit_line(th["R_log2_N"], th["d_star"]))
+    fig = plots_capacity.plot_threshold_scaling(th, analysis.fit_line(th["R_log2_N"], th["d_star"]))
     bound = next(t for t in fig.data if t.name == "counting bound, p = 2")
     expected = [theory.counting_bound_d(N, R, 2.0) for N, R in ((64, 2), (256, 4), (1024, 4))]
     assert np.allclose(bound.y, expected) and fig.layout.xaxis.type != "log"
