@@ -41,6 +41,7 @@ ORDER = [
     "tables",
     "analysis",
     "chapters",
+    "multihop_sweep",
     "runner",
     "plots",
     "widgets",

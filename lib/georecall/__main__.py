@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument(
-        "preset", choices=list(presets.PRESETS), help="smoke (CI, minutes), book (committed tables), paper (large)"
+        "preset", choices=list(presets.PRESETS), help="smoke (CI), book and multihop (committed tables), paper (large)"
     )
     sweep.add_argument("--out", default=None, help="folder for the CSV tables (default: sweep-results/PRESET)")
     sweep.add_argument("--only", nargs="+", default=None, help="run only these experiments of the preset")

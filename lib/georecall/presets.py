@@ -1,10 +1,15 @@
-"""The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables) and ``paper`` (full scale, GPU).
+"""The named sweep presets: ``smoke`` (CI), ``book`` (Chapter 3's tables), ``multihop`` (Chapter 6's table) and
+``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweeps.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d), E2 (capacity searches with frozen embeddings, lines along N), and fixed grids (the learning-rate
 check, learned embeddings at the frozen control's shapes). A search starts at a theory-informed grid index (the
 counting bound for d*, a facts-per-parameter prior for capacity) and moves away from it as the results demand.
-Every smoke line is also a book line, so CI re-trains a subset of the committed points.
+Every smoke line of a single-hop experiment is also a book line, so CI re-trains a subset of the committed points;
+the smoke preset's multi-hop lines (``multihop_smoke``) are smaller than any committed line and check the pipeline.
+
+``multihop``: d* of trained one-layer models on h-hop queries (N = 64), without CoT (h heads) and with CoT (teacher
+forcing, scored by decoding), each seed at two learning rates (a seed succeeds when either reaches 99%).
 """
 
 from __future__ import annotations
@@ -14,10 +19,21 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import theory
-from .sweeps import D_GRID, N_GRID_FROZEN, Experiment, Line, Preset, RunConfig
+from . import multihop_theory, theory
+from .sweeps import COT, D_GRID, N_GRID_FROZEN, NO_COT, Experiment, Line, MultiHopConfig, Preset, RunConfig
 
-__all__ = ["PRESETS", "preset", "E2_R", "LR_CHECK_LRS"]
+__all__ = [
+    "PRESETS",
+    "preset",
+    "E2_R",
+    "LR_CHECK_LRS",
+    "MULTIHOP_N",
+    "MULTIHOP_LRS",
+    "MULTIHOP_MAX_STEPS",
+    "MULTIHOP_D_BASE",
+    "multihop_grid",
+    "multihop_lines",
+]
 
 
 # --- presets --------------------------------------------------------------------------------------------------------
@@ -112,6 +128,84 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
     return tuple(pts)
 
 
+# --- multi-hop ---------------------------------------------------------------------------------------------------
+
+MULTIHOP_N = 64
+MULTIHOP_LRS = (3e-3, 1e-2)  # the better one flips between settings near d*: a seed succeeds if either reaches 99%
+MULTIHOP_MAX_STEPS = 8192  # 2^13: near d* at R = 3 some runs need more than 4096 steps
+MULTIHOP_D_BASE = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # d grid; rounded to multiples of the head count
+MULTIHOP_START_BITS = 4.0  # first probe: per-entity bits / 4 (pilot runs stored ~3-4.5 bits per coordinate)
+
+
+def multihop_grid(heads: int, base: Sequence[int] = MULTIHOP_D_BASE) -> tuple[int, ...]:
+    """The d grid of a line whose model has ``heads`` heads: each base value rounded to a multiple of ``heads`` (the
+    heads split d), duplicates dropped.
+
+    >>> multihop_grid(3)
+    (3, 6, 9, 12, 15, 24, 33, 48, 63)
+    """
+    return tuple(sorted({heads * max(1, round(v / heads)) for v in base}))
+
+
+def _multihop_start(N: int, R: int, h: int, fmt: str, grid: Sequence[int]) -> int:
+    """First d probe: the grid value nearest the per-entity bits (R^h log2 N without CoT, R log2 N with it) over
+    MULTIHOP_START_BITS; a prior that saves probes, the search moves away from it as needed."""
+    bits = multihop_theory.per_entity_bits(N, R, h, "no-cot" if fmt == NO_COT else "cot")
+    guess = max(float(grid[0]), bits / MULTIHOP_START_BITS)
+    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+
+
+def multihop_lines(
+    N: int, Rs: Iterable[int], hs: Iterable[int], *, seeds=(0, 1, 2), lrs=MULTIHOP_LRS, skip=(), **kw
+) -> tuple[Line, ...]:
+    """d* lines for every (R, h, format) except ``skip`` (a set of (R, h) pairs). At h = 1 the two formats are the
+    same data and the same model (one head, [x, N+r], target at the last position), so h = 1 has one line, no_cot."""
+    lines = []
+    for R in Rs:
+        for h in hs:
+            if (R, h) in skip:
+                continue
+            for fmt in (NO_COT,) if h == 1 else (NO_COT, COT):
+                heads = h if fmt == NO_COT else 1
+                grid = multihop_grid(heads)
+                base = MultiHopConfig(
+                    n_subjects=N,
+                    n_relations=R,
+                    hops=h,
+                    data_format=fmt,
+                    n_heads=heads,
+                    d_model=grid[0],
+                    d_mlp=4 * grid[0],
+                    **kw,
+                )
+                start = _multihop_start(N, R, h, fmt, grid)
+                lines.append(Line(base=base, seeds=seeds, lrs=lrs, axis="d_model", grid=grid, start=start))
+    return tuple(lines)
+
+
+def _multihop() -> Preset:
+    return Preset(
+        name="multihop",
+        description="Chapter 6: multi-hop d* at N = 64, R in {2, 3}, h in {1, 2, 3} (not R = 3 at h = 3), both formats",
+        experiments=(
+            Experiment(
+                name="multihop",
+                description="d* of h-hop recall without and with CoT; 3 seeds x lr in {3e-3, 1e-2}, 2^13 steps",
+                # R = 3 at h = 3 (1728 queries, 27 paths) costs more than the rest together on 2 cores
+                lines=multihop_lines(
+                    MULTIHOP_N, (2, 3), (1, 2, 3), skip={(3, 3)}, max_steps=MULTIHOP_MAX_STEPS, eval_every=128
+                ),
+            ),
+        ),
+    )
+
+
+def _multihop_smoke() -> Experiment:
+    """CI's multi-hop check: N = 16, R = 2, h in {1, 2}, one seed, lr 1e-2, 512 steps (seconds)."""
+    lines = multihop_lines(16, (2,), (1, 2), seeds=(0,), lrs=(1e-2,), max_steps=512, eval_every=64)
+    return Experiment(name="multihop_smoke", description="small multi-hop d* lines (pipeline check)", lines=lines)
+
+
 def _smoke() -> Preset:
     return Preset(
         name="smoke",
@@ -125,6 +219,7 @@ def _smoke() -> Preset:
                 description="frozen-embedding capacity search",
                 lines=_e2_lines(((8, 32),), R=E2_R, data_format="single_hop"),
             ),
+            _multihop_smoke(),
         ),
     )
 
@@ -190,11 +285,11 @@ def _paper() -> Preset:
     )
 
 
-PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "paper": _paper}
+PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "multihop": _multihop, "paper": _paper}
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (``smoke``, ``book``, ``paper``), moved to ``device``."""
+    """The named preset (``smoke``, ``book``, ``multihop``, ``paper``), moved to ``device``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]().with_device(device)

@@ -11,6 +11,8 @@ grid whose largest stacks would not fit in memory together.
 
 :func:`make_table` computes any table of the registry (:mod:`georecall.tables`): a sweep table from its
 preset's experiment, the dense-accuracy table from :func:`georecall.chapters.dense_accuracy_table`.
+Multi-hop points (:class:`georecall.sweeps.MultiHopConfig`) take their data, model and scores from
+:mod:`georecall.multihop_sweep` and go to tables with the multi-hop columns.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache as cache_mod
-from . import chapters, models, repro, tables, tasks, theory, train
+from . import chapters, models, multihop_sweep, repro, tables, tasks, theory, train
 from .batched import EVAL_ELEMENTS, train_batched
 from .presets import preset
-from .sweeps import MAJORITY, Experiment, LineState, RunConfig
+from .sweeps import MAJORITY, Experiment, LineState, MultiHopConfig, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",
@@ -67,7 +69,7 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     M = len(configs)
     n = c.n_sequences
     B = n if n <= c.full_batch_max else c.batch_size
-    q = 1  # the query position only (last_only)
+    q = c.T if c.data_format == "cot" else 1  # positions with logits: the query position, or all T with CoT
     params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=c.n_subjects, n_ctx=c.T)
     per_model = 4 * (4 * B * q * c.n_subjects + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
     return int(M * per_model + 3 * 4 * EVAL_ELEMENTS)
@@ -105,6 +107,8 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
 def build(config: RunConfig):
     """(task, training data, model, TrainConfig, resample) of one point, all from the point's seed; ``resample(step)``
     draws the fresh noisy batch of a step (noisy format), else it is None."""
+    if isinstance(config, MultiHopConfig):
+        return multihop_sweep.build(config)
     task = tasks.make_task(config.n_subjects, config.n_relations, seed=config.seed)
     if config.data_format == "noisy":  # fresh noise every step (Nichani et al.); accuracy on a fixed fresh draw
         noisy = functools.partial(tasks.noisy_sequences, task, seq_len=config.seq_len, copies=config.noisy_copies)
@@ -138,6 +142,8 @@ def _heldout_accuracy(config: RunConfig, task, model) -> float | None:
 
 
 def _pack(config: RunConfig, task, model, result) -> dict:
+    if isinstance(config, MultiHopConfig):
+        extra = multihop_sweep.scores(config, task, model, result)
     scalars = {
         "accuracy": result.accuracy,
         "loss": result.loss,
@@ -147,8 +153,11 @@ def _pack(config: RunConfig, task, model, result) -> dict:
         "n_params": model.n_params(),
         "n_params_trainable": model.n_params(trainable_only=True),
         "n_params_nonembed": model.n_params(include_embeddings=False),
-        "heldout_accuracy": _heldout_accuracy(config, task, model),
     }
+    if isinstance(config, MultiHopConfig):
+        scalars.update(extra)  # the final answer's accuracy (decoded with CoT) replaces the trainer's
+    else:
+        scalars["heldout_accuracy"] = _heldout_accuracy(config, task, model)
     arrays = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
     return {"scalars": scalars, "arrays": arrays}
 
@@ -159,7 +168,7 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
     ``threads`` pins torch's intra-op threads for the duration (1 by default: results then do not depend
     on the worker's core count, and a stack's results do not depend on which other models share it).
     """
-    configs = [RunConfig(**c) for c in config_dicts]
+    configs = [_config(c) for c in config_dicts]
     keys = {c.group_key() for c in configs}
     if len(keys) != 1:
         raise ValueError("train_group needs points of one shape (equal group_key)")
@@ -170,6 +179,11 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
         resample = (lambda i, step: built[i][4](step)) if noisy else None
         results = train_batched([b[2] for b in built], [b[1] for b in built], [b[3] for b in built], resample=resample)
         return [_pack(c, b[0], b[2], r) for c, b, r in zip(configs, built, results)]
+
+
+def _config(fields: dict) -> RunConfig:
+    """A point from its fields (a multi-hop point is recognised by its ``hops``)."""
+    return MultiHopConfig(**fields) if "hops" in fields else RunConfig(**fields)
 
 
 # --- executors ---------------------------------------------------------------------------------------------
@@ -282,9 +296,12 @@ def _groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
     return list(by_key.values())
 
 
-def _majority(rows: Sequence[dict], target: float) -> bool:
-    ok = [r["scalars"]["accuracy"] >= target for r in rows]
-    return sum(ok) > MAJORITY * len(ok)
+def _majority(configs: Sequence[RunConfig], rows: Sequence[dict], target: float) -> bool:
+    """More than MAJORITY of the seeds succeed; a seed succeeds when any of its points (lrs) reaches ``target``."""
+    ok: dict[int, bool] = {}
+    for c, r in zip(configs, rows):
+        ok[c.seed] = ok.get(c.seed, False) or r["scalars"]["accuracy"] >= target
+    return sum(ok.values()) > MAJORITY * len(ok)
 
 
 def run_experiments(
@@ -328,8 +345,9 @@ def run_experiments(
                     continue
                 _, k, index = tag
                 st = states[k]
-                rows = [sched.rows[c.key()] for c in st.line.configs_at(index)]
-                st.results[index] = _majority(rows, st.line.base.target_accuracy)
+                probe_configs = st.line.configs_at(index)
+                rows = [sched.rows[c.key()] for c in probe_configs]
+                st.results[index] = _majority(probe_configs, rows, st.line.base.target_accuracy)
                 nxt = st.next_index(index)
                 if nxt is None:
                     st.done = True
@@ -358,9 +376,13 @@ def _table(configs: Sequence[RunConfig], rows: dict[str, dict]) -> pd.DataFrame:
         s = rows[c.key()]["scalars"]
         rec = {**dataclasses.asdict(c), "n_facts": c.n_facts, **s}
         records.append(rec)
-    df = pd.DataFrame.from_records(records, columns=list(tables.SWEEP_COLUMNS) + ["seconds"])
-    df["heldout_accuracy"] = df["heldout_accuracy"].astype(float)
+    multi = bool(configs) and isinstance(configs[0], MultiHopConfig)
+    columns = tables.MULTIHOP_COLUMNS if multi else tables.SWEEP_COLUMNS
+    df = pd.DataFrame.from_records(records, columns=list(columns) + ["seconds"])
+    if not multi:
+        df["heldout_accuracy"] = df["heldout_accuracy"].astype(float)
     keys = ["data_format", "freeze_embed", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "seed"]
+    keys = ["hops", *(k for k in keys if k != "freeze_embed")] if multi else keys
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 

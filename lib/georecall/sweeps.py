@@ -16,7 +16,12 @@ Two kinds of experiment:
 
 d* (E1) is the smallest d on the grid at which a majority (2 of 3) of seeds reaches >= 0.99 while the next
 smaller grid value fails; the frozen control's capacity (E2) is the largest N whose N*R facts a majority
-memorises at >= 0.99 while the next larger N fails.
+memorises at >= 0.99 while the next larger N fails. A line may try several learning rates per seed (``Line.lrs``):
+a seed then succeeds when any of its learning rates reaches the target (the lr that works best flips between
+settings near a threshold), and the majority is taken over seeds.
+
+Multi-hop points (:class:`MultiHopConfig`) are run configs with ``hops`` h and the ``no_cot`` or ``cot`` sequence
+format of ``georecall.multihop``; they search d* through the same lines and bookkeeping.
 """
 
 from __future__ import annotations
@@ -24,20 +29,25 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from . import cache as cache_mod
-from . import theory
+from . import multihop_theory, theory
 from ._checks import check_int
 from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
     "RunConfig",
+    "MultiHopConfig",
     "Line",
     "Experiment",
     "Preset",
     "D_GRID",
     "N_GRID_FROZEN",
     "FORMATS",
+    "MULTIHOP_FORMATS",
+    "NO_COT",
+    "COT",
     "DEVICES",
     "SCALES",
     "MAJORITY",
@@ -46,6 +56,8 @@ __all__ = [
 ]
 
 FORMATS = ("single_hop", "noisy")
+NO_COT, COT = "no_cot", "cot"  # multi-hop formats: answer at the last position, or every intermediate entity generated
+MULTIHOP_FORMATS = (NO_COT, COT)
 DEVICES = ("cpu", "cuda")
 SCALES = ("smoke", "full")
 # d grid for E1: every integer to 12 (R = 1, 2 thresholds sit at 2..6), then steps of ~15%; the line search
@@ -123,6 +135,8 @@ class RunConfig:
     seed: int = 0  # one integer for the task, init, data-order (and noise) streams, which stay independent
     device: str = "cpu"  # "cpu" or "cuda"; part of the key (results differ in round-off)
 
+    formats: ClassVar[tuple[str, ...]] = FORMATS  # the data formats this kind of point accepts (not a field)
+
     def __post_init__(self) -> None:
         check_int("n_subjects (N)", self.n_subjects, 2, 2**24)
         check_int("n_relations (R)", self.n_relations, 1, 4096)
@@ -131,8 +145,8 @@ class RunConfig:
         check_int("n_heads", self.n_heads, 1, 1024)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
-        if self.data_format not in FORMATS:
-            raise ValueError(f"data_format must be one of {FORMATS}, got {self.data_format!r}")
+        if self.data_format not in self.formats:
+            raise ValueError(f"data_format must be one of {self.formats}, got {self.data_format!r}")
         check_int("seq_len", self.seq_len, 3, 4096)
         check_int("noisy_copies", self.noisy_copies, 1, 1024)
         if not (isinstance(self.lr, float) and 0 < self.lr <= 1):
@@ -208,15 +222,63 @@ class RunConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MultiHopConfig(RunConfig):
+    """One multi-hop sweep point: all N R^h h-hop queries (x, r_1, ..., r_h) of ``make_task(N, R, seed)``.
+
+    ``data_format``: ``no_cot`` ([x, N+r_1, ..., N+r_h], the answer y_h at the last position, ``n_heads`` = h: one
+    head per hop, as the path-superposition construction) or ``cot`` ([x, N+r_1, y_1, ..., N+r_h], every y_i the
+    target at r_i's position, trained with teacher forcing and scored by autoregressive decoding; ``n_heads`` = 1).
+    At h = 1 both formats are the single-hop [s, r] task. ``noisy_copies``, ``seq_len`` and ``freeze_embed`` are
+    not used (keep their defaults). A distinct type, so its cache keys never meet a single-hop point's.
+    """
+
+    hops: int = 2  # h
+    data_format: str = NO_COT
+    formats: ClassVar[tuple[str, ...]] = MULTIHOP_FORMATS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        multihop_theory.check_hops(self.hops)
+        heads = self.hops if self.data_format == NO_COT else 1
+        if self.n_heads != heads:
+            raise ValueError(
+                f"n_heads must be {heads} for data_format={self.data_format!r} at hops={self.hops} "
+                f"(no_cot: one head per hop; cot: one head), got {self.n_heads}"
+            )
+        if self.freeze_embed:
+            raise ValueError("freeze_embed must be False for multi-hop points (frozen embeddings are not studied)")
+
+    @property
+    def n_facts(self) -> int:
+        """N R^h queries (one target sequence each)."""
+        return self.n_subjects * self.n_relations**self.hops
+
+    @property
+    def n_sequences(self) -> int:
+        return self.n_facts
+
+    @property
+    def T(self) -> int:
+        """Sequence length of the training data: h + 1 without CoT, 2h with CoT (teacher forcing drops y_h)."""
+        return self.hops + 1 if self.data_format == NO_COT else 2 * self.hops
+
+    @property
+    def d_vocab(self) -> int:
+        return self.n_subjects + self.n_relations
+
+
+@dataclass(frozen=True, kw_only=True)
 class Line:
     """A threshold search along ``axis`` over ``grid`` for one base config and several seeds.
 
     ``success_increases``: True when success becomes likelier up the grid (d*), False when it becomes
-    rarer (capacity in N). ``start`` is the grid index probed first.
+    rarer (capacity in N). ``start`` is the grid index probed first. ``lrs``: if given, every seed is trained at
+    each of these learning rates (all in one stack), and a seed succeeds when any of them reaches the target.
     """
 
     base: RunConfig
     seeds: tuple[int, ...] = (0, 1, 2)
+    lrs: tuple[float, ...] = ()
     axis: str = "d_model"
     grid: tuple[int, ...] = D_GRID
     start: int = 0
@@ -225,6 +287,8 @@ class Line:
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and non-empty, got {self.seeds}")
+        if len(set(self.lrs)) != len(self.lrs) or not all(isinstance(v, float) and 0 < v <= 1 for v in self.lrs):
+            raise ValueError(f"lrs must be distinct floats in (0, 1] (or empty: the base lr), got {self.lrs}")
         if list(self.grid) != sorted(set(self.grid)) or not self.grid:
             raise ValueError(f"grid must be strictly increasing and non-empty, got {self.grid}")
         if not 0 <= self.start < len(self.grid):
@@ -233,8 +297,10 @@ class Line:
             self.base.with_axis(self.axis, v)  # validates every grid value (negative sizes fail here)
 
     def configs_at(self, index: int) -> list[RunConfig]:
+        """The points of grid value ``index``: one per seed (and per lr in ``lrs``), seed-major."""
         c = self.base.with_axis(self.axis, self.grid[index])
-        return [replace(c, seed=s) for s in self.seeds]
+        lrs = self.lrs or (c.lr,)
+        return [replace(c, seed=s, lr=lr) for s in self.seeds for lr in lrs]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,8 @@ folder; the library holds no book path). Two kinds:
 
 - **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
   ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
+- the **multi-hop** d* table (``multihop``, from the ``multihop`` preset; ``multihop_smoke``, CI's small check, is
+  never committed): one row per trained multi-hop point, with hops, heads, decoded and teacher-forced accuracy;
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -30,6 +32,7 @@ __all__ = [
     "SWEEP",
     "DENSE",
     "SWEEP_COLUMNS",
+    "MULTIHOP_COLUMNS",
     "BOOK_SWEEP_TABLES",
     "spec",
     "write_table",
@@ -61,6 +64,30 @@ SWEEP_COLUMNS = (
     "reached_target",
     "heldout_accuracy",
 )
+MULTIHOP_COLUMNS = (
+    "n_subjects",
+    "n_relations",
+    "hops",
+    "data_format",
+    "d_model",
+    "d_mlp",
+    "n_heads",
+    "lr",
+    "max_steps",
+    "seed",
+    "device",
+    "n_facts",  # N R^h queries
+    "n_params",
+    "n_params_trainable",
+    "n_params_nonembed",
+    "accuracy",  # final answer y_h, autoregressively decoded with CoT
+    "train_accuracy",  # the trainer's (teacher-forced with CoT: every y_i right)
+    "step_accuracy",  # "a_1;...;a_h": decoded accuracy of each generated token (CoT), the final one (no CoT)
+    "min_margin",  # smallest correct-minus-best-other logit of the final answer over all queries
+    "loss",
+    "steps",
+    "reached_target",
+)
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -82,9 +109,9 @@ class TableSpec:
             raise ValueError(f"table {self.name!r}: a preset is required for sweep tables and only for them")
 
 
-def _sweep(name: str, description: str) -> TableSpec:
+def _sweep(name: str, description: str, *, preset: str = "book", columns=SWEEP_COLUMNS) -> TableSpec:
     return TableSpec(
-        name=name, description=description, kind=SWEEP, columns=SWEEP_COLUMNS, float_format="%.9g", preset="book"
+        name=name, description=description, kind=SWEEP, columns=columns, float_format="%.9g", preset=preset
     )
 
 
@@ -95,6 +122,18 @@ TABLES: dict[str, TableSpec] = {
         _sweep("e1_lr_check", "Chapter 3: accuracy at lr in {3e-3, 1e-2, 3e-2} at the E1 starting d"),
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
+        _sweep(
+            "multihop",
+            "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64)",
+            preset="multihop",
+            columns=MULTIHOP_COLUMNS,
+        ),
+        _sweep(
+            "multihop_smoke",
+            "CI only (not committed): small multi-hop d* lines of the smoke preset",
+            preset="smoke",
+            columns=MULTIHOP_COLUMNS,
+        ),
         TableSpec(
             name="dense_accuracy",
             description="Chapter 2: the dense construction's accuracy against d",
@@ -104,7 +143,7 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # the book preset's tables
+BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "book")  # the book preset's tables
 
 
 def spec(name: str) -> TableSpec:
