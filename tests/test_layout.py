@@ -44,7 +44,9 @@ ORDER = [
     "multihop_sweep",
     "runner",
     "plots",
+    "multihop_plots",
     "widgets",
+    "multihop_widgets",
     "__main__",
 ]
 TORCH_FREE = [
