@@ -13,9 +13,14 @@ batched matmuls sum in a different order). Each model keeps its own learning rat
 data-order seed, target accuracy and early stop: a model that reaches its target at an evaluation is
 written back and dropped from the stack (the others continue), exactly where ``train.train`` would stop.
 
-The loss is the same mean cross-entropy, with a hand-written backward (softmax - onehot, one buffer) instead
-of autograd through a stored log-softmax; together with ``repro.reuse_freed_memory`` (the sweep workers call
-it) this keeps a step from re-faulting megabytes of fresh pages. ``benchmarks/bench_batched.py`` measures it.
+When every model and data set qualifies (``_fused.supported``: plain ``Transformer``, no hooks, targets at the
+last position only, i.e. every single-hop and noisy-format run) a step is the hand-written forward and backward
+of ``georecall._fused``: logits in cache-sized row blocks whose softmax becomes the gradient in place, keys and
+values never projected position by position. Otherwise autograd runs through :func:`batched_forward` with the
+same mean cross-entropy and a one-buffer backward (``_MeanCrossEntropy``). Weights, gradients and AdamW moments
+live in flat buffers, so AdamW is one handful of elementwise passes for the whole stack. Together with
+``repro.reuse_freed_memory`` (the sweep workers call it) a step re-faults no fresh pages.
+``benchmarks/bench_training.py`` measures it against a naive loop.
 
 The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
 full batch while n <= ``full_batch_max`` else shuffled minibatches from ``repro.generator(data_seed, "data")``,
@@ -32,10 +37,10 @@ from dataclasses import replace
 import torch
 from tqdm.auto import tqdm
 
-from . import repro
+from . import _fused, repro
 from .models import Transformer
+from .recipe import BOOK_RECIPE, TrainConfig, TrainResult
 from .tasks import IGNORE, FactSet
-from .train import BOOK_RECIPE, TrainConfig, TrainResult
 
 __all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIELDS", "EVAL_ELEMENTS"]
 
@@ -139,54 +144,128 @@ def _loss_and_correct(
 
 
 class _Stack:
-    """The active models: stacked weights, AdamW moments, per-model hyper-parameters and data."""
+    """The active models: weights, gradients and AdamW moments as flat buffers, frozen weights, per-model
+    hyper-parameters and data.
+
+    A buffer holds every trainable parameter as a contiguous [M, *shape] block, one block after another, so
+    the step's matrix products read and write contiguous stacks and AdamW runs once over the whole buffer
+    (``model_of`` maps each entry to its model, for per-model learning rates and weight decays).
+    """
 
     def __init__(self, models, datas, configs, device):
         self.index = list(range(len(models)))  # position in the caller's list
-        self.params = {k: v.to(device) for k, v in stack_params(models).items()}
+        stacked = {k: v.to(device) for k, v in stack_params(models).items()}
         self.trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
-        for n in self.trainable:
-            self.params[n].requires_grad_(True)
-        self.exp_avg = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
-        self.exp_avg_sq = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
+        self.frozen = {n: v for n, v in stacked.items() if n not in self.trainable}
+        self.shapes = {n: tuple(stacked[n].shape[1:]) for n in self.trainable}
+        self.flat = torch.cat([stacked[n].reshape(-1) for n in self.trainable])  # [sum of M * size]
+        self.grad = torch.zeros_like(self.flat)
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
         self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float64)  # [M]
         self.wd = torch.tensor([c.weight_decay for c in configs], dtype=torch.float64)  # [M]
         self.tokens = torch.stack([d.tokens for d in datas]).to(device)  # [M, n, T]
         self.targets = torch.stack([d.targets for d in datas]).to(device)  # [M, n, T]
         self.gens = [repro.generator(c.data_seed, "data") for c in configs]
         self.orders = torch.empty(len(models), 0, dtype=torch.long, device=device)  # [M, n] once shuffled
+        self._derived()
+
+    def _derived(self) -> None:
+        """Per-entry model index and cached embedding rows (recomputed whenever the stack changes)."""
+        M = len(self.index)
+        ids = torch.arange(M, device=self.flat.device)
+        self.model_of = torch.cat([ids.repeat_interleave(math.prod(s)) for s in self.shapes.values()])
+        self.rows = None  # fused path: embedding rows of self.tokens, computed on first use
+
+    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """name -> contiguous [M, *shape] views of one flat buffer (trainable parameters only)."""
+        M, out, offset = len(self.index), {}, 0
+        for n, shape in self.shapes.items():
+            size = M * math.prod(shape)
+            out[n] = flat[offset : offset + size].view(M, *shape)
+            offset += size
+        return out
+
+    def params(self, flat: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every weight by name, [M, *shape]: views of ``flat`` (default the weights buffer) and the frozen ones."""
+        return {**self.views(self.flat if flat is None else flat), **self.frozen}
 
     def keep(self, rows: list[int]) -> None:
         """Drop every model whose row is not in ``rows`` (rows index the current stack)."""
         sel = torch.tensor(rows, dtype=torch.long)
         dev_sel = sel.to(self.tokens.device)
-        for n in list(self.params):
-            self.params[n] = self.params[n].detach()[dev_sel].clone().requires_grad_(n in self.trainable)
-        for n in self.trainable:
-            self.exp_avg[n] = self.exp_avg[n][dev_sel]
-            self.exp_avg_sq[n] = self.exp_avg_sq[n][dev_sel]
+        for name in ("flat", "grad", "exp_avg", "exp_avg_sq"):
+            blocks = self.views(getattr(self, name))
+            setattr(self, name, torch.cat([blocks[n][dev_sel].reshape(-1) for n in self.shapes]))
+        for name in ("tokens", "targets", "orders"):
+            setattr(self, name, getattr(self, name)[dev_sel])
+        self.frozen = {n: v[dev_sel] for n, v in self.frozen.items()}
         self.lr, self.wd = self.lr[sel], self.wd[sel]
-        self.tokens, self.targets = self.tokens[dev_sel], self.targets[dev_sel]
         self.index = [self.index[r] for r in rows]
         self.gens = [self.gens[r] for r in rows]
-        self.orders = self.orders[dev_sel]
+        self._derived()
 
     @torch.no_grad()
     def adamw_step(self, step: int) -> None:
-        """torch's single-tensor AdamW with per-model lr and weight decay (broadcast over the instance axis)."""
+        """``torch.optim.AdamW``'s single-tensor update (the one it runs on CPU), op for op, on the [M, P] buffers.
+
+        p <- p (1 - lr wd);  m <- lerp(m, g, 1 - b1);  v <- b2 v + (1 - b2) g^2;
+        p <- p + (-lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        With one learning rate for the stack this is ``addcdiv_`` itself; otherwise the same float32 roundings
+        with each model's step size broadcast over its row.
+        """
         b1, b2 = BETAS
-        bc1, bc2_sqrt = 1 - b1**step, math.sqrt(1 - b2**step)
-        for n in self.trainable:
-            p, g = self.params[n], self.params[n].grad
-            shape = (-1,) + (1,) * (p.ndim - 1)
-            lr = self.lr.to(p.device, p.dtype).view(shape)
-            if bool((self.wd != 0).any()):
-                p.mul_(1 - lr * self.wd.to(p.device, p.dtype).view(shape))
-            self.exp_avg[n].lerp_(g, 1 - b1)
-            self.exp_avg_sq[n].mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (self.exp_avg_sq[n].sqrt() / bc2_sqrt).add_(EPS)
-            p.sub_(self.exp_avg[n] / denom * (lr / bc1))
-            p.grad = None
+        bc1, bc2_sqrt = 1 - b1**step, (1 - b2**step) ** 0.5
+        p, g = self.flat, self.grad
+        lr0, wd0 = float(self.lr[0]), float(self.wd[0])
+        uniform = bool((self.lr == lr0).all()) and bool((self.wd == wd0).all())
+        if uniform:
+            if wd0 != 0:
+                p.mul_(1 - lr0 * wd0)
+        elif bool((self.wd != 0).any()):
+            p.mul_((1 - self.lr * self.wd).to(p.dtype)[self.model_of])
+        self.exp_avg.lerp_(g, 1 - b1)
+        self.exp_avg_sq.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (self.exp_avg_sq.sqrt() / bc2_sqrt).add_(EPS)
+        if uniform:
+            p.addcdiv_(self.exp_avg, denom, value=-(lr0 / bc1))
+        else:
+            p.add_((self.exp_avg * (-(self.lr / bc1)).to(p.dtype)[self.model_of]).div_(denom))
+
+
+GROUP_ELEMENTS = 2**22  # fused step: models per pass such that models * batch * max(V_out, d_mlp) stays near this
+
+
+def _fused_gradient(stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, V_out: int) -> None:
+    """The hand-written step (``georecall._fused``): each model's gradient of its mean CE over the targeted
+    sequences of (tokens [M, b, T], last-position targets y [M, b]), written into ``stack.grad``.
+
+    Models go through in groups of about ``GROUP_ELEMENTS / (b * max(V_out, d_mlp))``: stacking amortises the
+    per-operation overhead of small models, while large ones (N = 1024: 4 M logits each) run one at a time so
+    that each pass's activations stay in cache.
+    """
+    params, grads = stack.params(), stack.views(stack.grad)
+    M, b = y.shape
+    width = max(V_out, params["blocks.0.mlp.W_in"].shape[2])
+    group = max(1, min(M, GROUP_ELEMENTS // max(1, b * width)))
+    mask = y != IGNORE
+    trainable = set(stack.trainable)
+    tied = "unembed.W_U" not in params
+    need_W_U = "unembed.W_U" in trainable or (tied and "embed.W_E" in trainable)
+    uniform = bool(mask.all())
+    for lo in range(0, M, group):
+        hi = min(M, lo + group)
+        P = {n: v[lo:hi] for n, v in params.items()}
+        G = {n: v[lo:hi] for n, v in grads.items()}
+        sub_rows = rows if group == M else None
+        act = _fused.forward(P, tokens[lo:hi], sub_rows)
+        if uniform:
+            weight = 1.0 / b
+        else:
+            weight = (mask[lo:hi] / mask[lo:hi].sum(dim=1, keepdim=True).clamp(min=1)).to(act.x.dtype)
+        W_U = _fused.unembedding(P, V_out)
+        dresid, dW_U = _fused.readout_grad(act.resid_post, W_U, y[lo:hi].clamp(min=0), weight, need_W_U=need_W_U)
+        _fused.backward(P, act, dresid, dW_U, trainable, G)
 
 
 def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], configs: Sequence[TrainConfig]) -> None:
@@ -245,20 +324,27 @@ def train_batched(
     results = [TrainResult(accuracy=0.0, loss=float("inf"), steps=0, reached_target=False, seconds=0.0) for _ in models]
     t0 = time.perf_counter()
 
-    def forward(tokens: torch.Tensor) -> torch.Tensor:
-        return batched_forward(stack.params, tokens, last_only=last_only, d_vocab_out=mcfg.d_vocab_out)
+    fused = all(_fused.supported(m, d) for m, d in zip(models, datas))
+    V_out = mcfg.d_vocab_out
 
     @torch.no_grad()
     def evaluate_and_retire(step: int) -> None:
         """Record loss and accuracy on all data for every active model; retire those that are done."""
         M = len(stack.index)
-        chunk = max(1, EVAL_ELEMENTS // (M * mcfg.d_vocab_out))
+        chunk = max(1, EVAL_ELEMENTS // (M * V_out))
         total, count, correct = torch.zeros(M, dtype=torch.float64), torch.zeros(M), []
+        params = stack.params()
         for start in range(0, n, chunk):
-            tgt = stack.targets[:, start : start + chunk]  # [M, c, T]
-            _, summed, right = _loss_and_correct(forward(stack.tokens[:, start : start + chunk]), tgt)
+            tok, tgt = stack.tokens[:, start : start + chunk], stack.targets[:, start : start + chunk]  # [M, c, T]
+            if fused:
+                resid = _fused.forward(params, tok).resid_post
+                summed, k, right = _fused.readout_eval(resid, _fused.unembedding(params, V_out), tgt[:, :, -1])
+            else:
+                logits = batched_forward(params, tok, last_only=last_only, d_vocab_out=V_out)
+                _, summed, right = _loss_and_correct(logits, tgt)
+                k = (tgt[..., -1 if last_only else 0 :] != IGNORE).sum(dim=(1, 2))
             total += summed.double().cpu()
-            count += (tgt[..., -1 if last_only else 0 :] != IGNORE).sum(dim=(1, 2)).float().cpu()
+            count += k.float().cpu()
             correct.append(right.cpu())
         acc = torch.cat(correct, dim=1).float().mean(dim=1)  # [M]
         keep = []
@@ -271,13 +357,24 @@ def train_batched(
             if a >= configs[i].target_accuracy or step >= cfg0.max_steps:
                 with torch.no_grad():
                     for name, p in models[i].named_parameters():
-                        p.copy_(stack.params[name][row].detach())
+                        p.copy_(params[name][row])
                 res.reached_target = a >= configs[i].target_accuracy
                 res.seconds = time.perf_counter() - t0
             else:
                 keep.append(row)
         if len(keep) < M:
             stack.keep(keep)
+
+    def gradient(tokens: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None) -> None:
+        """Each model's gradient of its mean CE on (tokens, targets) [M, b, T], into ``stack.grad``."""
+        if fused and bool((targets[:, :, :-1] == IGNORE).all()):
+            _fused_gradient(stack, tokens, targets[:, :, -1], rows, V_out)
+            return
+        leaf = stack.flat.detach().requires_grad_(True)
+        logits = batched_forward(stack.params(leaf), tokens, last_only=last_only, d_vocab_out=V_out)
+        mean_loss, _, _ = _loss_and_correct(logits, targets, correct=False)
+        mean_loss.sum().backward()
+        stack.grad = leaf.grad
 
     with tqdm(total=cfg0.max_steps, desc=f"train x{len(models)}", disable=not progress, leave=False) as bar:
         evaluate_and_retire(0)
@@ -299,8 +396,12 @@ def train_batched(
                 cursor += cfg0.batch_size
                 tokens = stack.tokens.gather(1, idx[..., None].expand(-1, -1, stack.tokens.shape[2]))  # [M, b, T]
                 targets = stack.targets.gather(1, idx[..., None].expand(-1, -1, stack.targets.shape[2]))  # [M, b, T]
-            mean_loss, _, _ = _loss_and_correct(forward(tokens), targets, correct=False)
-            mean_loss.sum().backward()
+            rows = None
+            if full_batch and resample is None and fused:
+                if stack.rows is None:
+                    stack.rows = _fused.embedding_rows(stack.tokens, stack.params()["embed.W_E"].shape[1])
+                rows = stack.rows
+            gradient(tokens, targets, rows)
             step += 1
             stack.adamw_step(step)
             bar.update(1)

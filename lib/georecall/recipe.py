@@ -6,11 +6,11 @@ the same recipe the trainer runs; ``georecall.train`` re-exports both names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._checks import check_int
 
-__all__ = ["TrainConfig", "BOOK_RECIPE"]
+__all__ = ["TrainConfig", "TrainResult", "BOOK_RECIPE"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,3 +41,15 @@ class TrainConfig:
 
 
 BOOK_RECIPE = TrainConfig()  # the one recipe of the sweeps, the explorers and the chapters (derive others with replace)
+
+
+@dataclass
+class TrainResult:
+    """What one training run returns (``train.train``, one per model from ``batched.train_batched``)."""
+
+    accuracy: float  # final accuracy on all the data
+    loss: float  # final loss
+    steps: int  # optimisation steps taken
+    reached_target: bool
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})

@@ -201,6 +201,24 @@ def noisy_vocab(task: BijectionTask, n_noise: int) -> tuple[int, int]:
     return task.N + task.R, task.N + task.R + n_noise
 
 
+def _two_smallest(u: torch.Tensor) -> torch.Tensor:
+    """``u.argsort(dim=1)[:, :2]`` for u [n, k], k >= 2: the positions of each row's smallest and second-smallest
+    entries, by two ``argmin`` passes instead of a sort. Rows where either of the two shares its value with
+    another entry (possible with float32 draws) are sorted by ``argsort`` itself, so the result is the same as
+    sorting every row, ties included."""
+    rows = torch.arange(u.shape[0])
+    first = u.argmin(dim=1)
+    rest = u.clone()
+    rest[rows, first] = math.inf
+    second = rest.argmin(dim=1)
+    out = torch.stack([first, second], dim=1)
+    v2 = u[rows, second]
+    tied = ((u <= v2[:, None]).sum(dim=1) != 2) | (u[rows, first] == v2)  # the two smallest are not strictly ordered
+    if bool(tied.any()):
+        out[tied] = u[tied].argsort(dim=1)[:, :2]
+    return out
+
+
 def noisy_sequences(
     task: BijectionTask, *, seq_len: int = 32, n_noise: int | None = None, copies: int = 1, seed: int = 0
 ) -> FactSet:
@@ -230,7 +248,7 @@ def noisy_sequences(
     n = copies * N * R
     g = repro.generator(seed, "noisy")
     tokens = first_noise + torch.randint(n_noise, (n, seq_len), generator=g)  # [n, T] noise everywhere
-    slots = torch.rand(n, seq_len - 1, generator=g).argsort(dim=1)[:, :2]  # [n, 2] distinct positions < T-1
+    slots = _two_smallest(torch.rand(n, seq_len - 1, generator=g))  # [n, 2] distinct positions < T-1
     rows = torch.arange(n)
     tokens[rows, slots[:, 0]] = subjects.repeat(copies)
     tokens[rows, slots[:, 1]] = N + relations.repeat(copies)

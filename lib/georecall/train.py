@@ -8,15 +8,15 @@ N*R facts recalled.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import repro
+from . import _fused, batched, repro
 from .models import ModelConfig, Transformer
-from .recipe import BOOK_RECIPE, TrainConfig
+from .recipe import BOOK_RECIPE, TrainConfig, TrainResult
 from .tasks import IGNORE, BijectionTask, FactSet
 
 __all__ = ["TrainConfig", "BOOK_RECIPE", "TrainResult", "Evaluation", "train", "fit", "evaluate", "loss_and_correct"]
@@ -27,16 +27,6 @@ class Evaluation:
     loss: float  # mean cross-entropy over targeted positions
     accuracy: float  # share of sequences correct at every targeted position
     correct: torch.Tensor  # [n] bool, per sequence
-
-
-@dataclass
-class TrainResult:
-    accuracy: float  # final accuracy on all the data
-    loss: float  # final loss
-    steps: int  # optimisation steps taken
-    reached_target: bool
-    seconds: float
-    history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
 
 
 def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,8 +71,15 @@ def train(
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
     ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``.
+
+    Models and data that ``georecall._fused`` supports (a plain ``Transformer``, no hooks, targets at the last
+    position only: every single-hop and noisy-format run) train through ``batched.train_batched`` as a stack of
+    one, with the hand-written step; the result is the same to float round-off. Anything else runs the autograd
+    loop below.
     """
     model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    if _fused.supported(model, data):
+        return batched.train_batched([model], [data], [config], progress=progress)[0]
     data = data.to(model.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
