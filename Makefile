@@ -3,7 +3,7 @@
 #   make setup          .venv (CPU torch + the package with [book,test]) and the npm browser assets; idempotent
 #   make book           clean build of book/_build/html; nonzero exit on any warning or failing cell
 #   make test           lint, unit+integration tests, nbval on book/, the book, then the browser tests (all required)
-#   make lint           ruff check + ruff format --check over lib/, tests/, benchmarks/ and the notebooks' code cells
+#   make lint           ruff check + ruff format --check over lib/, tests/, benchmarks/ and book/
 #   make test-unit | test-notebooks | test-browser     one stage (test-browser uses the existing build)
 #   make lab            open the chapters in JupyterLab (installs it into .venv on first use)
 #   make clean          remove build outputs (keeps .venv and .browser-assets; `make distclean` removes them too)
@@ -16,6 +16,7 @@ PYTHON_BOOTSTRAP ?= python3
 TORCH_VERSION    ?= 2.13.0
 REQUIREJS        ?= 2.3.8
 HTML_MANAGER     ?= 1.0.15
+MATHJAX          ?= 3.2.2
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -28,7 +29,7 @@ export BOOK_SCALE
 
 # Stamps make `setup` a no-op until pyproject.toml (or an asset version) changes.
 VENV_STAMP   := $(VENV)/.stamp
-ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)
+ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)-mathjax-$(MATHJAX)
 
 .PHONY: setup lint book test test-unit test-notebooks test-browser lab clean distclean
 
@@ -41,11 +42,12 @@ $(VENV_STAMP): pyproject.toml
 	$(PY) -m pip install "torch==$(TORCH_VERSION)" -e ".[book,test]"
 	touch $@
 
-# Local copies of the widget loaders for the browser tests (routed in place of the CDN, tests/browser/conftest.py).
+# The scripts the built book serves itself (no CDN): require.js, the widget manager with its fonts, and MathJax.
+# book/_ext/offline_assets.py copies them (and plotly.min.js from the plotly package) into the book at build time.
 $(ASSETS_STAMP):
 	rm -rf $(ASSETS)
 	npm install --prefix $(ASSETS) --no-audit --no-fund --save-exact \
-		requirejs@$(REQUIREJS) @jupyter-widgets/html-manager@$(HTML_MANAGER)
+		requirejs@$(REQUIREJS) @jupyter-widgets/html-manager@$(HTML_MANAGER) mathjax@$(MATHJAX)
 	touch $@
 
 # Always a clean build: jupyter-cache and Sphinx's incremental rebuild key on the notebooks only, so a change in
@@ -54,8 +56,9 @@ book: setup
 	rm -rf book/_build
 	$(JB) build book -n -W --keep-going
 
-# Lint and format gate: ruff (configured in pyproject.toml) over the code and the notebooks' code cells.
-LINT_PATHS := lib tests benchmarks book/*.ipynb
+# Lint and format gate: ruff (configured in pyproject.toml) over the code, the book's extension and the notebooks' code
+# cells.
+LINT_PATHS := lib tests benchmarks book
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -94,7 +97,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab book/
 
 clean:
-	rm -rf book/_build build .pytest_cache
+	rm -rf book/_build book/_vendor build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) $(ASSETS)

@@ -44,6 +44,8 @@ ORDER = [
     "chapters",
     "multihop_sweep",
     "runner",
+    "plotstyle",
+    "tablefmt",
     "plots",
     "multihop_plots",
     "widgets",
@@ -60,6 +62,8 @@ TORCH_FREE = [
     "presets",
     "tables",
     "analysis",
+    "plotstyle",
+    "tablefmt",
 ]
 MAX_LINES = 450
 LARGER = {"plots": 850}  # figure code, one function per figure: to be split by figure family

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from book_toc import toc_files
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -57,3 +58,67 @@ def test_chapter_has_hidden_asserts(page):
         if "remove-cell" in c.get("metadata", {}).get("tags", []) and re.search(r"^\s*assert\b", source(c), re.M)
     ]
     assert hidden, f"{rel(path)}: no code cell tagged `remove-cell` containing an `assert` (the hidden checks)"
+
+
+# --- Colab / Binder: the shown code runs on its own ---------------------------------------------------------------
+
+CHAPTERS = [f for f in toc_files(BOOK) if (BOOK / f"{f}.ipynb").is_file()]
+HIDDEN = {"remove-cell", "remove-input"}
+
+
+def tags(cell: dict) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def names_bound(tree) -> set[str]:
+    """Every name a cell binds at any level (assignments, imports, defs, loop and comprehension targets)."""
+    import ast
+
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return bound
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_visible_code_runs_on_its_own(page):
+    """A reader who copies only the code the book shows (or runs it on Colab/Binder) never meets a name that only a
+    hidden cell defines: every name a visible cell reads is bound by an earlier visible cell or is a builtin."""
+    import ast
+    import builtins
+
+    known = set(dir(builtins))
+    unbound = []
+    for i, cell in enumerate(code_cells(BOOK / f"{page}.ipynb")):
+        if tags(cell) & HIDDEN:
+            continue
+        tree = ast.parse(source(cell))
+        local = names_bound(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in known | local:
+                unbound.append(f"code cell {i}: {node.id}")
+        known |= local
+    assert not unbound, f"{page}: visible cells read names that only hidden cells define: {unbound}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_first_cells_install_on_colab_then_import(page):
+    """The first code cell installs the package and fetches the data on Colab only (guarded, from the repository
+    named in _config.yml); the first visible code cell imports georecall."""
+    cells = code_cells(BOOK / f"{page}.ipynb")
+    install = source(cells[0])
+    assert '"google.colab" in sys.modules' in install, f"{page}: first code cell is not the guarded Colab install"
+    repo = yaml.safe_load((BOOK / "_config.yml").read_text())["repository"]["url"]
+    assert f'"{repo}"' in install, f"{page}: the install cell does not clone {repo} (repository.url of _config.yml)"
+    assert "_data" in install, f"{page}: the install cell does not fetch the data tables"
+    visible = [c for c in cells if not tags(c) & HIDDEN]
+    assert visible and "from georecall import" in source(visible[0]), (
+        f"{page}: first visible cell must import georecall"
+    )

@@ -10,6 +10,7 @@ Chapter 2 (the superposition construction): :func:`snapshot` (one state of the c
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ from .tasks import make_task
 __all__ = [
     "Snapshot",
     "snapshot",
+    "margin_edges",
     "forward_macs",
     "exactness_table",
     "superposition_parts",
@@ -49,7 +51,21 @@ __all__ = [
 
 # --- Chapter 2: the construction explorer --------------------------------------------------------------------
 
-MARGIN_EDGES = tuple(i / 20 for i in range(-40, 41))  # histogram bins of margins on [-2, 2] (clipped), width 0.05
+MARGIN_RANGE = 2.0  # margins are histogrammed on [-2, 2] (clipped)
+
+
+def margin_edges(k: int) -> tuple[float, ...]:
+    """Histogram edges for margins of a construction with code length k: bins of width w = 1/(2k) centred on the
+    multiples of w, so the exact block-construction margin 2/k = 4w is a bin centre, never an edge (float round-off
+    then cannot split the facts that all sit at 2/k over two bars). Covers [-2, 2] (about 8k bins).
+
+    >>> margin_edges(10)[40:43]  # width 0.05: 0 and 0.05 are bin centres
+    (-0.025, 0.025, 0.075)
+    """
+    check_int("k", k, 1)
+    w = 1.0 / (2 * k)
+    n = int(math.ceil(MARGIN_RANGE / w))
+    return tuple(round((j + 0.5) * w, 12) for j in range(-n - 1, n + 1))
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ class Snapshot:
     evaluation: RecallEvaluation
     subject: int  # the subject whose hidden activations are shown
     activations: torch.Tensor  # [R, m] post-ReLU MLP units at the query position, query relation by row
-    margin_counts: list[int]  # facts per margin bin (margins clipped to [-2, 2])
+    margin_counts: list[int]  # facts per margin bin (margins clipped to [-2, 2]; bins from margin_edges(k))
     margin_edges: tuple[float, ...]  # len(margin_counts) + 1 bin edges
     sampled: bool  # True when a uniform subset of the facts was scored
 
@@ -120,8 +136,9 @@ def snapshot(
         g = repro.generator(seed, "probe")
         facts = torch.randperm(N * R, generator=g)[:max_facts].sort().values
     ev = evaluate_recall(model, task, facts=facts, return_margins=True)
-    edges = torch.tensor(MARGIN_EDGES, dtype=torch.float64)
-    clipped = ev.margins.clamp(edges[0], edges[-1])
+    bin_edges = margin_edges(recipe.k)
+    edges = torch.tensor(bin_edges, dtype=torch.float64)
+    clipped = ev.margins.double().clamp(edges[0], edges[-1])
     counts = torch.histc(clipped, bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
     acts = hidden_activations(model, task, [subject])[0]  # [R, m]
     return Snapshot(
@@ -130,7 +147,7 @@ def snapshot(
         subject=subject,
         activations=acts.double(),
         margin_counts=[int(c) for c in counts],
-        margin_edges=MARGIN_EDGES,
+        margin_edges=bin_edges,
         sampled=facts is not None,
     )
 

@@ -1,40 +1,38 @@
 """Plotly figure builders. They compute nothing: each takes arrays or a tidy DataFrame and returns a ``go.Figure``.
 
-Encodings shared by every chapter: log axes for N and d; one colour per relation count R (:func:`color_for_R`);
-dashed lines for theory (constructions, bounds), solid lines for trained or measured models.
+Encodings shared by every chapter: one colour per relation count R (:func:`color_for_R`, a colour-blind-safe
+palette); dashed lines for theory (constructions, bounds), solid lines for trained or measured models; log axes with
+major labels only (:func:`plotstyle.log_axis`), linear axes where the claim is a straight line; the legend in a band
+below the plot and titles wrapped to fit a 390 px screen (:mod:`georecall.plotstyle`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
-import plotly.io as pio
+
+from .plotstyle import (
+    BLUE,
+    GREY,
+    LIGHT_GREY,
+    ORANGE,
+    VERMILLION,
+    color_for_R,
+    legend_below,
+    log_axis,
+    setup,
+    title_lines,
+    wrap,
+)
 
 __all__ = ["setup", "color_for_R", "SliderStep", "slider_figure", "plot_training_history"]
 
-RENDERER = "plotly_mimetype+notebook_connected"  # JupyterLab keeps the mimetype; myst-nb uses the text/html
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
 THEORY_DASH = "dash"
-
-
-def setup() -> None:
-    """Renderer and template for every chapter (call once, in the chapter's first hidden cell)."""
-    pio.renderers.default = RENDERER
-    template = go.layout.Template(pio.templates["plotly_white"])
-    template.layout.font = dict(family="Inter, Helvetica, Arial, sans-serif", size=13)
-    template.layout.colorway = list(_PALETTE)
-    template.layout.margin = dict(l=60, r=20, t=60, b=55)
-    template.layout.hoverlabel = dict(namelength=-1)
-    pio.templates["georecall"] = template
-    pio.templates.default = "georecall"
-
-
-def color_for_R(R: int) -> str:
-    """One fixed colour per relation count, consistent across chapters (R = 1, 2, 4, 8, ... get palette slots)."""
-    slot = max(int(R), 1).bit_length() - 1 if R & (R - 1) == 0 else 4 + int(R) % 5
-    return _PALETTE[slot % len(_PALETTE)]
+SLIDER_PX = 92  # the slider's band below the x-axis: current value, rail, step labels
+FROZEN_COLOR, LEARNED_COLOR = VERMILLION, BLUE
 
 
 @dataclass(frozen=True)
@@ -54,11 +52,13 @@ def slider_figure(
     active: int = 0,
     layout: dict | None = None,
     shared_traces: Sequence[go.BaseTraceType] = (),
+    plot_px: int = 320,
 ) -> go.Figure:
     """A figure whose slider switches between precomputed trace groups (the static twin of a live widget).
 
     Every step's traces are added once; a step's ``update`` toggles ``visible`` and sets ``title.text``
-    (never ``title``, which plotly.js >= 3 would clear). ``shared_traces`` stay visible at every step.
+    (never ``title``, which plotly.js >= 3 would clear). ``shared_traces`` stay visible at every step. The slider
+    sits below the x-axis and the legend below the slider (:func:`plotstyle.legend_below`).
     """
     if not steps:
         raise ValueError("slider_figure needs at least one step")
@@ -73,40 +73,40 @@ def slider_figure(
         for trace in step.traces:
             fig.add_trace(trace)
             owner.append(i)
+    titles = [wrap(step.title) for step in steps]
     slider_steps = []
     for i, step in enumerate(steps):
         visible = [o in (-1, i) for o in owner]
         slider_steps.append(
             dict(
-                method="update",
-                label=step.label,
-                args=[{"visible": visible}, {"title.text": step.title, **step.layout}],
+                method="update", label=step.label, args=[{"visible": visible}, {"title.text": titles[i], **step.layout}]
             )
         )
     for trace, o in zip(fig.data, owner):
         trace.visible = o in (-1, active)
+    fig.update_layout(**(layout or {}))
+    # The title band is sized for the longest title any step shows.
+    fig.update_layout(title=dict(text=max(titles, key=title_lines)))
+    legend_below(fig, plot_px=plot_px, extra_bottom_px=SLIDER_PX)
     fig.update_layout(
-        title=dict(text=steps[active].title),
+        title=dict(text=titles[active]),
         sliders=[
-            dict(active=active, currentvalue=dict(prefix=f"{slider_label}: "), pad=dict(t=50), steps=slider_steps)
+            dict(
+                active=active,
+                currentvalue=dict(prefix=f"{slider_label}: ", font=dict(size=13)),
+                x=0,
+                len=1,
+                y=0,
+                yanchor="top",
+                pad=dict(t=62, b=0),
+                font=dict(size=11),
+                steps=slider_steps,
+            )
         ],
-        **(layout or {}),
     )
-    # The slider takes the space below the plot, so the legend goes above it, under the title.
-    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
-    fig.update_layout(margin=dict(t=60 + 22 * _legend_rows(fig)), title=dict(yref="container", y=0.98, yanchor="top"))
     if steps[active].layout:
         fig.update_layout(steps[active].layout)
     return fig
-
-
-def _legend_rows(fig: go.Figure, row_chars: int = 90) -> int:
-    """Rows a horizontal legend needs; plotly wraps it into equal columns as wide as the longest entry."""
-    names = list(dict.fromkeys(t.name for t in fig.data if t.showlegend is not False and t.name))
-    if not names:
-        return 0
-    per_row = max(1, row_chars // (max(len(n) for n in names) + 6))  # +6: the line sample and spacing
-    return -(-len(names) // per_row)
 
 
 def _accuracy_axis(title: str) -> dict:
@@ -123,25 +123,52 @@ def _accuracy_axis(title: str) -> dict:
     )
 
 
+def _loss_axis(losses, *, fixed: bool = False) -> dict:
+    """A log loss axis labelled at decades (or 1-2-5 on a short range). ``fixed``: the range spans all ``losses``,
+    so every slider step shares the axis (and its labels) instead of autoscaling to one run."""
+    axis = {**log_axis("loss (nats, log scale)", losses, base=10), "exponentformat": "power"}
+    if fixed:
+        positive = [x for x in losses if x > 0]
+        axis["range"] = [math.log10(min(positive)) - 0.05, math.log10(max(positive)) + 0.05]
+    return axis
+
+
+def training_traces(history: dict, *, name: str = "", color: str | None = None, show_legend: bool = True) -> list:
+    """Loss (left axis, solid) and accuracy on all facts (right axis, dotted) of one training run."""
+    prefix = f"{name}: " if name else ""
+    return [
+        go.Scatter(
+            x=history["step"],
+            y=history["loss"],
+            name=f"{prefix}loss",
+            mode="lines+markers",
+            marker=dict(size=4),
+            line=dict(color=color or BLUE),
+            showlegend=show_legend,
+        ),
+        go.Scatter(
+            x=history["step"],
+            y=history["accuracy"],
+            name=f"{prefix}accuracy",
+            mode="lines+markers",
+            marker=dict(size=4),
+            line=dict(color=color or VERMILLION, dash="dot"),
+            yaxis="y2",
+            showlegend=show_legend,
+        ),
+    ]
+
+
 def plot_training_history(history: dict, *, title: str = "Training on all facts") -> go.Figure:
     """Loss (left axis, log) and accuracy (right axis) against optimisation steps, from ``TrainResult.history``."""
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(x=history["step"], y=history["loss"], name="loss (cross-entropy, nats)", mode="lines+markers")
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=history["step"], y=history["accuracy"], name="accuracy on all facts", mode="lines+markers", yaxis="y2"
-        )
-    )
+    fig = go.Figure(training_traces(history))
     fig.update_layout(
-        title=dict(text=title),
+        title=dict(text=wrap(title)),
         xaxis=dict(title=dict(text="optimisation step")),
-        yaxis=dict(title=dict(text="loss (nats)"), type="log"),
-        yaxis2=_accuracy_axis("accuracy"),
-        legend=dict(orientation="h", y=-0.2),
+        yaxis=_loss_axis(history["loss"]),
+        yaxis2=_accuracy_axis("accuracy on all facts"),
     )
-    return fig
+    return legend_below(fig)
 
 
 # --- Chapter 1: the random-bijection task ------------------------------------------------------------------
@@ -163,20 +190,19 @@ def plot_bijections(perms, *, title: str = "Each relation is a random bijection"
             )
         )
     fig.update_layout(
-        title=dict(text=title),
-        xaxis=dict(title=dict(text="subject s"), dtick=max(1, N // 8)),
-        yaxis=dict(title=dict(text="attribute π_r(s)"), dtick=max(1, N // 8), scaleanchor="x"),
-        height=420,
+        title=dict(text=wrap(title)),
+        xaxis=dict(title=dict(text="subject s"), dtick=max(1, N // 4)),
+        yaxis=dict(title=dict(text="attribute π_r(s)"), dtick=max(1, N // 4)),
     )
-    return fig
+    return legend_below(fig, plot_px=320)
 
 
 _BUDGET_SERIES = (
     # column, legend name, dash (theory = dashed), colour
-    ("information_bits", "bits in the facts, R·log₂(N!)", "solid", "#444444"),
-    ("associative_params", "associative memory: ≥ R·log₂(N!)/p weights", "dash", "#d62728"),
-    ("geometric_nonembedding_params", "geometric construction: attention + MLP weights", "dash", "#1f77b4"),
-    ("geometric_subject_table", "geometric construction: subject table N·d", "dot", "#1f77b4"),
+    ("information_bits", "bits in the facts, R·log₂N!", "solid", "#333333"),
+    ("associative_params", "associative: ≥ bits/p weights", "dash", VERMILLION),
+    ("geometric_nonembedding_params", "geometric: attention + MLP", "dash", BLUE),
+    ("geometric_subject_table", "geometric: subject table N·d", "dot", BLUE),
 )
 
 
@@ -200,10 +226,8 @@ def memory_budget_traces(table, *, show_legend: bool = True) -> list[go.Scatter]
 
 def _budget_layout() -> dict:
     return dict(
-        xaxis=dict(title=dict(text="number of subjects N (log scale)"), type="log", dtick=1),
-        yaxis=dict(title=dict(text="bits, or number of weights (log scale)"), type="log"),
-        legend=dict(orientation="h", y=-0.25),
-        height=500,
+        xaxis=log_axis("number of subjects N (log scale)", base=10),
+        yaxis=log_axis("bits, or weights (log scale)", base=10),
     )
 
 
@@ -240,32 +264,7 @@ def plot_memory_budget_at(table, N: int, R: int) -> go.Figure:
             )
         )
     fig.update_layout(title=dict(text=f"R = {R}, N = {N}"), **_budget_layout())
-    return fig
-
-
-def training_traces(
-    history: dict, *, name: str, color: str | None = None, show_legend: bool = True
-) -> list[go.Scatter]:
-    """Loss (left axis) and accuracy (right axis, dotted) of one training run."""
-    return [
-        go.Scatter(
-            x=history["step"],
-            y=history["loss"],
-            name=f"{name}: loss",
-            mode="lines",
-            line=dict(color=color),
-            showlegend=show_legend,
-        ),
-        go.Scatter(
-            x=history["step"],
-            y=history["accuracy"],
-            name=f"{name}: accuracy",
-            mode="lines",
-            line=dict(color=color, dash="dot"),
-            yaxis="y2",
-            showlegend=show_legend,
-        ),
-    ]
+    return legend_below(fig)
 
 
 def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
@@ -273,10 +272,11 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
 
     ``runs`` is a list of ``(d, history, accuracy)`` for one task of size (N, R).
     """
+    losses = [loss for _, history, _ in runs for loss in history["loss"]]
     steps = [
         SliderStep(
             label=str(d),
-            traces=training_traces(history, name=f"d={d}"),
+            traces=training_traces(history),
             title=f"N={N}, R={R}, d={d}: final accuracy {accuracy:.1%}",
         )
         for d, history, accuracy in runs
@@ -286,17 +286,15 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
         slider_label="embedding dimension d",
         layout=dict(
             xaxis=dict(title=dict(text="optimisation step")),
-            yaxis=dict(title=dict(text="loss (nats, log scale)"), type="log"),
+            yaxis=_loss_axis(losses, fixed=True),
             yaxis2=_accuracy_axis("accuracy on all N·R facts"),
-            legend=dict(orientation="h", y=-0.3),
-            height=460,
         ),
     )
 
 
 # --- Chapter 2: the superposition construction ---------------------------------------------------------------
 
-_CODE_SCALE = "RdBu_r"  # diverging: negative blue, positive red, zero white
+_CODE_SCALE = "RdBu_r"  # diverging: negative blue, positive red, zero white (no green)
 _GATE_SCALE = "Blues"  # post-ReLU activations are >= 0; an exactly closed gate is white
 
 
@@ -311,17 +309,16 @@ def plot_codes(codes, *, title: str = "Attribute codes u_a (one row per attribut
             y=[f"a={a}" for a in range(n)],
             colorscale=_CODE_SCALE,
             zmid=0,
-            colorbar=dict(title=dict(text="u_a[j]")),
+            colorbar=dict(title=dict(text="u_a[j]"), thickness=12),
             hovertemplate="u_%{y}[%{x}] = %{z:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
-        title=dict(text=title),
+        title=dict(text=wrap(title)),
         xaxis=dict(title=dict(text="code coordinate j (of k)")),
         yaxis=dict(title=dict(text="attribute a"), autorange="reversed"),
-        height=max(260, 22 * n + 120),
     )
-    return fig
+    return legend_below(fig, plot_px=max(200, 20 * n))
 
 
 def superposition_traces(parts, total, *, row_labels) -> list[go.Heatmap]:
@@ -333,7 +330,7 @@ def superposition_traces(parts, total, *, row_labels) -> list[go.Heatmap]:
             y=list(row_labels),
             colorscale=_CODE_SCALE,
             zmid=0,
-            colorbar=dict(title=dict(text="value")),
+            colorbar=dict(title=dict(text="value"), thickness=12),
             hovertemplate="%{y}<br>coordinate %{x}: %{z:.3f}<extra></extra>",
         )
     ]
@@ -353,36 +350,41 @@ def plot_superposition(parts, total, *, row_labels, title: str, block: int | Non
             for b in range(block, d_s, block)
         ]
     fig.update_layout(
-        title=dict(text=title),
+        title=dict(text=wrap(title)),
         shapes=shapes,
         xaxis=dict(title=dict(text="subject-space coordinate")),
-        yaxis=dict(autorange="reversed"),
-        height=max(280, 34 * (len(parts) + 1) + 150),
+        yaxis=dict(autorange="reversed", automargin=True),
     )
-    return fig
+    return legend_below(fig, plot_px=max(160, 40 * (len(parts) + 1)))
+
+
+_GATE_DOMAIN, _MARGIN_DOMAIN = (0.52, 1.0), (0.0, 0.3)  # the two stacked panels of the explorer view
 
 
 def construction_view_traces(activations, margin_counts, margin_edges, *, show_scale: bool = True) -> list:
-    """Traces of the explorer view: the gate heatmap (x/y) and the margin histogram (x2/y2).
+    """Traces of the explorer view: the gate heatmap (x/y, top) and the margin histogram (x2/y2, bottom).
 
     ``activations`` [R, m]: post-ReLU MLP units (columns, 2k per relation) under each query relation (rows).
-    ``margin_counts``/``margin_edges``: facts per bin of (correct logit - best wrong logit).
+    ``margin_counts``/``margin_edges``: facts per bin of (correct logit - best wrong logit); bars right of zero
+    (recalled) are blue, at or left of zero (missed) vermillion.
     """
     R = len(activations)
     heat = go.Heatmap(
         z=[list(map(float, row)) for row in activations],
-        y=[f"query r={r}" for r in range(R)],
+        y=[f"r={r}" for r in range(R)],
         colorscale=_GATE_SCALE,
         zmin=0,
         showscale=show_scale,
-        colorbar=dict(title=dict(text="ReLU"), x=0.39, len=0.9, thickness=12),
-        hovertemplate="%{y}, unit %{x}: %{z:.3f}<extra></extra>",
+        colorbar=dict(
+            title=dict(text="ReLU"), y=sum(_GATE_DOMAIN) / 2, len=_GATE_DOMAIN[1] - _GATE_DOMAIN[0], thickness=12
+        ),
+        hovertemplate="query %{y}, unit %{x}: %{z:.3f}<extra></extra>",
         xaxis="x",
         yaxis="y",
     )
     centers = [(a + b) / 2 for a, b in zip(margin_edges[:-1], margin_edges[1:])]
     width = margin_edges[1] - margin_edges[0]
-    colors = ["#2ca02c" if c > 0 else "#d62728" for c in centers]
+    colors = [BLUE if c > 0 else VERMILLION for c in centers]
     bars = go.Bar(
         x=centers,
         y=list(margin_counts),
@@ -390,7 +392,7 @@ def construction_view_traces(activations, margin_counts, margin_edges, *, show_s
         marker=dict(color=colors),
         name="facts",
         showlegend=False,
-        hovertemplate="margin %{x:.2f}: %{y} facts<extra></extra>",
+        hovertemplate="margin %{x:.3f}: %{y} facts<extra></extra>",
         xaxis="x2",
         yaxis="y2",
     )
@@ -398,7 +400,7 @@ def construction_view_traces(activations, margin_counts, margin_edges, *, show_s
 
 
 def construction_view_layout(R: int, k: int) -> dict:
-    """Two panels: the gate heatmap (left, block boundaries every 2k units) and the margin histogram (right)."""
+    """Two stacked panels: the gate heatmap (top, block boundaries every 2k units) and the margin histogram."""
     shapes = [
         dict(
             type="line",
@@ -408,7 +410,7 @@ def construction_view_layout(R: int, k: int) -> dict:
             yref="y domain",
             y0=0,
             y1=1,
-            line=dict(color="#d62728", width=1, dash="dot"),
+            line=dict(color=ORANGE, width=1, dash="dot"),
         )
         for r in range(1, R)
     ]
@@ -416,12 +418,11 @@ def construction_view_layout(R: int, k: int) -> dict:
         dict(type="line", x0=0, x1=0, xref="x2", yref="y2 domain", y0=0, y1=1, line=dict(color="#444", dash="dash"))
     )
     return dict(
-        xaxis=dict(domain=[0.0, 0.38], title=dict(text=f"MLP unit (2k = {2 * k} per relation block)")),
-        yaxis=dict(autorange="reversed", title=dict(text="query relation")),
-        xaxis2=dict(domain=[0.62, 1.0], anchor="y2", title=dict(text="margin: correct − best wrong logit")),
-        yaxis2=dict(anchor="x2", title=dict(text="facts"), rangemode="tozero"),
+        xaxis=dict(title=dict(text=f"MLP unit ({2 * k} per relation block)"), anchor="y"),
+        yaxis=dict(domain=list(_GATE_DOMAIN), autorange="reversed", title=dict(text="query relation")),
+        xaxis2=dict(anchor="y2", title=dict(text="margin: correct − best wrong logit")),
+        yaxis2=dict(domain=list(_MARGIN_DOMAIN), anchor="x2", title=dict(text="facts"), rangemode="tozero"),
         shapes=shapes,
-        height=420,
         bargap=0,
     )
 
@@ -429,8 +430,8 @@ def construction_view_layout(R: int, k: int) -> dict:
 def plot_construction_view(activations, margin_counts, margin_edges, *, k: int, title: str) -> go.Figure:
     """The explorer's figure: which units fire under which relation, and how far every fact is from an error."""
     fig = go.Figure(construction_view_traces(activations, margin_counts, margin_edges))
-    fig.update_layout(title=dict(text=title), **construction_view_layout(len(activations), k))
-    return fig
+    fig.update_layout(title=dict(text=wrap(title)), **construction_view_layout(len(activations), k))
+    return legend_below(fig, plot_px=520)
 
 
 def plot_construction_view_slider(views, *, R: int, k: int, slider_label: str) -> go.Figure:
@@ -441,12 +442,18 @@ def plot_construction_view_slider(views, *, R: int, k: int, slider_label: str) -
         )
         for i, (label, acts, counts, edges, title) in enumerate(views)
     ]
-    return slider_figure(steps, slider_label=slider_label, layout=construction_view_layout(R, k))
+    return slider_figure(steps, slider_label=slider_label, layout=construction_view_layout(R, k), plot_px=520)
+
+
+def _style_key(name: str, **style) -> go.Scatter:
+    """A legend-only entry (no data) that explains a line or marker style shared by several colours."""
+    return go.Scatter(x=[None], y=[None], name=name, hoverinfo="skip", **style)
 
 
 def dense_accuracy_traces(table, bounds) -> list[go.Scatter]:
     """Accuracy against d for each R in ``table`` (one N): solid measured curves of the dense construction, the
-    block construction as a marker at (R k + R + k, 1), and dashed verticals at the counting lower bound.
+    block construction as a star at (R k + R + k, 1), and dashed verticals at the counting lower bound. One legend
+    entry per R (the style key is shared, see :func:`plot_dense_accuracy`).
 
     ``table``: columns R, d_model, accuracy. ``bounds``: columns R, block_d, lower_bound_d (one row per R).
     """
@@ -459,7 +466,7 @@ def dense_accuracy_traces(table, bounds) -> list[go.Scatter]:
                 x=list(rows["d_model"]),
                 y=list(rows["accuracy"]),
                 mode="lines+markers",
-                name=f"R={R}: dense placement",
+                name=f"R = {R}",
                 line=dict(color=color),
                 legendgroup=f"R{R}",
                 hovertemplate=f"R={R}, d=%{{x}}: accuracy %{{y:.3f}}<extra></extra>",
@@ -472,8 +479,9 @@ def dense_accuracy_traces(table, bounds) -> list[go.Scatter]:
                 y=[1.0],
                 mode="markers",
                 marker=dict(symbol="star", size=14, color=color),
-                name=f"R={R}: block construction (100%)",
+                name=f"R = {R}: block construction",
                 legendgroup=f"R{R}",
+                showlegend=False,
                 hovertemplate=f"block construction, R={R}: d = %{{x}}, accuracy 1<extra></extra>",
             )
         )
@@ -483,8 +491,9 @@ def dense_accuracy_traces(table, bounds) -> list[go.Scatter]:
                 y=[0.0, 1.0],
                 mode="lines",
                 line=dict(color=color, dash=THEORY_DASH),
-                name=f"R={R}: counting lower bound on d",
+                name=f"R = {R}: counting lower bound",
                 legendgroup=f"R{R}",
+                showlegend=False,
                 hovertemplate=f"lower bound, R={R}: d ≥ %{{x:.1f}}<extra></extra>",
             )
         )
@@ -503,14 +512,19 @@ def plot_dense_accuracy(table, bounds) -> go.Figure:
                 title=f"Dense random placement, N = {N}: accuracy against d",
             )
         )
+    keys = [
+        _style_key("dense placement", mode="lines+markers", line=dict(color=GREY)),
+        _style_key("block construction", mode="markers", marker=dict(symbol="star", size=12, color=GREY)),
+        _style_key("counting bound", mode="lines", line=dict(color=GREY, dash=THEORY_DASH)),
+    ]
+    d_values = list(table["d_model"]) + list(bounds["block_d"]) + list(bounds["lower_bound_d"])
     return slider_figure(
         steps,
         slider_label="subjects N",
+        shared_traces=keys,
         layout=dict(
-            xaxis=dict(title=dict(text="embedding dimension d (log scale)"), type="log"),
-            yaxis=dict(title=dict(text="accuracy (argmax over all N attributes)"), range=[0, 1.05]),
-            legend=dict(orientation="v", x=1.02, y=1.0, font=dict(size=11)),
-            height=520,
+            xaxis=log_axis("embedding dimension d (log scale)", d_values),
+            yaxis=dict(title=dict(text="accuracy (argmax over N)"), range=[0, 1.05]),
         ),
     )
 
@@ -521,14 +535,9 @@ def plot_parameter_comparison(budget, built=None) -> go.Figure:
     columns N, nonembedding_params). ``budget`` is ``theory.memory_budget`` for one R."""
     fig = go.Figure()
     series = (
-        ("associative_params", "associative memory: ≥ R·log₂(N!)/p weights in attention/MLP", "#d62728", THEORY_DASH),
-        ("geometric_subject_table", "geometric: subject table N·d", "#1f77b4", "dot"),
-        (
-            "geometric_nonembedding_params",
-            "geometric: attention + MLP (independent of the bijections)",
-            "#1f77b4",
-            THEORY_DASH,
-        ),
+        ("associative_params", "associative: ≥ bits/p weights", VERMILLION, THEORY_DASH),
+        ("geometric_subject_table", "geometric: subject table N·d", BLUE, "dot"),
+        ("geometric_nonembedding_params", "geometric: attention + MLP", BLUE, THEORY_DASH),
     )
     for column, name, color, dash in series:
         fig.add_trace(
@@ -547,19 +556,17 @@ def plot_parameter_comparison(budget, built=None) -> go.Figure:
                 x=list(built["N"]),
                 y=list(built["nonembedding_params"]),
                 mode="markers",
-                name="built models: counted attention + MLP parameters",
-                marker=dict(color="#1f77b4", size=10, symbol="circle-open", line=dict(width=2)),
+                name="built models: counted",
+                marker=dict(color=BLUE, size=10, symbol="circle-open", line=dict(width=2)),
             )
         )
     R = int(list(budget["R"])[0])
     fig.update_layout(
-        title=dict(text=f"Where R = {R} relations' facts are stored, as N grows"),
-        xaxis=dict(title=dict(text="subjects N (log scale)"), type="log", dtick=1),
-        yaxis=dict(title=dict(text="number of weights (log scale)"), type="log"),
-        legend=dict(orientation="h", y=-0.3),
-        height=500,
+        title=dict(text=wrap(f"Where R = {R} relations' facts are stored, as N grows")),
+        xaxis=log_axis("subjects N (log scale)", base=10),
+        yaxis=log_axis("number of weights (log scale)", base=10),
     )
-    return fig
+    return legend_below(fig)
 
 
 # --- Chapter 3: learned capacity (E1, E2) ---------------------------------------------------------------------------
@@ -597,17 +604,6 @@ def accuracy_vs_d_traces(curves, N: int, *, show_legend: bool = True) -> list[go
     return traces
 
 
-def _accuracy_vs_d_layout() -> dict:
-    return dict(
-        xaxis=dict(title=dict(text="embedding dimension d (log scale)"), type="log"),
-        yaxis=dict(title=dict(text="accuracy on all N·R facts"), range=[0, 1.05]),
-        shapes=[
-            dict(type="line", xref="paper", x0=0, x1=1, y0=0.99, y1=0.99, line=dict(dash="dot", color="gray", width=1))
-        ],
-        legend=dict(orientation="h", y=-0.22),
-    )
-
-
 def plot_accuracy_vs_d_slider(curves, Ns) -> go.Figure:
     """Static twin of the capacity inspector: accuracy vs d per R, one slider step per N (probed points only)."""
     steps = [
@@ -618,24 +614,21 @@ def plot_accuracy_vs_d_slider(curves, Ns) -> go.Figure:
         )
         for N in Ns
     ]
-    return slider_figure(steps, slider_label="N (subjects)", layout=_accuracy_vs_d_layout())
-
-
-def _log_log_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int) -> None:
-    """Chapter 3's log-log figures: titled log axes, the legend in rows below the plot."""
-    fig.update_layout(
-        title=dict(text=title),
-        xaxis=dict(title=dict(text=x_title), type="log"),
-        yaxis=dict(title=dict(text=y_title), type="log"),
-        legend=dict(orientation="h", y=-0.25),
-        height=height,
+    layout = dict(
+        xaxis=log_axis("embedding dimension d (log scale)", list(curves["d_model"])),
+        yaxis=dict(title=dict(text="accuracy on all N·R facts"), range=[0, 1.05]),
+        shapes=[
+            dict(type="line", xref="paper", x0=0, x1=1, y0=0.99, y1=0.99, line=dict(dash="dot", color="gray", width=1))
+        ],
     )
+    return slider_figure(steps, slider_label="N (subjects)", layout=layout)
 
 
 def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
-    """d* against R·log2 N (measured, solid markers per R), the fitted line, the construction's R·⌈log2 N⌉ and
-    the counting bound at 2 bits/param (dashed). ``th`` has columns n_subjects, n_relations, d_star, R_log2_N,
-    R_k (= R·⌈log2 N⌉), lower_bound_d_p2; ``fit`` is a ``sweeps.FitResult`` of d* on R·log2 N."""
+    """d* against R·log2 N on linear axes (the claim is a straight line): measured markers per R, the fitted line,
+    and (dashed) the construction's R·⌈log2 N⌉ and the counting bound at 2 bits/param. ``th`` has columns
+    n_subjects, n_relations, d_star, R_log2_N, R_k (= R·⌈log2 N⌉), lower_bound_d_p2; ``fit`` is a
+    ``sweeps.FitResult`` of d* on R·log2 N (its numbers belong in the caption)."""
     fig = go.Figure()
     t = th.sort_values("R_log2_N")
     fig.add_trace(
@@ -643,8 +636,8 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
             x=t["R_log2_N"],
             y=t["R_k"],
             mode="lines",
-            name="construction subject blocks R·⌈log₂N⌉",
-            line=dict(dash=THEORY_DASH, color="#555"),
+            name="construction R·⌈log₂N⌉",
+            line=dict(dash=THEORY_DASH, color=GREY),
         )
     )
     fig.add_trace(
@@ -652,18 +645,19 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
             x=t["R_log2_N"],
             y=t["lower_bound_d_p2"],
             mode="lines",
-            name="counting bound, 2 bits/param",
-            line=dict(dash=THEORY_DASH, color="#bbb"),
+            name="counting bound, p = 2",
+            line=dict(dash=THEORY_DASH, color=LIGHT_GREY),
         )
     )
-    xs = [float(t["R_log2_N"].min()), float(x_max or t["R_log2_N"].max())]
+    xs = [0.0, float(x_max or t["R_log2_N"].max())]
     fig.add_trace(
         go.Scatter(
             x=xs,
             y=[fit.intercept + fit.slope * x for x in xs],
             mode="lines",
             line=dict(color="black", width=1),
-            name=f"fit: d* = {fit.slope:.3f}(±{fit.slope_se:.3f})·R·log₂N {fit.intercept:+.2f}",
+            name="least-squares fit",
+            hovertemplate=f"d* = {fit.slope:.3f}·x {fit.intercept:+.2f}<extra></extra>",
         )
     )
     for R, g in t.groupby("n_relations"):
@@ -672,30 +666,34 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
                 x=g["R_log2_N"],
                 y=g["d_star"],
                 mode="markers",
-                name=f"measured d*, R = {R}",
+                name=f"measured, R = {R}",
                 marker=dict(color=color_for_R(int(R)), size=10),
                 customdata=g[["n_subjects"]].to_numpy(),
                 hovertemplate="N=%{customdata[0]}<br>R·log₂N=%{x:.0f}<br>d*=%{y}<extra></extra>",
             )
         )
-    _log_log_layout(
-        fig,
-        "Threshold d* (2 of 3 seeds reach 99%) against R·log₂N",
-        "R·log₂ N (bits to name R attributes)",
-        "d* (log scale)",
-        height=520,
+    fig.update_layout(
+        title=dict(text=wrap("Threshold d* (2 of 3 seeds reach 99%) against R·log₂N")),
+        xaxis=dict(title=dict(text="R·log₂N (bits to name R attributes)"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="embedding dimension d*"), rangemode="tozero"),
     )
-    return fig
+    return legend_below(fig, plot_px=340)
 
 
 def plot_dstar_vs_N(th) -> go.Figure:
-    """d* against N at fixed R (measured, solid) with the construction's R·⌈log2 N⌉ (dashed), log N axis."""
+    """d* (linear axis) against N (log axis) at fixed R, with the construction's R·⌈log2 N⌉ (dashed): a
+    logarithmic law is a straight line on these axes."""
     fig = go.Figure()
     for R, g in th.sort_values("n_subjects").groupby("n_relations"):
         c = color_for_R(int(R))
         fig.add_trace(
             go.Scatter(
-                x=g["n_subjects"], y=g["d_star"], mode="lines+markers", name=f"measured d*, R = {R}", line=dict(color=c)
+                x=g["n_subjects"],
+                y=g["d_star"],
+                mode="lines+markers",
+                name=f"R = {R}",
+                line=dict(color=c),
+                legendgroup=f"R{R}",
             )
         )
         fig.add_trace(
@@ -703,20 +701,33 @@ def plot_dstar_vs_N(th) -> go.Figure:
                 x=g["n_subjects"],
                 y=g["R_k"],
                 mode="lines",
-                name=f"R·⌈log₂N⌉, R = {R}",
+                name=f"R = {R}: R·⌈log₂N⌉",
                 line=dict(color=c, dash=THEORY_DASH),
                 opacity=0.6,
+                legendgroup=f"R{R}",
+                showlegend=False,
             )
         )
-    _log_log_layout(fig, "d* against N at fixed R", "subjects N (log scale)", "d* (log scale)", height=500)
-    return fig
+    fig.add_trace(_style_key("measured d*", mode="lines+markers", line=dict(color=GREY)))
+    fig.add_trace(_style_key("construction R·⌈log₂N⌉", mode="lines", line=dict(color=GREY, dash=THEORY_DASH)))
+    fig.update_layout(
+        title=dict(text=wrap("d* against N at fixed R")),
+        xaxis=log_axis("subjects N (log scale)", list(th["n_subjects"])),
+        yaxis=dict(title=dict(text="embedding dimension d*"), rangemode="tozero"),
+    )
+    return legend_below(fig, plot_px=340)
+
+
+def _format_name(fmt: str) -> str:
+    return "[s, r]" if fmt == "single_hop" else "noisy T = 32"
 
 
 def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
-    """Largest memorisable number of facts against non-embedding parameters P (log-log). ``cap`` from
-    ``sweeps.frozen_capacity`` (frozen lines; marker per format), ``fit`` the through-origin fit facts = c·P of the
-    frozen [s, r] rows, ``learned`` (optional, ``sweeps.learned_reach``) the largest facts the learned model memorised
-    at the same shapes (triangles when every tested N passed: a lower bound)."""
+    """Largest memorisable number of facts against non-embedding parameters P, on linear axes (the claim is a line
+    through the origin). ``cap`` from ``sweeps.frozen_capacity`` (frozen; marker per format), ``fit`` the
+    through-origin fit facts = c·P of the frozen [s, r] rows (numbers in the caption), ``learned`` (optional,
+    ``sweeps.learned_reach``) the largest facts the learned model memorised at the same shapes (triangles when
+    every tested N passed: a lower bound)."""
     fig = go.Figure()
     symbols = {"single_hop": "circle", "noisy": "square-open"}
     for fmt, g in cap.groupby("data_format"):
@@ -725,25 +736,31 @@ def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
                 x=g["params_nonembed"],
                 y=g["capacity_facts"],
                 mode="markers",
-                marker=dict(symbol=symbols.get(fmt, "circle"), size=11, color="#d62728"),
-                name=f"frozen embeddings, {'[s, r]' if fmt == 'single_hop' else 'noisy T = 32'}",
+                marker=dict(
+                    symbol=symbols.get(fmt, "circle"),
+                    size=11,
+                    color=FROZEN_COLOR,
+                    line=dict(width=2, color=FROZEN_COLOR),
+                ),
+                name=f"frozen, {_format_name(fmt)}",
                 customdata=g[["d_model", "d_mlp"]].to_numpy(),
                 hovertemplate="d=%{customdata[0]}, m=%{customdata[1]}<br>P=%{x}<br>capacity %{y} facts<extra></extra>",
             )
         )
-    xs = [float(cap["params_nonembed"].min()) / 1.5, float(cap["params_nonembed"].max()) * 1.5]
+    xs = [0.0, float(cap["params_nonembed"].max()) * 1.1]
     fig.add_trace(
         go.Scatter(
             x=xs,
             y=[fit.slope * x for x in xs],
             mode="lines",
-            line=dict(color="#d62728", width=1),
-            name=f"fit, frozen [s, r]: facts = {fit.slope:.3f}(±{fit.slope_se:.3f})·P",
+            line=dict(color=FROZEN_COLOR, width=1),
+            name="fit through 0, frozen [s, r]",
+            hovertemplate=f"facts = {fit.slope:.3f}·P<extra></extra>",
         )
     )
     if learned is not None and len(learned):
         for (fmt, all_pass), g in learned.groupby(["data_format", "all_pass"]):
-            what = "lower bound: every tested N passed" if all_pass else "largest N that passed"
+            what = "≥, all tested N passed" if all_pass else "largest N passed"
             fig.add_trace(
                 go.Scatter(
                     x=g["params_nonembed"],
@@ -752,30 +769,28 @@ def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
                     marker=dict(
                         symbol=("triangle-up" if all_pass else "diamond") + ("" if fmt == "single_hop" else "-open"),
                         size=12,
-                        color="#1f77b4",
-                        line=dict(width=2, color="#1f77b4"),
+                        color=LEARNED_COLOR,
+                        line=dict(width=2, color=LEARNED_COLOR),
                     ),
-                    name=f"learned embeddings, {'[s, r]' if fmt == 'single_hop' else 'noisy T = 32'} ({what})",
+                    name=f"learned, {_format_name(fmt)} ({what})",
                 )
             )
-    _log_log_layout(
-        fig,
-        "Facts memorised at ≥ 99% against trainable non-embedding parameters",
-        "attention + MLP parameters P (log scale)",
-        "facts N·R (log scale)",
-        height=520,
+    fig.update_layout(
+        title=dict(text=wrap("Facts memorised at ≥ 99% against trainable non-embedding parameters")),
+        xaxis=dict(title=dict(text="attention + MLP parameters P"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="facts N·R"), rangemode="tozero"),
     )
-    return fig
+    return legend_below(fig, plot_px=340)
 
 
 def plot_side_by_side(rows) -> go.Figure:
-    """Accuracy against N at fixed (d, d_mlp, format), frozen (red) vs learned (blue) embeddings; mean over seeds.
-    ``rows``: columns n_subjects, accuracy_mean, regime ('frozen'/'learned'), label."""
+    """Accuracy against N at fixed (d, d_mlp, format), frozen (vermillion) vs learned (blue) embeddings; mean over
+    seeds. ``rows``: columns n_subjects, accuracy_mean, regime ('frozen'/'learned'), label."""
     fig = go.Figure()
     dashes = ["solid", "dot", "dashdot", "longdash"]
     for i, (label, g) in enumerate(rows.groupby("label", sort=False)):
         g = g.sort_values("n_subjects")
-        color = "#d62728" if g["regime"].iloc[0] == "frozen" else "#1f77b4"
+        color = FROZEN_COLOR if g["regime"].iloc[0] == "frozen" else LEARNED_COLOR
         fig.add_trace(
             go.Scatter(
                 x=g["n_subjects"],
@@ -787,33 +802,33 @@ def plot_side_by_side(rows) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=dict(text="Same d and MLP, same facts: frozen vs learned embeddings (R = 4)"),
-        xaxis=dict(title=dict(text="subjects N (log scale; facts = 4N)"), type="log"),
+        title=dict(text=wrap("Same d and MLP, same facts: frozen vs learned embeddings (R = 4)")),
+        xaxis=log_axis("subjects N (log scale; facts = 4N)", list(rows["n_subjects"])),
         yaxis=dict(title=dict(text="accuracy on all facts"), range=[0, 1.05]),
-        legend=dict(orientation="h", y=-0.25),
-        height=500,
     )
-    return fig
+    return legend_below(fig)
 
 
 def plot_bits_per_param(table) -> go.Figure:
     """Bits stored at ≥ 99% per parameter, for both regimes. ``table``: columns label, regime, bits_per_param,
-    params_counted (text). One bar per row; frozen red, learned blue."""
-    colors = ["#d62728" if r == "frozen" else "#1f77b4" for r in table["regime"]]
+    params_counted (text). One horizontal bar per row (labels stay readable on a phone); frozen vermillion,
+    learned blue."""
+    colors = [FROZEN_COLOR if r == "frozen" else LEARNED_COLOR for r in table["regime"]]
     fig = go.Figure(
         go.Bar(
-            x=table["label"],
-            y=table["bits_per_param"],
+            y=table["label"],
+            x=table["bits_per_param"],
+            orientation="h",
             marker_color=colors,
             text=table["bits_per_param"].round(2),
+            textposition="auto",
             customdata=table[["params_counted"]].to_numpy(),
-            hovertemplate="%{x}<br>%{y:.2f} bits per parameter<br>%{customdata[0]}<extra></extra>",
+            hovertemplate="%{y}<br>%{x:.2f} bits per parameter<br>%{customdata[0]}<extra></extra>",
         )
     )
     fig.update_layout(
-        title=dict(text="Bits stored (R·log₂N! at ≥ 99%) per parameter"),
-        xaxis=dict(title=dict(text="model (regime, size)")),
-        yaxis=dict(title=dict(text="bits per parameter")),
-        height=480,
+        title=dict(text=wrap("Bits stored (R·log₂N! at ≥ 99%) per parameter")),
+        xaxis=dict(title=dict(text="bits per parameter"), rangemode="tozero"),
+        yaxis=dict(autorange="reversed", automargin=True, tickfont=dict(size=11)),
     )
-    return fig
+    return legend_below(fig, plot_px=max(240, 24 * len(table)))

@@ -97,12 +97,15 @@ def train_live(
         return train.fit(task, d, config, freeze_embed=freeze_embed)[1]
 
 
-def training_explorer(*, N: int = 64, R: int = 4, d: int = 16, max_steps: int = train.BOOK_RECIPE.max_steps) -> W.VBox:
+def training_explorer(
+    *, N: int = 64, R: int = 4, d: int = 16, max_steps: int = train.BOOK_RECIPE.max_steps, eval_every: int = 2
+) -> W.VBox:
     """Sliders for N, R and d: train a fresh model on all N*R facts (:func:`train_live`) and draw its loss and
-    accuracy."""
+    accuracy, evaluated every ``eval_every`` steps (the run stops at the first evaluation at the recipe's target
+    accuracy, so a short cadence keeps the curve dense)."""
 
     def render(N: int, R: int, d: int):
-        result = train_live(N, R, d, max_steps=max_steps)
+        result = train_live(N, R, d, max_steps=max_steps, eval_every=eval_every)
         bits = theory.bits_per_parameter(N, R, d)
         title = (
             f"N={N}, R={R}, d={d}: accuracy {result.accuracy:.1%} after {result.steps} steps "
@@ -177,13 +180,13 @@ def construction_twin(
 
 
 def capacity_inspector(
-    *, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512
+    *, N: int = 32, R: int = 2, d: int = 4, freeze_embed: bool = False, max_steps: int = 512, eval_every: int = 2
 ) -> W.VBox:
     """Sliders for N, R, d and a frozen-embedding switch: train one small model (:func:`train_live`, the book
-    recipe, evaluated every 16 steps) and draw its loss and accuracy against steps."""
+    recipe, evaluated every ``eval_every`` steps) and draw its loss and accuracy against steps."""
 
     def render(N: int, R: int, d: int, frozen: bool):
-        result = train_live(N, R, d, freeze_embed=frozen, max_steps=max_steps, eval_every=16)
+        result = train_live(N, R, d, freeze_embed=frozen, max_steps=max_steps, eval_every=eval_every)
         bits = theory.bits_per_parameter(N, R, d)
         regime = "frozen" if frozen else "learned"
         title = (

@@ -1,53 +1,29 @@
-"""Fixtures for the browser tests of the built book.
+"""Fixtures for the browser tests of the built book: the page as a reader's browser gets it, with no network.
 
-The built HTML in ``book/_build/html`` is served over ``http.server`` on 127.0.0.1 (port 0, in a thread) and opened
-in headless Debian chromium driven by PyPI playwright (no ``playwright install``: no browser is downloaded).
-CDN requests are answered from local copies:
+The built HTML in ``book/_build/html`` is served over ``http.server`` on 127.0.0.1 (port 0, in a thread), or opened
+through ``file://``, in headless Debian chromium driven by PyPI playwright (``executable_path``; no
+``playwright install``, no browser download). Nothing is rerouted: every request that leaves 127.0.0.1 (or
+``file://``) is aborted and recorded as a failure, because the book must serve every script, font and stylesheet
+itself. A page's log holds every console error, uncaught page error, failed request and HTTP error; the tests
+require all of them to be empty, with no allow-list.
 
-- ``https://cdn.plot.ly/**``                 -> ``plotly/package_data/plotly.min.js`` of the installed plotly
-- ``**/require.min.js``                      -> ``.browser-assets/node_modules/requirejs/require.js``
-- ``**/html-manager@*/dist/embed-amd.js``    -> ``.browser-assets/node_modules/@jupyter-widgets/html-manager/...``
-- html-manager's FontAwesome files (``<20 hex>.woff2`` etc.), which webpack resolves against the page's origin
-  (``/@jupyter-widgets/...``, with or without ``html-manager/dist/``, depending on load order) instead of the CDN
-  it came from: answered from the same ``dist/`` folder, as the CDN would
-
-and every other request that does not go to the local server is aborted (the test never touches the network).
-
-Missing prerequisites (chromium, a built book, the npm assets) skip the tests, unless the environment variable
+Missing prerequisites (chromium, a built book) skip the tests, unless the environment variable
 ``GEORECALL_REQUIRE_BROWSER=1`` is set (``make test`` sets it): then they fail with a message saying what is missing.
 ``GEORECALL_BOOK_DIR`` points the tests at another book folder (default: ``<repo>/book``).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import http.server
 import os
-import re
 import shutil
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-BOOK_DIR = Path(os.environ.get("GEORECALL_BOOK_DIR", REPO / "book")).resolve()
-HTML_DIR = BOOK_DIR / "_build" / "html"
-ASSETS = Path(os.environ.get("GEORECALL_BROWSER_ASSETS", REPO / ".browser-assets")) / "node_modules"
-REQUIREJS = ASSETS / "requirejs" / "require.js"
-HTML_MANAGER_DIST = ASSETS / "@jupyter-widgets" / "html-manager" / "dist"
-EMBED_AMD = HTML_MANAGER_DIST / "embed-amd.js"
-WIDGET_FONT = re.compile(r"/@jupyter-widgets/(?:html-manager/dist/)?([0-9a-f]{20}\.(woff2|woff|ttf|eot|svg))$")
-FONT_TYPES = {
-    "woff2": "font/woff2",
-    "woff": "font/woff",
-    "ttf": "font/ttf",
-    "eot": "application/vnd.ms-fontobject",
-    "svg": "image/svg+xml",
-}
+from browser_paths import HTML_DIR
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # required when running as root (CI)
@@ -56,6 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+VIEWPORT_HEIGHT = 900
+LOCAL_HOSTS = {"127.0.0.1"}
+LOCAL_SCHEMES = {"file", "data", "blob", "about"}
 
 
 def require_browser() -> bool:
@@ -69,15 +48,9 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def plotly_js() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# server
-# ---------------------------------------------------------------------------------------------------------------
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in LOCAL_SCHEMES or parts.hostname in LOCAL_HOSTS
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -101,11 +74,6 @@ def book_url():
         server.server_close()
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# browser
-# ---------------------------------------------------------------------------------------------------------------
-
-
 @pytest.fixture(scope="session")
 def browser():
     exe = shutil.which("chromium")
@@ -125,71 +93,64 @@ def browser():
 
 @dataclass
 class PageLog:
-    """What one page did: console messages of type error, uncaught exceptions, aborted and failed requests."""
+    """Everything a reader's console would show, and every request that did not succeed."""
 
     console_errors: list = field(default_factory=list)  # (text, url of the message's location)
     page_errors: list = field(default_factory=list)  # (message, stack)
-    aborted: set = field(default_factory=set)  # external URLs the router aborted
-    failed_local: list = field(default_factory=list)  # (status, url) of local responses >= 400
+    external: list = field(default_factory=list)  # requests that tried to leave the machine (aborted)
+    failed: list = field(default_factory=list)  # (url, failure text) of requests that did not complete
+    http_errors: list = field(default_factory=list)  # (status, url) of responses >= 400
+
+    def problems(self) -> list[str]:
+        return (
+            [f"console error: {t} ({u})" for t, u in self.console_errors]
+            + [f"page error: {m}\n{s}" for m, s in self.page_errors]
+            + [f"request leaving the machine (blocked): {u}" for u in self.external]
+            + [f"failed request: {u} ({why})" for u, why in self.failed]
+            + [f"HTTP {s}: {u}" for s, u in self.http_errors]
+        )
+
+    def counts(self) -> dict:
+        return {
+            "console_errors": len(self.console_errors),
+            "page_errors": len(self.page_errors),
+            "failed_requests": len(self.failed) + len(self.http_errors),
+            "external_requests": len(self.external),
+        }
 
 
-LOCAL_FILES = [
-    # (glob on the full URL, local file, content type)
-    ("https://cdn.plot.ly/**", plotly_js, "application/javascript"),
-    ("**/require.min.js", lambda: REQUIREJS, "application/javascript"),
-    ("**/html-manager@*/dist/embed-amd.js", lambda: EMBED_AMD, "application/javascript"),
-]
-
-
-def _route(route, request, log: PageLog) -> None:
-    url = request.url
-    if urlsplit(url).hostname == "127.0.0.1":
-        font = WIDGET_FONT.search(urlsplit(url).path)
-        if font and (HTML_MANAGER_DIST / font.group(1)).is_file():
-            route.fulfill(path=str(HTML_MANAGER_DIST / font.group(1)), content_type=FONT_TYPES[font.group(2)])
-        else:
-            route.continue_()
-        return
-    for pattern, path, ctype in LOCAL_FILES:
-        # fnmatch's '*' also crosses '/', which is what '**' means here
-        if fnmatch.fnmatchcase(url, pattern.replace("**", "*")):
-            route.fulfill(path=str(path()), content_type=ctype, headers={"Access-Control-Allow-Origin": "*"})
-            return
-    log.aborted.add(url)
-    route.abort()
+def _block_external(route, request, log: PageLog) -> None:
+    if is_local(request.url):
+        route.continue_()
+    else:
+        log.external.append(request.url)
+        route.abort()
 
 
 @pytest.fixture(scope="session")
 def open_page(browser, book_url):
-    """`open_page("chapter.html") -> (page, log)`: the page loaded in its own routed, logged browser context.
-
-    Each page is loaded once per session and shared by the tests (a page load costs seconds: plotly.js and the
-    widget manager are parsed every time), so the console check also sees errors caused by the slider test.
-    """
-    for _, path, _ in LOCAL_FILES:
-        if not path().is_file():
-            missing(f"local copy {path()} is missing (run `make setup`)")
+    """``open_page(url, width) -> (page, log)``: ``url`` relative to the book (served over 127.0.0.1) or an absolute
+    ``file://`` URL, loaded in its own browser context at viewport ``width``. Each (url, width) loads once per
+    session; the tests share the page, so the console check also sees errors the slider clicks caused."""
     opened = {}
 
-    def _open(rel_url: str, timeout_ms: int = 30_000):
-        if rel_url in opened:
-            return opened[rel_url]
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def _open(url: str, width: int, timeout_ms: int = 60_000):
+        key = (url, width)
+        if key in opened:
+            return opened[key]
+        context = browser.new_context(viewport={"width": width, "height": VIEWPORT_HEIGHT})
         log = PageLog()
-        context.route("**/*", lambda route, request: _route(route, request, log))
+        context.route("**/*", lambda route, request: _block_external(route, request, log))
         page = context.new_page()
         page.on(
-            "console",
-            lambda msg: msg.type == "error" and log.console_errors.append((msg.text, msg.location.get("url", ""))),
+            "console", lambda m: m.type == "error" and log.console_errors.append((m.text, m.location.get("url", "")))
         )
         page.on("pageerror", lambda exc: log.page_errors.append((exc.message, exc.stack or "")))
-        page.on(
-            "response",
-            lambda resp: resp.status >= 400 and log.failed_local.append((resp.status, resp.url)),
-        )
-        opened[rel_url] = (page, log)
-        response = page.goto(book_url + rel_url, wait_until="load", timeout=timeout_ms)
-        assert response is not None and response.ok, f"{rel_url}: HTTP {response and response.status}"
+        page.on("requestfailed", lambda r: log.failed.append((r.url, r.failure or "")))
+        page.on("response", lambda r: r.status >= 400 and log.http_errors.append((r.status, r.url)))
+        opened[key] = (page, log)
+        full = url if url.startswith("file://") else book_url + url
+        page.goto(full, wait_until="load", timeout=timeout_ms)
         return page, log
 
     yield _open

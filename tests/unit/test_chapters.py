@@ -70,3 +70,24 @@ def test_superposition_parts_sum_to_the_subject_row():
     assert torch.equal(parts.sum(0), constructions.subject_embeddings(rec, task.perms)[2])
     built = chapters.built_param_counts([64, 256], R=2)
     assert (built.nonembedding_params == theory.geometric_nonembedding_param_count(built.N.to_numpy(), 2)).all()
+
+
+@pytest.mark.parametrize("k", range(1, 49))
+def test_margin_edges_put_two_over_k_at_a_bin_centre(k):
+    """The exact block-construction margin 2/k is a bin centre, never near an edge (no two-bar artefact)."""
+    edges = chapters.margin_edges(k)
+    width = edges[1] - edges[0]
+    assert edges[0] <= -2 and edges[-1] >= 2
+    j = next(i for i in range(len(edges) - 1) if edges[i] <= 2 / k < edges[i + 1])
+    assert abs((edges[j] + edges[j + 1]) / 2 - 2 / k) < 1e-9 and width == pytest.approx(1 / (2 * k))
+
+
+def test_margin_edges_reject_a_bad_k():
+    with pytest.raises((ValueError, TypeError), match="k"):
+        chapters.margin_edges(0)
+
+
+def test_snapshot_histogram_has_one_bar_for_the_exact_construction():
+    snap = chapters.snapshot(1024, 8, placement="block")
+    bars = [c for c in snap.margin_counts if c]
+    assert bars == [snap.evaluation.n_facts], f"margins split over {len(bars)} bars: {bars}"

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from georecall import chapters, constructions, plots, tasks, theory
+from georecall import chapters, constructions, plots, plotstyle, tasks, theory
 
 
 def _steps(n=3):
@@ -14,10 +14,17 @@ def _steps(n=3):
     ]
 
 
-def test_setup_sets_renderer_that_myst_nb_can_show():
+def test_setup_renderer_emits_mimetype_and_offline_html():
     plots.setup()
-    assert "notebook_connected" in pio.renderers.default
     assert pio.templates.default == "georecall"
+    bundle = pio.renderers[pio.renderers.default].to_mimebundle(go.Figure(go.Scatter(x=[1], y=[2])).to_dict())
+    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/html"}
+    html = bundle["text/html"]
+    assert "Plotly.newPlot" in html
+    # the static book serves plotly.js and MathJax itself: a figure must load neither, from anywhere
+    for forbidden in ("<script src", "cdn.plot.ly", "mathjax", "MathJax.js", "require(", 'import "'):
+        assert forbidden not in html, forbidden
+    assert '"typesetMath": false' in html and '"responsive": true' in html
 
 
 def test_slider_figure_toggles_visibility_and_uses_title_text():
@@ -74,3 +81,71 @@ def test_chapter_plots_return_figures():
     built = chapters.built_param_counts([64, 256], R=2)
     figs += [fig, plots.plot_parameter_comparison(budget, built)]
     assert all(isinstance(f, go.Figure) for f in figs)
+
+
+# --- layout helpers: log axes, titles, legends, palette ---------------------------------------------------------
+
+
+def test_log_axis_has_major_labels_only():
+    axis = plotstyle.log_axis("N", [64, 128, 256, 512, 1024])
+    assert axis["type"] == "log" and axis["tickvals"] == [64.0, 128.0, 256.0, 512.0, 1024.0]
+    assert axis["ticktext"] == ["64", "128", "256", "512", "1024"]
+    wide = plotstyle.log_axis("N", [16, 2**20])  # 17 powers of two: every second one
+    assert len(wide["tickvals"]) <= 9 and all(v & (v - 1) == 0 for v in map(int, wide["tickvals"]))
+    assert plotstyle.log_axis("weights", base=10)["dtick"] == 1  # decades only
+    with pytest.raises(ValueError, match="base"):
+        plotstyle.log_axis("x", [1, 2], base=3)
+
+
+def test_wrap_keeps_lines_short_and_words_whole():
+    text = "Threshold d* (2 of 3 seeds reach 99%) against R·log₂N, with a long tail of words"
+    lines = plotstyle.wrap(text, width=30).split("<br>")
+    assert len(lines) > 1 and all(len(line) <= 30 for line in lines)
+    assert " ".join(lines) == text
+    with pytest.raises(ValueError, match="width"):
+        plotstyle.wrap(text, width=3)
+
+
+def test_legend_below_reserves_a_band_that_grows_with_entries():
+    def fig_with(n):
+        return go.Figure([go.Scatter(x=[1], y=[1], name=f"a fairly long legend entry {i}") for i in range(n)])
+
+    small, large = plotstyle.legend_below(fig_with(2), plot_px=300), plotstyle.legend_below(fig_with(8), plot_px=300)
+    for fig in (small, large):
+        assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0
+        assert fig.layout.height == 300 + fig.layout.margin.t + fig.layout.margin.b  # the plot keeps 300 px
+    assert large.layout.margin.b > small.layout.margin.b
+    assert plotstyle.legend_rows(["x" * 10] * 3, width_px=10_000) == 1
+
+
+def test_palette_has_no_red_green_pair_and_R_colours_differ():
+    colours = [plots.color_for_R(R) for R in (1, 2, 4, 8, 16)]
+    assert len(set(colours)) == 5
+    assert "#d62728" not in colours and "#2ca02c" not in colours  # plotly's default red and green
+    with pytest.raises(ValueError, match="R must be"):
+        plots.color_for_R(0)
+
+
+def test_slider_titles_are_wrapped_for_narrow_screens():
+    long = "A title that is much too long to fit on one line of a phone screen, so it must wrap"
+    steps = [plots.SliderStep(label=str(i), traces=[go.Scatter(x=[0], y=[i])], title=long) for i in range(2)]
+    fig = plots.slider_figure(steps, slider_label="N")
+    assert "<br>" in fig.layout.title.text
+    assert all("<br>" in s.args[1]["title.text"] for s in fig.layout.sliders[0].steps)
+
+
+def test_short_log_axis_still_has_labels():
+    axis = plotstyle.log_axis("loss", [0.4, 3.0], base=10)  # less than a decade: no decade tick inside
+    assert axis["tickvals"] == [0.5, 1.0, 2.0] and axis["ticktext"] == ["0.5", "1", "2"]
+    fig = plots.plot_training_history({"step": [0, 10, 20], "loss": [3.0, 1.0, 0.4], "accuracy": [0.0, 0.5, 1.0]})
+    assert list(fig.layout.yaxis.tickvals) == [0.5, 1.0, 2.0]
+
+
+def test_training_slider_shares_one_loss_range_with_labels():
+    runs = [
+        (4, {"step": [0, 1], "loss": [5.0, 1.2], "accuracy": [0, 0.6]}, 0.6),
+        (32, {"step": [0, 1], "loss": [5.0, 0.01], "accuracy": [0, 1]}, 1.0),
+    ]
+    fig = plots.plot_training_by_d(runs, N=8, R=2)
+    lo, hi = fig.layout.yaxis.range
+    assert lo < -1.99 and hi > 0.69  # log10 of 0.01 and 5: both runs fit, and decades 0.01, 0.1, 1 are inside
