@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from .plots import SliderStep, slider_figure
+from .plotstyle import BLUE, GREY, VERMILLION, legend_below, log_axis, wrap
 
 __all__ = [
     "FORMAT_COLORS",
@@ -24,7 +25,7 @@ __all__ = [
     "plot_multihop_accuracy_slider",
 ]
 
-FORMAT_COLORS = {"no-cot": "#D55E00", "cot": "#0072B2"}  # Okabe-Ito vermillion and blue
+FORMAT_COLORS = {"no-cot": VERMILLION, "cot": BLUE}
 FORMAT_NAMES = {"no-cot": "without CoT", "cot": "with CoT"}
 _TABLE_FORMAT = {"no_cot": "no-cot", "cot": "cot"}  # the sweep tables' spelling -> the theory's
 
@@ -44,17 +45,16 @@ def plot_path_gates(matrix, path_labels: Sequence[str], *, title: str) -> go.Fig
             x=list(path_labels),
             y=list(path_labels),
             colorscale="Blues",
-            colorbar=dict(title="mean |act|", thickness=12),
+            colorbar=dict(title=dict(text="mean |act|"), thickness=12),
             hovertemplate="query %{y}<br>unit block %{x}<br>mean |activation| %{z:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
-        title=title,
-        xaxis=dict(title="MLP unit block of path (r₁, …, r_h)", type="category"),
-        yaxis=dict(title="queried path", type="category", autorange="reversed"),
-        height=420,
+        title=dict(text=wrap(title)),
+        xaxis=dict(title=dict(text="MLP units of path r₁…r_h"), type="category"),
+        yaxis=dict(title=dict(text="queried path"), type="category", autorange="reversed"),
     )
-    return fig
+    return legend_below(fig, plot_px=max(240, 30 * len(path_labels)))
 
 
 def plot_cot_steps(blocks, step_labels: Sequence[str], relation_labels: Sequence[str], *, title: str) -> go.Figure:
@@ -66,17 +66,16 @@ def plot_cot_steps(blocks, step_labels: Sequence[str], relation_labels: Sequence
             x=list(relation_labels),
             y=list(step_labels),
             colorscale="Blues",
-            colorbar=dict(title="mean |act|", thickness=12),
+            colorbar=dict(title=dict(text="mean |act|"), thickness=12),
             hovertemplate="%{y}<br>block %{x}<br>mean |activation| %{z:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
-        title=title,
-        xaxis=dict(title="MLP unit block of relation", type="category"),
-        yaxis=dict(title="decoding step", type="category", autorange="reversed"),
-        height=360,
+        title=dict(text=wrap(title)),
+        xaxis=dict(title=dict(text="MLP units of relation"), type="category"),
+        yaxis=dict(title=dict(text="decoding step"), type="category", autorange="reversed"),
     )
-    return fig
+    return legend_below(fig, plot_px=max(200, 60 * len(step_labels)))
 
 
 def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatter]:
@@ -114,7 +113,7 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
                 hovertemplate="h = %{x}<br>bound d ≥ %{y:.1f}<extra>" + name + "</extra>",
             )
         )
-        if th is None:
+        if th is None or len(th) == 0:
             continue
         got = th[th["data_format"].map(_fmt) == fmt].sort_values("hops")
         if got.empty:
@@ -140,20 +139,43 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
     return traces
 
 
-def _tradeoff_layout() -> dict:
+def _global_bound_trace(dims, *, show_legend: bool = True) -> go.Scatter:
+    rows = dims[dims["format"] == "no-cot"].sort_values("h")
+    return go.Scatter(
+        x=rows["h"],
+        y=rows["global_bound_d"],
+        mode="lines",
+        name="global bound (p = 2), any format",
+        line=dict(color=GREY, dash="dot", width=1.5),
+        showlegend=show_legend,
+        hovertemplate="h = %{x}<br>global bound d ≥ %{y:.1f}<extra></extra>",
+    )
+
+
+def _tradeoff_layout(values) -> dict:
     return dict(
-        xaxis=dict(title="hops h", dtick=1),
-        yaxis=dict(title="embedding dimension d (log)", type="log"),
+        xaxis=dict(title=dict(text="hops h"), dtick=1),
+        yaxis=log_axis("embedding dimension d (log scale)", values),
         hovermode="closest",
     )
 
 
+def _values(dims, th=None) -> list[float]:
+    vals = [*dims["d"], *dims["per_entity_bound_d"], *dims["global_bound_d"]]
+    return vals + ([] if th is None else list(th["d_star"]))
+
+
 def plot_tradeoff(steps: Sequence[tuple[str, object, object, str]]) -> go.Figure:
-    """Dimension against hops with one slider step per (label, dims, th, title) (e.g. one per R)."""
+    """Dimension against hops with one slider step per (label, dims, th, title) (e.g. one per R); the global
+    counting bound (grey) is drawn from each step's ``dims`` too."""
+    vals = [v for _, dims, th, _ in steps for v in _values(dims, th)]
     return slider_figure(
-        [SliderStep(label=lab, traces=tradeoff_traces(dims, th), title=title) for lab, dims, th, title in steps],
-        slider_label="R",
-        layout=_tradeoff_layout(),
+        [
+            SliderStep(label=lab, traces=[*tradeoff_traces(dims, th), _global_bound_trace(dims)], title=title)
+            for lab, dims, th, title in steps
+        ],
+        slider_label="R (relations)",
+        layout=_tradeoff_layout(vals),
     )
 
 
@@ -162,18 +184,19 @@ def plot_sizes(dims, d: int, h: int, *, title: str) -> go.Figure:
     horizontal line and the chosen h marked."""
     fig = go.Figure(tradeoff_traces(dims))
     fig.add_hline(y=d, line=dict(color="#000000", width=1.5), annotation_text=f"d = {d}")
-    fig.add_vline(x=h, line=dict(color="#AAAAAA", width=1))
-    fig.update_layout(title=title, height=460, **_tradeoff_layout())
-    return fig
+    fig.add_vline(x=h, line=dict(color=GREY, width=1))
+    fig.update_layout(title=dict(text=wrap(title, width=80)), **_tradeoff_layout(_values(dims) + [d]))
+    return legend_below(fig, plot_px=320)
 
 
 def plot_sizes_slider(steps: Sequence[tuple[str, object, str]], *, slider_label: str) -> go.Figure:
     """The static twin of the live explorer: construction sizes and bounds against hops, one step per (label, dims,
     title)."""
+    vals = [v for _, dims, _ in steps for v in _values(dims)]
     return slider_figure(
         [SliderStep(label=lab, traces=tradeoff_traces(dims), title=title) for lab, dims, title in steps],
         slider_label=slider_label,
-        layout=_tradeoff_layout(),
+        layout=_tradeoff_layout(vals),
     )
 
 
@@ -210,10 +233,20 @@ def plot_multihop_accuracy_slider(curves, lines: Sequence[tuple[int, int]], *, N
         steps.append(SliderStep(label=f"R={R}, h={h}", traces=traces, title=title))
     return slider_figure(
         steps,
-        slider_label="line",
+        slider_label="relations R, hops h",
         layout=dict(
-            xaxis=dict(title="d (log)", type="log"),
-            yaxis=dict(title="accuracy on all N·R^h queries", range=[0, 1.05]),
-            shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0.99, y1=0.99, line=dict(dash="dot", width=1))],
+            xaxis=log_axis("embedding dimension d (log scale)", list(curves["d_model"])),
+            yaxis=dict(title=dict(text="accuracy on all N·R^h questions"), range=[0, 1.05]),
+            shapes=[
+                dict(
+                    type="line",
+                    xref="paper",
+                    x0=0,
+                    x1=1,
+                    y0=0.99,
+                    y1=0.99,
+                    line=dict(dash="dot", color="gray", width=1),
+                )
+            ],
         ),
     )
