@@ -73,7 +73,7 @@ def test_multihop_smoke_lines_ran_and_are_consistent(smoke_tables):
     final answer."""
     mh = smoke_tables["multihop_smoke"]
     assert {(f, h) for f, h in zip(mh["data_format"], mh["hops"])} == {("no_cot", 1), ("no_cot", 2), ("cot", 2)}
-    assert (mh["accuracy"] >= mh["train_accuracy"]).all()
+    assert ((mh["accuracy"] - mh["train_accuracy"]) * mh["n_facts"] > -0.5).all()  # in questions (float32 mean)
     steps = analysis.step_accuracies(mh)
     last = [row[f"step_{h}"] for h, (_, row) in zip(mh["hops"], steps.iterrows())]
     assert list(mh["accuracy"]) == last

@@ -125,7 +125,8 @@ def test_tiny_multihop_sweep_table_and_cache(tmp_path, monkeypatch):
     )
     first = runner.run_experiments([exp], cache=tmp_path, progress=False)["multihop"]
     assert set(tables.MULTIHOP_COLUMNS) <= set(first.columns) and len(first) >= 2
-    assert (first["accuracy"] >= first["train_accuracy"]).all()
+    right = (first["accuracy"] - first["train_accuracy"]) * first["n_facts"]  # questions; train acc is float32
+    assert (right > -0.5).all()
     last = analysis.step_accuracies(first)["step_2"]
     assert (last == first["accuracy"]).all()
     tables.write_table("multihop", first, tmp_path / "out")
