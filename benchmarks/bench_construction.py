@@ -199,7 +199,7 @@ def part1(quick: bool, thread_counts: list[int]) -> None:
 def part2() -> None:
     import torch
 
-    from georecall import chapters, plots, widgets
+    from georecall import chapters, plots, plots_construction, widgets
 
     plots.setup()
     print(f"\n=== Part 2: explorer answer to a slider move, N={N_UI}, R={R_UI} ===")
@@ -219,7 +219,7 @@ def part2() -> None:
         snap = chapters.snapshot(
             N_UI, R_UI, placement=placement, d_model=d, k=k, codes=codes, max_facts=N_UI * R_UI, dtype=torch.float64
         )
-        return plots.plot_construction_view(
+        return plots_construction.plot_construction_view(
             snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=snap.recipe.k, title="baseline"
         )
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import cache as cache_mod
 from . import presets, repro, runner, sweeps, tables
+from ._checks import check_writable_dir
+from .executors import check_dask_address
 
 __all__ = ["main"]
 
@@ -26,15 +31,50 @@ def _epilog() -> str:
     return f"presets (sweep PRESET):\n{sweep_lines}\n\ntables (table NAME):\n{table_lines}"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _non_empty_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (an empty path would mean the current folder)")
+    return text
+
+
+def _dask_address(text: str) -> str:
+    try:
+        return check_dask_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("dask ")) from None
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--cache-dir", default=None, help=f"cache root (default: ${cache_mod.ENV_VAR} or ~/.cache/georecall)"
+        "--cache-dir",
+        default=None,
+        type=_non_empty_path,
+        help=f"cache root (default: ${cache_mod.ENV_VAR} or ~/.cache/georecall); read-only folders are only read",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--device", default="cpu", choices=sweeps.DEVICES, help="where models train (cuda needs a GPU)")
-    p.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument(
-        "--workers", type=int, default=None, help="local worker processes (default: CPU count; 1 with --device cuda)"
+        "--dask",
+        default=None,
+        type=_dask_address,
+        metavar="ADDRESS",
+        help="a trusted Dask scheduler address, e.g. tcp://10.0.0.5:8786 (results come back unpickled)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="local worker processes (default: CPU count; 1 with --device cuda)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -56,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "preset", choices=list(presets.PRESETS), help="smoke (CI), book and multihop (committed tables), paper (large)"
     )
-    sweep.add_argument("--out", default=None, help="folder for the CSV tables (default: sweep-results/PRESET)")
+    sweep.add_argument(
+        "--out", default=None, type=_non_empty_path, help="folder for the CSV tables (default: sweep-results/PRESET)"
+    )
     sweep.add_argument("--only", nargs="+", default=None, help="run only these experiments of the preset")
     _add_run_options(sweep)
     table = sub.add_parser(
@@ -66,35 +108,84 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     table.add_argument("names", nargs="+", choices=list(tables.TABLES), metavar="NAME", help="registered table(s)")
-    table.add_argument("--out", required=True, help="folder to write <NAME>.csv into (the book reads book/_data)")
+    table.add_argument(
+        "--out", required=True, type=_non_empty_path, help="folder to write <NAME>.csv into (the book reads book/_data)"
+    )
     _add_run_options(table)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (default: the process arguments), run the command, print a JSON summary; returns 0."""
-    args = _parser().parse_args(argv)
+def _check_before_work(parser: argparse.ArgumentParser, args) -> cache_mod.Cache | None:
+    """Every check that needs no training, so a mistake costs seconds, not a sweep: experiment names, the device,
+    the output folder (a probe write) and the cache folder (writable, else read-only with a note)."""
+    if args.command == "sweep" and args.only is not None:
+        names = [e.name for e in presets.preset(args.preset).experiments]
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            parser.error(f"argument --only: unknown experiment(s) {unknown}; preset {args.preset!r} has {names}")
     if args.device == "cuda":
-        repro.default_device("cuda")  # fails fast without CUDA
+        try:
+            repro.default_device("cuda")
+        except ValueError:
+            parser.error("argument --device: cuda was requested but CUDA is not available on this machine; use cpu")
         if args.workers is None and not args.dask:
             args.workers = 1  # one process drives the GPU; stacks already batch the models
+    args.out = args.out or str(Path("sweep-results") / args.preset)
+    try:
+        check_writable_dir("--out", args.out)
+    except ValueError as err:
+        parser.error(f"argument {err}")
+    if args.no_cache:
+        return None
+    store = cache_mod.Cache(args.cache_dir)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        if not store.prepare():
+            print(
+                f"{parser.prog}: note: the cache folder {store.root} is not writable; existing entries are read, "
+                "new results will not be cached",
+                file=sys.stderr,
+            )
+    return store
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process arguments), run the command, print a JSON summary; returns 0.
+
+    Ordinary mistakes (a bad option, an unknown experiment, no CUDA, an output folder that cannot be written, an
+    unreachable Dask scheduler, a grid too large for memory) end with one line on stderr and exit status 2, and
+    no traceback (set ``GEORECALL_TRACEBACK=1`` to see one)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "table":
+        args.preset = None
+    store = _check_before_work(parser, args)
     repro.seed_everything(0)
     t0 = time.perf_counter()
     run = dict(
         device=args.device,
         workers=args.workers,
         dask=args.dask,
-        cache=args.cache_dir,
-        use_cache=not args.no_cache,
+        cache=store,
+        use_cache=store is not None,
         progress=not args.quiet,
     )
-    if args.command == "sweep":
-        results = runner.run(args.preset, only=args.only, **run)
-        paths = tables.write_tables(results, args.out or Path("sweep-results") / args.preset)
-        summary = {"preset": args.preset, "points": sum(len(t) for t in results.values())}
-    else:
-        paths = [tables.write_table(name, runner.make_table(name, **run), args.out) for name in args.names]
-        summary = {"tables": args.names}
+    try:
+        if args.command == "sweep":
+            results = runner.run(args.preset, only=args.only, **run)
+            paths = tables.write_tables(results, args.out)
+            summary = {"preset": args.preset, "points": sum(len(t) for t in results.values())}
+        else:
+            paths = [tables.write_table(name, runner.make_table(name, **run), args.out) for name in args.names]
+            summary = {"tables": args.names}
+    except (ValueError, OSError) as err:
+        if os.environ.get("GEORECALL_TRACEBACK"):
+            raise
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
     summary.update(wall_seconds=round(time.perf_counter() - t0, 1), written=[str(p) for p in paths])
     print(json.dumps(summary))
     return 0

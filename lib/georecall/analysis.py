@@ -216,7 +216,7 @@ def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 
 def side_by_side(frozen: pd.DataFrame, learned: pd.DataFrame, shapes: Sequence[tuple[int, int, str]]) -> pd.DataFrame:
     """Mean accuracy against N for frozen and learned embeddings at each (d, d_mlp, format) in ``shapes``, with a
-    label per curve (the input of ``plots.plot_side_by_side``)."""
+    label per curve (the input of ``plots_capacity.plot_side_by_side``)."""
     out = []
     for regime, df in (("frozen", frozen), ("learned", learned)):
         for d, m, fmt in shapes:
@@ -311,7 +311,11 @@ MULTIHOP_LINE = ["data_format", "n_subjects", "n_relations", "hops"]  # one d* l
 
 def _with_h1_cot(df: pd.DataFrame) -> pd.DataFrame:
     """The table with its h = 1 rows also filed under CoT: at h = 1 both formats are the same data and model (one
-    head, target at the last position), so the preset trains them once, as no_cot."""
+    head, target at the last position), so the preset trains them once, as no_cot. A failed run (a non-empty
+    ``failed`` cell: its loss became NaN or infinite) gets accuracy -1, so it never counts as a success."""
+    if "failed" in df.columns:
+        ok = df["failed"].isna() | (df["failed"].astype(str) == "")
+        df = df.assign(accuracy=df["accuracy"].where(ok, -1.0))
     h1 = df[(df["hops"] == 1) & (df["data_format"] == NO_COT)]
     have = df[(df["hops"] == 1) & (df["data_format"] == COT)]
     return df if h1.empty or not have.empty else pd.concat([df, h1.assign(data_format=COT)], ignore_index=True)

@@ -38,8 +38,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import _fused, repro
-from .models import Transformer
-from .recipe import BOOK_RECIPE, TrainConfig, TrainResult
+from ._checks import ArgumentTypeError, check_bool
+from .models import Transformer, check_model_and_data
+from .recipe import BOOK_RECIPE, TrainConfig, TrainResult, non_finite_reason
 from .tasks import IGNORE, FactSet
 
 __all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIELDS", "EVAL_ELEMENTS"]
@@ -270,16 +271,19 @@ def _fused_gradient(stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, 
 
 def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], configs: Sequence[TrainConfig]) -> None:
     if not models:
-        raise ValueError("train_batched needs at least one model")
+        raise ValueError("models: train_batched needs at least one model")
     if not len(models) == len(datas) == len(configs):
         raise ValueError(
             f"got {len(models)} models, {len(datas)} data sets and {len(configs)} configs; they must match"
         )
+    for i, (m, d, c) in enumerate(zip(models, datas, configs)):
+        check_model_and_data(m, d, name=f"datas[{i}]")
+        if not isinstance(c, TrainConfig):
+            raise ArgumentTypeError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
     shape0 = replace(models[0].config, init_seed=0)
     for i, m in enumerate(models):
         if replace(m.config, init_seed=0) != shape0:
             raise ValueError(f"model {i} has config {m.config}, which differs from model 0's beyond init_seed")
-        m.config.check_fits(datas[i].d_vocab, datas[i].d_vocab_out, datas[i].seq_len)
     for i, d in enumerate(datas):
         if d.tokens.shape != datas[0].tokens.shape:
             raise ValueError(
@@ -312,10 +316,13 @@ def train_batched(
     (1, 2, ...): fresh samples every step, as in Nichani et al.'s noisy task. ``datas`` are then used for
     evaluation (and early stopping) only, and must have the batches' shape.
     """
-    models = list(models)
+    models = [models] if isinstance(models, Transformer) else list(models)
     datas = [datas] * len(models) if isinstance(datas, FactSet) else list(datas)
     configs = [configs] * len(models) if isinstance(configs, TrainConfig) else list(configs)
     _check_stack(models, datas, configs)
+    check_bool("progress", progress)
+    if resample is not None and not callable(resample):
+        raise ArgumentTypeError(f"resample must be callable or None, got {type(resample).__name__}")
     cfg0, mcfg = configs[0], models[0].config
     device = models[0].device
     n, last_only = len(datas[0]), datas[0].last_position_only
@@ -354,11 +361,12 @@ def train_batched(
             res.history["loss"].append(loss)
             res.history["accuracy"].append(a)
             res.accuracy, res.loss, res.steps = a, loss, step
-            if a >= configs[i].target_accuracy or step >= cfg0.max_steps:
+            res.failed = non_finite_reason(loss, step)  # a diverged model retires now, marked failed
+            if a >= configs[i].target_accuracy or step >= cfg0.max_steps or res.failed is not None:
                 with torch.no_grad():
                     for name, p in models[i].named_parameters():
                         p.copy_(params[name][row])
-                res.reached_target = a >= configs[i].target_accuracy
+                res.reached_target = res.failed is None and a >= configs[i].target_accuracy
                 res.seconds = time.perf_counter() - t0
             else:
                 keep.append(row)

@@ -35,7 +35,7 @@ import torch
 from . import repro
 from ._checks import check_int
 from .models import ModelConfig
-from .tasks import IGNORE, MAX_RELATIONS, MAX_SUBJECTS, FactSet
+from .tasks import IGNORE, MAX_RELATIONS, MAX_SUBJECTS, NOISY, SINGLE_HOP, FactSet
 
 __all__ = [
     "DisjointConfig",
@@ -195,7 +195,9 @@ class DisjointTask:
         subjects, relations, classes = self.facts()
         tokens = torch.stack([subjects, self.S + relations], dim=1)  # [S*R, 2]
         targets = torch.stack([torch.full_like(classes, IGNORE), classes], dim=1)  # [S*R, 2]
-        return FactSet(tokens, targets, d_vocab=self.config.d_vocab, d_vocab_out=self.config.d_vocab_out)
+        return FactSet(
+            tokens, targets, d_vocab=self.config.d_vocab, d_vocab_out=self.config.d_vocab_out, data_format=SINGLE_HOP
+        )
 
     def fact_table(self, n_subjects: int = 8):
         """The first ``n_subjects`` rows of the table as a DataFrame (subjects x relations, answers in [0, D))."""
@@ -256,7 +258,7 @@ def _noisy(
     tokens[:, -1] = eos
     targets = torch.full((n, seq_len), IGNORE, dtype=torch.long)  # [n, T]
     targets[:, -1] = relations * task.D + task.answers[relations, subjects]
-    return FactSet(tokens, targets, d_vocab=d_vocab, d_vocab_out=task.config.d_vocab_out)
+    return FactSet(tokens, targets, d_vocab=d_vocab, d_vocab_out=task.config.d_vocab_out, data_format=NOISY)
 
 
 def noisy_sequences(
@@ -315,6 +317,7 @@ def model_config(data: FactSet, d_model: int, *, n_heads: int = 1, d_mlp: int | 
         d_vocab=data.d_vocab,
         d_vocab_out=data.d_vocab_out,
         n_ctx=data.seq_len,
+        data_format=kwargs.pop("data_format", data.data_format),
         d_model=d_model,
         n_heads=n_heads,
         d_mlp=d_mlp,

@@ -44,10 +44,19 @@ import torch
 
 from ._checks import check_int
 from .constructions import sign_codes
-from .disjoint import DisjointTask
+from .disjoint import DisjointTask, make_disjoint_task
 from .models import ModelConfig, Transformer
+from .recall import evaluate_recall
 
-__all__ = ["DisjointRecipe", "disjoint_recipe", "disjoint_codes", "disjoint_subject_embeddings", "build_disjoint"]
+__all__ = [
+    "DisjointRecipe",
+    "disjoint_recipe",
+    "disjoint_codes",
+    "disjoint_subject_embeddings",
+    "build_disjoint",
+    "construction_margins",
+    "MARGIN_EDGES",
+]
 
 _MAX_K = 62  # sign codes index answers by their bits; int64 answers have at most 62 useful bits here
 
@@ -210,3 +219,30 @@ def build_disjoint(task: DisjointTask, *, k: int | None = None, dtype: torch.dty
             W_U[gates[r], cols] = lam  # relation tag
     model.eval()
     return model
+
+
+MARGIN_EDGES = tuple(i / 20 for i in range(0, 61))  # margin histogram bins on [0, 3] (clipped), width 0.05
+
+
+def construction_margins(
+    n_subjects: int, n_relations: int, n_answers: int, *, k: int | None = None, seed: int = 0
+) -> dict:
+    """Build the construction for ``make_disjoint_task(S, R, D, seed)`` and score every fact through the model's
+    forward pass (``recall.evaluate_recall``): the explorer's one computation.
+
+    Returns ``{"recipe", "accuracy", "min_margin", "n_facts", "counts", "edges"}``: ``counts`` is the histogram of the
+    per-fact margins (correct minus best wrong logit, clipped to [0, 3]) over ``MARGIN_EDGES``."""
+    task = make_disjoint_task(n_subjects, n_relations, n_answers, seed=seed)
+    model = build_disjoint(task, k=k)
+    ev = evaluate_recall(model, task.single_hop(), return_margins=True)
+    edges = torch.tensor(MARGIN_EDGES, dtype=torch.float64)
+    clipped = ev.margins.clamp(edges[0], edges[-1])
+    counts = torch.histc(clipped, bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
+    return dict(
+        recipe=disjoint_recipe(n_relations, n_answers, k=k),
+        accuracy=ev.accuracy,
+        min_margin=ev.min_margin,
+        n_facts=ev.n_facts,
+        counts=[int(c) for c in counts],
+        edges=MARGIN_EDGES,
+    )

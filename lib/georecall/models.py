@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from . import repro
-from ._checks import check_int
+from ._checks import ArgumentTypeError, check_bool, check_int, check_seed
+from .tasks import FactSet, check_tokens
 
-__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES"]
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "check_model_and_data"]
 
 HOOK_NAMES = (  # the module paths of the model's HookPoints, in forward order (a test checks they match)
     "hook_embed",
@@ -55,6 +56,7 @@ class ModelConfig:
     freeze_embed: bool = False  # keep W_E and W_U at init (the associative-memory control, E2)
     tie_embed: bool = False  # W_U = W_E[:d_vocab_out]^T (a multi-hop ablation)
     init_seed: int = 0  # init stream, independent of the task's bijections
+    data_format: str | None = None  # the format of the data the model reads ("single_hop", "noisy", ...); None: any
 
     def __post_init__(self) -> None:
         check_int("d_vocab", self.d_vocab, 2)
@@ -63,6 +65,11 @@ class ModelConfig:
         check_int("d_model (d)", self.d_model, 1)
         check_int("n_heads", self.n_heads, 1)
         check_int("d_mlp", self.d_mlp, 1)
+        check_bool("freeze_embed", self.freeze_embed)
+        check_bool("tie_embed", self.tie_embed)
+        check_seed("init_seed", self.init_seed)
+        if self.data_format is not None and not (isinstance(self.data_format, str) and self.data_format):
+            raise ArgumentTypeError(f"data_format must be a non-empty str or None, got {self.data_format!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
         if self.tie_embed and self.d_vocab_out > self.d_vocab:
@@ -76,11 +83,19 @@ class ModelConfig:
 
     @classmethod
     def for_task(cls, task, d_model: int, *, d_mlp: int | None = None, n_ctx: int = 2, **kwargs) -> "ModelConfig":
-        """A config sized for ``task`` (a ``BijectionTask``, ``TaskConfig`` or ``FactSet``); d_mlp defaults to 4*d."""
+        """A config sized for ``task`` (a ``BijectionTask``, ``TaskConfig`` or ``FactSet``); d_mlp defaults to 4*d.
+
+        A ``FactSet`` also fixes ``n_ctx`` (its ``seq_len``) and the model's ``data_format`` (its ``data_format``),
+        so the model later refuses data in another format; a task gives the ``[s, r]`` format when n_ctx = 2."""
         cfg = getattr(task, "config", task)
         check_int("d_model (d)", d_model, 1)
+        if not all(hasattr(cfg, a) for a in ("d_vocab", "d_vocab_out")):
+            raise ArgumentTypeError(f"task must be a BijectionTask, TaskConfig or FactSet, got {type(task).__name__}")
         if hasattr(cfg, "seq_len"):
             n_ctx = cfg.seq_len
+            kwargs.setdefault("data_format", cfg.data_format)
+        elif n_ctx == 2:
+            kwargs.setdefault("data_format", "single_hop")
         return cls(
             d_vocab=cfg.d_vocab,
             d_vocab_out=cfg.d_vocab_out,
@@ -90,8 +105,14 @@ class ModelConfig:
             **kwargs,
         )
 
-    def check_fits(self, d_vocab: int, d_vocab_out: int, seq_len: int) -> None:
-        """Raise ``ValueError`` if data with these sizes cannot run through this model."""
+    def check_fits(self, d_vocab: int, d_vocab_out: int, seq_len: int, data_format: str | None = None) -> None:
+        """Raise ``ValueError`` if data with these sizes (and this format, when both the data and the model name
+        one) cannot run through this model."""
+        if data_format is not None and self.data_format is not None and data_format != self.data_format:
+            raise ValueError(
+                f"the data is in the {data_format!r} format but the model reads {self.data_format!r} data "
+                "(ModelConfig.data_format); build a model for this format"
+            )
         if d_vocab > self.d_vocab:
             raise ValueError(f"the data uses {d_vocab} input tokens but the model embeds only d_vocab={self.d_vocab}")
         if d_vocab_out != self.d_vocab_out:
@@ -282,8 +303,14 @@ class Transformer(nn.Module):
         """Logits [B, T, V_out], or [B, 1, V_out] at the last position when ``last_only``."""
         return self.hook_logits(self.unembed(self.resid_post(tokens, last_only=last_only)))  # [B, Tq, V_out]
 
+    def check_tokens(self, tokens) -> None:
+        """Raise unless ``tokens`` is an integer tensor [B, T] with 1 <= T <= n_ctx and ids in [0, d_vocab)."""
+        check_tokens("tokens", tokens, self.config.d_vocab, max_len=self.config.n_ctx)
+
     def resid_post(self, tokens: torch.Tensor, *, last_only: bool = False) -> torch.Tensor:
         """The forward pass up to the unembedding: resid_post [B, T, d] (or [B, 1, d] when ``last_only``)."""
+        self.check_tokens(tokens)
+        check_bool("last_only", last_only)
         embed = self.hook_embed(self.embed(tokens))  # [B, T, d]
         pos = self.hook_pos_embed(self.pos_embed(tokens))  # [T, d]
         return self.blocks[0](embed + pos, last_only)  # [B, Tq, d]
@@ -337,3 +364,13 @@ class Transformer(nn.Module):
                 continue
             total += p.numel()
         return total
+
+
+def check_model_and_data(model, data, *, name: str = "data") -> None:
+    """Raise unless ``model`` is a :class:`Transformer` and ``data`` a ``FactSet`` it can read: vocabulary,
+    classes, sequence length and format (:meth:`ModelConfig.check_fits`)."""
+    if not isinstance(model, Transformer):
+        raise ArgumentTypeError(f"model must be a georecall.models.Transformer, got {type(model).__name__}")
+    if not isinstance(data, FactSet):
+        raise ArgumentTypeError(f"{name} must be a georecall.tasks.FactSet, got {type(data).__name__}")
+    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len, data.data_format)

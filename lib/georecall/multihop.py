@@ -130,7 +130,9 @@ def no_cot_facts(task: BijectionTask, h: int, index=None) -> FactSet:
     subjects, p = queries(task, h, index)
     targets = torch.full((len(subjects), h + 1), IGNORE, dtype=torch.long)
     targets[:, -1] = chain(task, subjects, p)[:, -1]
-    return FactSet(no_cot_tokens(task, subjects, p), targets, d_vocab=task.config.d_vocab, d_vocab_out=task.N)
+    return FactSet(
+        no_cot_tokens(task, subjects, p), targets, d_vocab=task.config.d_vocab, d_vocab_out=task.N, data_format=NO_COT
+    )
 
 
 def cot_sequences(task: BijectionTask, subjects, path_rows) -> torch.Tensor:
@@ -154,7 +156,7 @@ def cot_facts(task: BijectionTask, h: int, index=None) -> FactSet:
     seq = cot_sequences(task, subjects, p)  # [n, 2h + 1]
     targets = torch.full((len(subjects), 2 * h), IGNORE, dtype=torch.long)
     targets[:, 1::2] = seq[:, 2::2]  # y_i at r_i's position
-    return FactSet(seq[:, :-1].contiguous(), targets, d_vocab=task.config.d_vocab, d_vocab_out=task.N)
+    return FactSet(seq[:, :-1].contiguous(), targets, d_vocab=task.config.d_vocab, d_vocab_out=task.N, data_format=COT)
 
 
 def parse_cot(task: BijectionTask, sequences: torch.Tensor, h: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -17,6 +17,8 @@ The runner (:mod:`georecall.runner`) trains multi-hop points like any other: a s
 
 from __future__ import annotations
 
+import math
+
 from . import models, multihop, repro, tasks
 from .multihop_theory import COT as THEORY_COT
 from .multihop_theory import NO_COT as THEORY_NO_COT
@@ -51,11 +53,12 @@ def build(config: MultiHopConfig):
 def scores(config: MultiHopConfig, task, model, result) -> dict:
     """The point's scalars after training: ``accuracy`` (final answer, decoded with CoT), ``train_accuracy`` (the
     trainer's, teacher-forced with CoT), ``step_accuracy`` ("a_1;...;a_h" with CoT, the final accuracy without),
-    ``min_margin`` (the final answer's smallest correct-minus-best-other logit over all queries)."""
+    ``min_margin`` (the final answer's smallest correct-minus-best-other logit over all queries; None if not finite,
+    as after a diverged run)."""
     ev = multihop.evaluate_multihop(model, task, config.hops, fmt=theory_format(config.data_format))
     return {
         "accuracy": ev.accuracy,
         "train_accuracy": result.accuracy,
         "step_accuracy": STEP_SEPARATOR.join(f"{a:.9g}" for a in ev.step_accuracy),
-        "min_margin": ev.min_margin,
+        "min_margin": ev.min_margin if math.isfinite(ev.min_margin) else None,
     }

@@ -1,15 +1,21 @@
-"""The named sweep presets: ``smoke`` (CI), ``book`` (Chapter 3's tables), ``multihop`` (Chapter 6's table) and
-``paper`` (full scale, GPU).
+"""The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables), ``disjoint`` (the appendix's committed
+tables), ``multihop`` (Chapter 6's table) and ``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweeps.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d), E2 (capacity searches with frozen embeddings, lines along N), and fixed grids (the learning-rate
 check, learned embeddings at the frozen control's shapes). A search starts at a theory-informed grid index (the
 counting bound for d*, a facts-per-parameter prior for capacity) and moves away from it as the results demand.
-Every smoke line of a single-hop experiment is also a book line, so CI re-trains a subset of the committed points;
-the smoke preset's multi-hop lines (``multihop_smoke``) are smaller than any committed line and check the pipeline.
+Every smoke line is also a book (or disjoint) line, so CI re-trains a subset of the committed points; the smoke
+preset's multi-hop lines (``multihop_smoke``) are smaller than any committed line and check the pipeline.
 
 ``multihop``: d* of trained one-layer models on h-hop queries (N = 64), without CoT (h heads) and with CoT (teacher
 forcing, scored by decoding), each seed at two learning rates (a seed succeeds when either reaches 99%).
+
+The ``disjoint`` preset (disjoint attribute sets, ``RunConfig(task="disjoint")``): d* lines of learned models in
+the ``[s, r]`` format against R log2 D at S = 256 and against S at D = 8, R = 4; and the frozen-embedding control
+at one shape (d = 16, d_mlp = 64, 4 heads, R = 4, D = 8), a capacity search along S in the noisy format (fresh
+minibatches, judged on a held-out draw) and in ``[s, r]``, each with its boundary probes re-run at twice the step
+budget, the noisy boundary also at a 4x larger batch, and learned embeddings at the same shape.
 """
 
 from __future__ import annotations
@@ -19,14 +25,28 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import multihop_theory, theory
-from .sweeps import COT, D_GRID, N_GRID_FROZEN, NO_COT, Experiment, Line, MultiHopConfig, Preset, RunConfig
+from . import disjoint_theory, multihop_theory, theory
+from .sweeps import (
+    COT,
+    D_GRID,
+    N_GRID_FROZEN,
+    NO_COT,
+    Experiment,
+    Line,
+    MultiHopConfig,
+    Preset,
+    Recheck,
+    RunConfig,
+)
 
 __all__ = [
     "PRESETS",
     "preset",
     "E2_R",
     "LR_CHECK_LRS",
+    "DJ_CONTROL",
+    "DJ_NOISY_STEPS",
+    "DJ_NOISY_BATCH",
     "MULTIHOP_N",
     "MULTIHOP_LRS",
     "MULTIHOP_MAX_STEPS",
@@ -128,6 +148,81 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
     return tuple(pts)
 
 
+# --- disjoint attribute sets ------------------------------------------------------------------------------------
+
+DJ_D_GRID = (1,) + D_GRID  # d = 1 can already hold one bit per subject (R = 1, D = 2)
+DJ_S = 256  # S of the d*-against-R log2 D grid
+DJ_RS, DJ_DS = (1, 2, 4, 8), (2, 8, 32)
+DJ_S_LINE = (64, 128, 256, 512, 1024)  # S of the d*-against-S line (D = 8, R = 4)
+# the frozen control's one shape, as in Nichani et al.'s noisy task (several heads, D = 8)
+DJ_CONTROL = dict(task="disjoint", n_relations=4, n_answers=8, d_model=16, d_mlp=64, n_heads=4)
+DJ_S_GRID = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # steps of 1.33-1.5x
+DJ_NOISY_STEPS = 4096  # B: the noisy control's step budget; its boundary probes are re-run at 2B
+DJ_NOISY_BATCH = 256  # fresh noisy sequences per step; the boundary probes are re-run at 4x this batch
+DJ_NOISY_EVAL = dict(data_format="noisy", noisy_copies=4, eval_every=256, batch_size=DJ_NOISY_BATCH)
+
+
+def _dj_d_start(S: int, R: int, D: int) -> int:
+    """First d probe: the grid value nearest the global counting bound at 2 bits per parameter (a prior)."""
+    guess = max(1.0, float(disjoint_theory.disjoint_lower_bound_d(S, R, D, bits_per_param=2.0)))
+    return int(np.argmin([abs(math.log(g / guess)) for g in DJ_D_GRID]))
+
+
+def _dj_dstar_lines(SRD: Iterable[tuple[int, int, int]], seeds=(0, 1, 2)) -> tuple[Line, ...]:
+    lines = []
+    for S, R, D in dict.fromkeys(SRD):  # ordered, without repeats
+        base = RunConfig(task="disjoint", n_subjects=S, n_relations=R, n_answers=D, d_model=1, d_mlp=4)
+        lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=DJ_D_GRID, start=_dj_d_start(S, R, D)))
+    return tuple(lines)
+
+
+def _dj_frozen_line(data_format: str, start_S: int, seeds=(0, 1)) -> Line:
+    if data_format == "noisy":
+        base = RunConfig(n_subjects=4, freeze_embed=True, max_steps=DJ_NOISY_STEPS, **DJ_CONTROL, **DJ_NOISY_EVAL)
+        checks = (Recheck(max_steps=2 * DJ_NOISY_STEPS), Recheck(batch_size=4 * DJ_NOISY_BATCH))
+    else:
+        base = RunConfig(n_subjects=4, freeze_embed=True, **DJ_CONTROL)
+        checks = (Recheck(max_steps=2 * base.max_steps),)
+    return Line(
+        base=base,
+        seeds=seeds,
+        axis="n_subjects",
+        grid=DJ_S_GRID,
+        start=DJ_S_GRID.index(start_S),
+        success_increases=False,
+        rechecks=checks,
+    )
+
+
+def _dj_learned_at_control(Ss=(32, 128), seeds=(0, 1)) -> tuple[RunConfig, ...]:
+    """Learned embeddings at the control's shape in the noisy format (same budget, batch and held-out judging)."""
+    return tuple(
+        RunConfig(n_subjects=S, max_steps=DJ_NOISY_STEPS, seed=s, **DJ_CONTROL, **DJ_NOISY_EVAL)
+        for S in Ss
+        for s in seeds
+    )
+
+
+def _disjoint() -> Preset:
+    return Preset(
+        name="disjoint",
+        description="the appendix tables: d* on disjoint attribute sets (R, D, S), the frozen control at one shape",
+        experiments=(
+            Experiment(
+                name="disjoint_dstar",
+                description="d* search (learned embeddings, [s, r]), S = 256 x R x D and D = 8, R = 4 along S, 3 seeds",
+                lines=_dj_dstar_lines([(DJ_S, R, D) for R in DJ_RS for D in DJ_DS] + [(S, 4, 8) for S in DJ_S_LINE]),
+            ),
+            Experiment(
+                name="disjoint_frozen",
+                description="frozen capacity along S (noisy, [s, r]), budget and batch rechecks; learned at the shape",
+                lines=(_dj_frozen_line("noisy", 16), _dj_frozen_line("single_hop", 96)),
+                points=_dj_learned_at_control(),
+            ),
+        ),
+    )
+
+
 # --- multi-hop ---------------------------------------------------------------------------------------------------
 
 MULTIHOP_N = 64
@@ -219,6 +314,14 @@ def _smoke() -> Preset:
                 description="frozen-embedding capacity search",
                 lines=_e2_lines(((8, 32),), R=E2_R, data_format="single_hop"),
             ),
+            Experiment(
+                name="disjoint_dstar", description="one disjoint d* line (S = 64)", lines=_dj_dstar_lines([(64, 4, 8)])
+            ),
+            Experiment(
+                name="disjoint_frozen",
+                description="the first probe of the frozen [s, r] disjoint line",
+                points=tuple(_dj_frozen_line("single_hop", 96).configs_at(DJ_S_GRID.index(96))),
+            ),
             _multihop_smoke(),
         ),
     )
@@ -285,11 +388,17 @@ def _paper() -> Preset:
     )
 
 
-PRESETS: dict[str, Callable[[], Preset]] = {"smoke": _smoke, "book": _book, "multihop": _multihop, "paper": _paper}
+PRESETS: dict[str, Callable[[], Preset]] = {
+    "smoke": _smoke,
+    "book": _book,
+    "disjoint": _disjoint,
+    "multihop": _multihop,
+    "paper": _paper,
+}
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (``smoke``, ``book``, ``multihop``, ``paper``), moved to ``device``."""
+    """The named preset (``smoke``, ``book``, ``disjoint``, ``multihop``, ``paper``), moved to ``device``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]().with_device(device)

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import torch
 
 from . import repro
-from ._checks import check_int
+from ._checks import ArgumentTypeError, check_bool, check_int
 from .models import Transformer
-from .tasks import BijectionTask, FactSet
+from .tasks import SINGLE_HOP, BijectionTask, FactSet
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -261,6 +261,9 @@ def evaluate_recall(
     A request that cannot fit in ``max_bytes`` (one fact alone above budget, or ``chunk_size`` too large)
     raises ``ValueError`` before any allocation.
     """
+    if not isinstance(model, Transformer):
+        raise ArgumentTypeError(f"model must be a georecall.models.Transformer, got {type(model).__name__}")
+    check_bool("return_margins", return_margins)
     cfg = model.config
     N, d, m = cfg.d_vocab_out, cfg.d_model, cfg.d_mlp
     itemsize = torch.finfo(model.dtype).bits // 8
@@ -275,16 +278,21 @@ def evaluate_recall(
     if isinstance(task, FactSet):
         if task.seq_len != 2 or not task.last_position_only:
             raise ValueError("evaluate_recall scores single-hop [s, r] fact sets; got another format")
-        model.config.check_fits(task.d_vocab, task.d_vocab_out, task.seq_len)
+        model.config.check_fits(task.d_vocab, task.d_vocab_out, task.seq_len, task.data_format)
         n_total = len(task)
     elif isinstance(task, BijectionTask):
+        model.config.check_fits(task.config.d_vocab, task.N, 2, SINGLE_HOP)  # its facts in the [s, r] format
         if task.N != N or task.config.d_vocab > cfg.d_vocab:
             raise ValueError(
                 f"task has N={task.N}, R={task.R} but the model has d_vocab_out={N}, d_vocab={cfg.d_vocab}"
             )
         n_total = task.N * task.R
     else:
-        raise ValueError(f"task must be a BijectionTask or a FactSet, got {type(task).__name__}")
+        raise ArgumentTypeError(f"task must be a BijectionTask or a FactSet, got {type(task).__name__}")
+    if facts is not None:
+        facts = torch.as_tensor(facts)
+        if facts.numel() and (facts.dtype.is_floating_point or facts.dtype.is_complex or facts.dtype == torch.bool):
+            raise ArgumentTypeError(f"facts must be integer fact indices, got dtype {facts.dtype}")
     index = None if facts is None else torch.as_tensor(facts, dtype=torch.int64)
     n = n_total if index is None else index.numel()
     if index is not None and n and (int(index.min()) < 0 or int(index.max()) >= n_total):

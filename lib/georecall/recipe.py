@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._checks import check_int
+from ._checks import check_float, check_int, check_seed
 
-__all__ = ["TrainConfig", "TrainResult", "BOOK_RECIPE"]
+__all__ = ["TrainConfig", "TrainResult", "BOOK_RECIPE", "non_finite_reason"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,14 +30,12 @@ class TrainConfig:
     data_seed: int = 0  # data stream: batch order, independent of task and init
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        check_float("lr", self.lr, 0.0, lo_open=True)  # finite: lr = inf or nan would train to NaN weights
+        check_float("weight_decay", self.weight_decay, 0.0)
         for name in ("max_steps", "full_batch_max", "batch_size", "eval_every"):
             check_int(name, getattr(self, name), 1)
-        if not 0.0 < self.target_accuracy <= 1.0:
-            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        check_float("target_accuracy", self.target_accuracy, 0.0, 1.0, lo_open=True)
+        check_seed("data_seed", self.data_seed)
 
 
 BOOK_RECIPE = TrainConfig()  # the one recipe of the sweeps, the explorers and the chapters (derive others with replace)
@@ -53,3 +51,11 @@ class TrainResult:
     reached_target: bool
     seconds: float
     history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
+    failed: str | None = None  # why training stopped without a usable model (the loss became NaN or inf), else None
+
+
+def non_finite_reason(loss: float, step: int) -> str | None:
+    """The failure recorded when the loss at ``step`` is NaN or infinite (diverged training), else None."""
+    if loss == loss and abs(loss) != float("inf"):
+        return None
+    return f"loss became {loss} at step {step} (diverged: lower lr or check the data)"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ._checks import check_int
+from ._checks import check_int, check_seed
 
 __all__ = [
     "stream_seed",
@@ -39,8 +39,9 @@ def stream_seed(seed: int, stream: str) -> int:
     >>> stream_seed(0, "task") != stream_seed(0, "init")
     True
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_seed("seed", seed)  # one rule for every entry point: an int in [0, 2^63 - 1]
+    if not isinstance(stream, str):
+        raise TypeError(f"stream must be a str, got {type(stream).__name__}")
     digest = hashlib.sha256(f"{int(seed)}/{stream}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
@@ -59,6 +60,7 @@ def numpy_rng(seed: int, stream: str) -> np.random.Generator:
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, numpy and torch global state. Call only at entry points (notebooks, CLIs, tests)."""
+    check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

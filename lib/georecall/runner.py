@@ -1,13 +1,15 @@
-"""Running sweeps: the memory plan, the executors, the scheduler, and the producers of the committed tables.
+"""Running sweeps: the memory plan, one stack of points, the experiments' loop, and the producers of the tables.
 
 A sweep (:mod:`georecall.sweeps`) is a list of experiments: fixed points and threshold lines. The scheduler
-sends stacks of same-shape points (cache misses only) to any ``concurrent.futures.Executor``: inline (one
-process), a local spawn process pool (the default), or a Dask ``distributed`` client
-(``client.get_executor()``), so the same sweep runs on a laptop or a cluster. Each stack trains with
+(:mod:`georecall.scheduler`) sends stacks of same-shape points (cache misses only) to any
+``concurrent.futures.Executor`` (:mod:`georecall.executors`): inline (one process), a local spawn process pool
+(the default), or a Dask ``distributed`` client (``client.get_executor()``), so the same sweep runs on a laptop or
+a cluster. Each stack trains with
 :func:`georecall.batched.train_batched`; each point is stored on its own in the content-addressed cache
 (:mod:`georecall.cache`), so an interrupted sweep resumes where it stopped. Threshold lines advance as their
 probes finish (:class:`georecall.sweeps.LineState`). Before anything trains, :func:`check_memory` refuses a
-grid whose largest stacks would not fit in memory together.
+grid whose largest stacks would not fit in memory together, the arguments are checked, and the cache folder is
+probed (read-only use if it cannot be written). A point whose loss becomes NaN or inf is kept with ``failed`` set.
 
 :func:`make_table` computes any table of the registry (:mod:`georecall.tables`): a sweep table from its
 preset's experiment, the dense-accuracy table from :func:`georecall.chapters.dense_accuracy_table`.
@@ -21,21 +23,22 @@ import concurrent.futures as cf
 import contextlib
 import dataclasses
 import functools
-import multiprocessing
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
 from . import cache as cache_mod
-from . import chapters, models, multihop_sweep, repro, tables, tasks, theory, train
+from . import chapters, disjoint_runs, models, multihop_sweep, repro, tables, tasks, theory, train
+from ._checks import ArgumentTypeError, check_bool, check_choice, check_int
 from .batched import EVAL_ELEMENTS, train_batched
+from .executors import InlineExecutor, check_dask_address, make_executor
 from .presets import preset
-from .sweeps import MAJORITY, Experiment, LineState, MultiHopConfig, RunConfig
+from .scheduler import ROW_SCALARS, Scheduler, groups
+from .sweeps import COT, DEVICES, MAJORITY, Experiment, LineState, MultiHopConfig, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",
@@ -46,6 +49,7 @@ __all__ = [
     "train_group",
     "InlineExecutor",
     "make_executor",
+    "ROW_SCALARS",
     "run_experiments",
     "run",
     "make_table",
@@ -69,9 +73,12 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     M = len(configs)
     n = c.n_sequences
     B = n if n <= c.full_batch_max else c.batch_size
-    q = c.T if c.data_format == "cot" else 1  # positions with logits: the query position, or all T with CoT
-    params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=c.n_subjects, n_ctx=c.T)
-    per_model = 4 * (4 * B * q * c.n_subjects + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
+    if c.task == "disjoint" and c.data_format == "noisy":  # fresh minibatches of batch_size
+        B = max(B, c.batch_size)
+    q = c.T if c.data_format == COT else 1  # positions with logits: the query position, or all T with CoT
+    V = c.d_vocab_out
+    params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=V, n_ctx=c.T)
+    per_model = 4 * (4 * B * q * V + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
     return int(M * per_model + 3 * 4 * EVAL_ELEMENTS)
 
 
@@ -106,9 +113,12 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
 
 def build(config: RunConfig):
     """(task, training data, model, TrainConfig, resample) of one point, all from the point's seed; ``resample(step)``
-    draws the fresh noisy batch of a step (noisy format), else it is None."""
+    draws the fresh noisy batch of a step (noisy format), else it is None. Disjoint-task points are built by
+    :func:`georecall.disjoint_runs.build_point`."""
     if isinstance(config, MultiHopConfig):
         return multihop_sweep.build(config)
+    if config.task == "disjoint":
+        return disjoint_runs.build_point(config)
     task = tasks.make_task(config.n_subjects, config.n_relations, seed=config.seed)
     if config.data_format == "noisy":  # fresh noise every step (Nichani et al.); accuracy on a fixed fresh draw
         noisy = functools.partial(tasks.noisy_sequences, task, seq_len=config.seq_len, copies=config.noisy_copies)
@@ -133,6 +143,8 @@ def build(config: RunConfig):
 
 def _heldout_accuracy(config: RunConfig, task, model) -> float | None:
     """Noisy format: accuracy on another fresh noisy copy of every fact (a second, independent draw); else None."""
+    if config.task == "disjoint":
+        return disjoint_runs.heldout_accuracy(config, task, model)
     if config.data_format != "noisy":
         return None
     fresh = tasks.noisy_sequences(
@@ -142,11 +154,10 @@ def _heldout_accuracy(config: RunConfig, task, model) -> float | None:
 
 
 def _pack(config: RunConfig, task, model, result) -> dict:
-    if isinstance(config, MultiHopConfig):
-        extra = multihop_sweep.scores(config, task, model, result)
     scalars = {
         "accuracy": result.accuracy,
-        "loss": result.loss,
+        "loss": result.loss if math.isfinite(result.loss) else None,
+        "failed": result.failed,
         "steps": result.steps,
         "reached_target": bool(result.reached_target),
         "seconds": result.seconds,
@@ -154,10 +165,10 @@ def _pack(config: RunConfig, task, model, result) -> dict:
         "n_params_trainable": model.n_params(trainable_only=True),
         "n_params_nonembed": model.n_params(include_embeddings=False),
     }
-    if isinstance(config, MultiHopConfig):
-        scalars.update(extra)  # the final answer's accuracy (decoded with CoT) replaces the trainer's
+    if isinstance(config, MultiHopConfig):  # the final answer's accuracy (decoded with CoT) replaces the trainer's
+        scalars.update(multihop_sweep.scores(config, task, model, result))
     else:
-        scalars["heldout_accuracy"] = _heldout_accuracy(config, task, model)
+        scalars["heldout_accuracy"] = None if result.failed else _heldout_accuracy(config, task, model)
     arrays = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
     return {"scalars": scalars, "arrays": arrays}
 
@@ -186,121 +197,16 @@ def _config(fields: dict) -> RunConfig:
     return MultiHopConfig(**fields) if "hops" in fields else RunConfig(**fields)
 
 
-# --- executors ---------------------------------------------------------------------------------------------
-
-
-class InlineExecutor(cf.Executor):
-    """An ``Executor`` that runs each call immediately in this process (no pool, no pickling)."""
-
-    def submit(self, fn, /, *args, **kwargs) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except BaseException as err:  # delivered through the future, as a pool would
-            fut.set_exception(err)
-        return fut
-
-
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
-
-@contextlib.contextmanager
-def make_executor(workers: int | None = None, dask: str | None = None):
-    """Yield an Executor: a Dask client's executor if ``dask`` (a scheduler address) is given, else a spawn
-    process pool of ``workers`` processes (default: CPU count), or :class:`InlineExecutor` for ``workers=1``."""
-    if dask:
-        from distributed import Client  # optional (the `cluster` extra): imported only when a cluster is asked for
-
-        client = Client(dask)
-        try:
-            yield client.get_executor()
-        finally:
-            client.close()
-        return
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers == 1:
-        yield InlineExecutor()
-        return
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
-    )
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 # --- the scheduler ---------------------------------------------------------------------------------------------
 
 
-class _Scheduler:
-    """Feeds an executor with stacks (cache misses only), stores results, and advances threshold lines."""
-
-    def __init__(self, executor: cf.Executor, store: cache_mod.Cache | None, progress: bool, recompute: bool):
-        self.executor, self.store, self.recompute = executor, store, recompute
-        self.rows: dict[str, dict] = {}  # key -> row
-        self.futures: dict[cf.Future, tuple] = {}
-        self.bar = tqdm(desc="sweep points", unit="pt", disable=not progress)
-
-    def _lookup(self, c: RunConfig) -> dict | None:
-        if self.store is None or self.recompute:
-            return None
-        art = self.store.load(c)
-        return None if art is None else {"scalars": art.scalars, "arrays": art.arrays}
-
-    def request(self, configs: Sequence[RunConfig], tag) -> bool:
-        """Ask for ``configs`` (one stack); returns True if all were already available (cache or earlier)."""
-        missing, new = [], [c for c in configs if c.key() not in self.rows]
-        self.bar.total = (self.bar.total or 0) + len(new)
-        for c in new:
-            hit = self._lookup(c)
-            if hit is not None:
-                self.rows[c.key()] = hit
-                self.bar.update(1)
-            else:
-                missing.append(c)
-        if not missing:
-            return True
-        self.bar.refresh()
-        for group in _groups(missing):
-            fut = self.executor.submit(train_group, [dataclasses.asdict(c) for c in group])
-            self.futures[fut] = (group, tag)
-        return False
-
-    def wait_one(self) -> list:
-        """Block until at least one stack finishes; store it; return the tags of finished stacks."""
-        done, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
-        tags = []
-        for fut in done:
-            group, tag = self.futures.pop(fut)
-            outs = fut.result()
-            for c, out in zip(group, outs):
-                self.rows[c.key()] = out
-                if self.store is not None:
-                    self.store.store(c, cache_mod.Artifact(scalars=out["scalars"], arrays=out["arrays"]))
-            self.bar.update(len(group))
-            tags.append(tag)
-        return tags
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
-    by_key: dict[tuple, list[RunConfig]] = {}
-    for c in configs:
-        by_key.setdefault(c.group_key(), []).append(c)
-    return list(by_key.values())
-
-
-def _majority(configs: Sequence[RunConfig], rows: Sequence[dict], target: float) -> bool:
-    """More than MAJORITY of the seeds succeed; a seed succeeds when any of its points (lrs) reaches ``target``."""
+def _majority(configs: Sequence[RunConfig], rows: Sequence[dict], target: float, column: str = "accuracy") -> bool:
+    """More than ``MAJORITY`` of the seeds reach ``target`` in ``column`` (``RunConfig.judged_on``); a seed trained
+    at several learning rates (``Line.lrs``) succeeds when any of its points does. A failed run never succeeds."""
     ok: dict[int, bool] = {}
     for c, r in zip(configs, rows):
-        ok[c.seed] = ok.get(c.seed, False) or r["scalars"]["accuracy"] >= target
+        hit = not r["scalars"].get("failed") and r["scalars"][column] >= target
+        ok[c.seed] = ok.get(c.seed, False) or hit
     return sum(ok.values()) > MAJORITY * len(ok)
 
 
@@ -314,19 +220,34 @@ def run_experiments(
     recompute: bool = False,
     workers_for_memory: int = 1,
 ) -> dict[str, pd.DataFrame]:
-    """Run every experiment (points and threshold lines) through one executor; return a table per experiment."""
+    """Run every experiment (points and threshold lines) through one executor; return a table per experiment.
+
+    Before anything trains: the arguments are checked, the memory plan must fit, and the cache folder is probed
+    (:meth:`georecall.cache.Cache.prepare`; a folder that cannot be written is used read-only, with a warning)."""
+    experiments = list(experiments)
+    for i, e in enumerate(experiments):
+        if not isinstance(e, Experiment):
+            raise ArgumentTypeError(f"experiments[{i}] must be a sweeps.Experiment, got {type(e).__name__}")
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise ArgumentTypeError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
+    for name, flag in (("use_cache", use_cache), ("progress", progress), ("recompute", recompute)):
+        check_bool(name, flag)
+    check_int("workers_for_memory", workers_for_memory, 1)
     executor = executor or InlineExecutor()
     store = (cache if isinstance(cache, cache_mod.Cache) else cache_mod.Cache(cache)) if use_cache else None
+    if store is not None:
+        store.prepare()
     # fail fast: every stack that could be trained must fit (lines: their whole grid)
-    stacks = [g for e in experiments for g in _groups(list(e.points))]
+    stacks = [g for e in experiments for g in groups(list(e.points))]
     stacks += [line.configs_at(i) for e in experiments for line in e.lines for i in range(len(line.grid))]
     check_memory(stacks, workers_for_memory)
-    sched = _Scheduler(executor, store, progress, recompute)
+    sched = Scheduler(executor, store, progress, recompute, train_group)
     states = {(ei, li): LineState(line) for ei, e in enumerate(experiments) for li, line in enumerate(e.lines)}
     probes: dict[tuple, list[int]] = {k: [] for k in states}
+    rechecks: dict[tuple, list[int]] = {k: [] for k in states}
     try:
         for ei, e in enumerate(experiments):
-            for group in _groups(list(e.points)):
+            for group in groups(list(e.points)):
                 sched.request(group, ("points", ei))
         pending = []  # line probes whose points are available right away (cache hits)
 
@@ -338,7 +259,7 @@ def run_experiments(
 
         for k, st in states.items():
             probe(k, st.line.start)
-        while pending or sched.futures:
+        while pending or sched.busy():
             tags = [pending.pop()] if pending else sched.wait_one()
             for tag in tags:
                 if tag[0] != "line":
@@ -347,10 +268,14 @@ def run_experiments(
                 st = states[k]
                 probe_configs = st.line.configs_at(index)
                 rows = [sched.rows[c.key()] for c in probe_configs]
-                st.results[index] = _majority(probe_configs, rows, st.line.base.target_accuracy)
+                st.results[index] = _majority(probe_configs, rows, st.line.base.target_accuracy, st.line.base.judged_on)
                 nxt = st.next_index(index)
                 if nxt is None:
                     st.done = True
+                    for b in st.boundary() if st.line.rechecks else ():  # rows only; the boundary stays put
+                        rechecks[k].append(b)
+                        for group in groups(st.line.recheck_configs(b)):
+                            sched.request(group, ("recheck", k, b))
                 else:
                     probe(k, nxt)
     finally:
@@ -361,6 +286,8 @@ def run_experiments(
         for li, line in enumerate(e.lines):
             for index in sorted(set(probes[(ei, li)])):
                 configs += line.configs_at(index)
+            for index in sorted(set(rechecks[(ei, li)])):
+                configs += line.recheck_configs(index)
         tables[e.name] = _table(configs, sched.rows)
     return tables
 
@@ -376,14 +303,26 @@ def _table(configs: Sequence[RunConfig], rows: dict[str, dict]) -> pd.DataFrame:
         s = rows[c.key()]["scalars"]
         rec = {**dataclasses.asdict(c), "n_facts": c.n_facts, **s}
         records.append(rec)
-    multi = bool(configs) and isinstance(configs[0], MultiHopConfig)
-    columns = tables.MULTIHOP_COLUMNS if multi else tables.SWEEP_COLUMNS
-    df = pd.DataFrame.from_records(records, columns=list(columns) + ["seconds"])
-    if not multi:
-        df["heldout_accuracy"] = df["heldout_accuracy"].astype(float)
+    if configs and isinstance(configs[0], MultiHopConfig):
+        df = pd.DataFrame.from_records(records, columns=list(tables.MULTIHOP_COLUMNS) + ["seconds"])
+        keys = ["hops", "data_format", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "seed"]
+        return df.sort_values(keys, kind="stable").reset_index(drop=True)
+    extra = [c for c in tables.DISJOINT_COLUMNS if c not in tables.SWEEP_COLUMNS]
+    df = pd.DataFrame.from_records(records, columns=list(tables.SWEEP_COLUMNS) + extra + ["seconds"])
+    df["heldout_accuracy"] = df["heldout_accuracy"].astype(float)
     keys = ["data_format", "freeze_embed", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "seed"]
-    keys = ["hops", *(k for k in keys if k != "freeze_embed")] if multi else keys
+    keys += ["max_steps", "batch_size"] + (["n_answers", "n_heads"] if df["n_answers"].notna().all() else [])
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _check_run_args(device, workers, dask) -> None:
+    check_choice("device", device, DEVICES)
+    if device == "cuda":
+        repro.default_device("cuda")  # ValueError naming the device when CUDA is not available
+    if workers is not None:
+        check_int("workers", workers, 1)
+    if dask is not None:
+        check_dask_address(dask)
 
 
 def run(
@@ -399,15 +338,22 @@ def run(
 ) -> dict[str, pd.DataFrame]:
     """Run the preset ``name`` and return its tables (``{experiment name: DataFrame}``).
 
-    ``workers``: local processes (default: CPU count; 1 runs inline); ``dask``: a scheduler address, which
-    replaces the local pool by the cluster.
+    ``workers``: local processes (default: CPU count; 1 runs inline); ``dask``: a (trusted) scheduler address,
+    which replaces the local pool by the cluster. ``only``: experiment names (one name may be a plain string).
     """
+    _check_run_args(device, workers, dask)
     p = preset(name, device=device)
+    if isinstance(only, str):
+        only = [only]
+    if only is not None:
+        if not all(isinstance(o, str) for o in only):
+            raise ArgumentTypeError(f"only must be experiment names (str), got {only!r}")
+        unknown = sorted(set(only) - {e.name for e in p.experiments})
+        if unknown or not only:
+            raise ValueError(
+                f"only: unknown experiment(s) {unknown}; preset {name!r} has {[e.name for e in p.experiments]}"
+            )
     exps = [e for e in p.experiments if only is None or e.name in only]
-    if only is not None and len(exps) != len(set(only)):
-        raise ValueError(
-            f"unknown experiment(s) in {list(only)}; preset {name!r} has {[e.name for e in p.experiments]}"
-        )
     with make_executor(workers, dask) as ex:
         n_workers = 1 if dask else (workers or os.cpu_count() or 1)
         return run_experiments(
@@ -432,6 +378,7 @@ def make_table(
     experiment of the same name (through the cache unless ``use_cache=False``); ``dense_accuracy`` scores the
     dense construction (no cache, about two minutes on one core)."""
     t = tables.spec(name)
+    _check_run_args(device, workers, dask)
     if t.kind == tables.DENSE:
         return chapters.dense_accuracy_table()
     return run(

@@ -33,7 +33,7 @@ from typing import ClassVar
 
 from . import cache as cache_mod
 from . import multihop_theory, theory
-from ._checks import check_int
+from ._checks import check_bool, check_choice, check_int, check_seed
 from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
@@ -48,6 +48,8 @@ __all__ = [
     "MULTIHOP_FORMATS",
     "NO_COT",
     "COT",
+    "TASKS",
+    "Recheck",
     "DEVICES",
     "SCALES",
     "MAJORITY",
@@ -58,6 +60,7 @@ __all__ = [
 FORMATS = ("single_hop", "noisy")
 NO_COT, COT = "no_cot", "cot"  # multi-hop formats: answer at the last position, or every intermediate entity generated
 MULTIHOP_FORMATS = (NO_COT, COT)
+TASKS = ("bijection", "disjoint")  # shared attributes (tasks.make_task) or disjoint sets (disjoint.make_disjoint_task)
 DEVICES = ("cpu", "cuda")
 SCALES = ("smoke", "full")
 # d grid for E1: every integer to 12 (R = 1, 2 thresholds sit at 2..6), then steps of ~15%; the line search
@@ -134,6 +137,11 @@ class RunConfig:
     target_accuracy: float = BOOK_RECIPE.target_accuracy  # capacity runs stop at >= 0.99 on all facts
     seed: int = 0  # one integer for the task, init, data-order (and noise) streams, which stay independent
     device: str = "cpu"  # "cpu" or "cuda"; part of the key (results differ in round-off)
+    # the disjoint-attribute task: relation r answers from its own D classes (n_answers = D; None for "bijection").
+    # Its noisy format trains on fresh minibatches of batch_size uniform facts (disjoint.noisy_batch) and is judged
+    # on a held-out draw (heldout_accuracy, never used for stopping); noisy_copies sizes the stopping draw.
+    task: str = "bijection"
+    n_answers: int | None = None
 
     formats: ClassVar[tuple[str, ...]] = FORMATS  # the data formats this kind of point accepts (not a field)
 
@@ -145,8 +153,8 @@ class RunConfig:
         check_int("n_heads", self.n_heads, 1, 1024)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
-        if self.data_format not in self.formats:
-            raise ValueError(f"data_format must be one of {self.formats}, got {self.data_format!r}")
+        check_bool("freeze_embed", self.freeze_embed)
+        check_choice("data_format", self.data_format, self.formats)
         check_int("seq_len", self.seq_len, 3, 4096)
         check_int("noisy_copies", self.noisy_copies, 1, 1024)
         if not (isinstance(self.lr, float) and 0 < self.lr <= 1):
@@ -159,9 +167,15 @@ class RunConfig:
         check_int("full_batch_max", self.full_batch_max, 1, 2**28)
         if not (isinstance(self.target_accuracy, float) and 0 < self.target_accuracy <= 1):
             raise ValueError(f"target_accuracy must be a float in (0, 1], got {self.target_accuracy!r}")
-        check_int("seed", self.seed, 0, 2**62)
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        check_seed("seed", self.seed)
+        check_choice("device", self.device, DEVICES)
+        check_choice("task", self.task, TASKS)
+        if self.task == "disjoint":
+            check_int("n_answers (D)", self.n_answers, 1, 2**20)
+            if self.n_relations * self.n_answers < 2:
+                raise ValueError("n_relations (R) * n_answers (D) must be >= 2 for the disjoint task (two classes)")
+        elif self.n_answers is not None:
+            raise ValueError(f"n_answers (D) is for task='disjoint' only; got n_answers={self.n_answers!r}")
 
     # derived sizes
     @property
@@ -182,6 +196,17 @@ class RunConfig:
     def d_vocab(self) -> int:
         extra = (self.n_subjects + self.n_relations) + 1 if self.data_format == "noisy" else 0  # noise tokens + EOS
         return self.n_subjects + self.n_relations + extra
+
+    @property
+    def d_vocab_out(self) -> int:
+        """Output classes: N shared attributes, or R*D disjoint ones."""
+        return self.n_relations * self.n_answers if self.task == "disjoint" else self.n_subjects
+
+    @property
+    def judged_on(self) -> str:
+        """The table column that decides success: ``heldout_accuracy`` for the disjoint noisy format (a draw
+        never used for stopping), else ``accuracy`` (all facts; the draw the run stopped on in the noisy case)."""
+        return "heldout_accuracy" if (self.task == "disjoint" and self.data_format == "noisy") else "accuracy"
 
     @property
     def n_params_nonembed(self) -> int:
@@ -228,8 +253,9 @@ class MultiHopConfig(RunConfig):
     ``data_format``: ``no_cot`` ([x, N+r_1, ..., N+r_h], the answer y_h at the last position, ``n_heads`` = h: one
     head per hop, as the path-superposition construction) or ``cot`` ([x, N+r_1, y_1, ..., N+r_h], every y_i the
     target at r_i's position, trained with teacher forcing and scored by autoregressive decoding; ``n_heads`` = 1).
-    At h = 1 both formats are the single-hop [s, r] task. ``noisy_copies``, ``seq_len`` and ``freeze_embed`` are
-    not used (keep their defaults). A distinct type, so its cache keys never meet a single-hop point's.
+    At h = 1 both formats are the single-hop [s, r] task. ``noisy_copies``, ``seq_len``, ``freeze_embed``, ``task``
+    and ``n_answers`` are not used (keep their defaults). A distinct type, so its cache keys never meet a single-hop
+    point's.
     """
 
     hops: int = 2  # h
@@ -245,8 +271,11 @@ class MultiHopConfig(RunConfig):
                 f"n_heads must be {heads} for data_format={self.data_format!r} at hops={self.hops} "
                 f"(no_cot: one head per hop; cot: one head), got {self.n_heads}"
             )
-        if self.freeze_embed:
-            raise ValueError("freeze_embed must be False for multi-hop points (frozen embeddings are not studied)")
+        if self.freeze_embed or self.task != "bijection":
+            raise ValueError(
+                "multi-hop points need freeze_embed=False and task='bijection' (frozen embeddings and the disjoint "
+                f"task are not studied with multiple hops); got freeze_embed={self.freeze_embed}, task={self.task!r}"
+            )
 
     @property
     def n_facts(self) -> int:
@@ -268,21 +297,46 @@ class MultiHopConfig(RunConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Recheck:
+    """Once a line's boundary is bracketed, re-run its two boundary probes (last success, first failure) with
+    these fields changed, e.g. ``Recheck(max_steps=2 * B)`` (the budget check: does doubling the steps change
+    the answer?) or ``Recheck(batch_size=1024)``. ``None`` keeps the line's value."""
+
+    max_steps: int | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_steps is None and self.batch_size is None:
+            raise ValueError("a Recheck must change max_steps or batch_size")
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, 1, 2**24)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, 1, 2**24)
+
+    def apply(self, config: RunConfig) -> RunConfig:
+        changes = {k: v for k, v in (("max_steps", self.max_steps), ("batch_size", self.batch_size)) if v is not None}
+        return replace(config, **changes)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Line:
     """A threshold search along ``axis`` over ``grid`` for one base config and several seeds.
 
     ``success_increases``: True when success becomes likelier up the grid (d*), False when it becomes
-    rarer (capacity in N). ``start`` is the grid index probed first. ``lrs``: if given, every seed is trained at
-    each of these learning rates (all in one stack), and a seed succeeds when any of them reaches the target.
+    rarer (capacity in N). ``start`` is the grid index probed first. ``rechecks``: variants run at the two
+    boundary probes once the search is done (their rows join the table; they do not move the boundary).
+    ``lrs``: if given, every seed is trained at each of these learning rates (all in one stack), and a seed succeeds
+    when any of them reaches the target.
     """
 
     base: RunConfig
     seeds: tuple[int, ...] = (0, 1, 2)
-    lrs: tuple[float, ...] = ()
     axis: str = "d_model"
     grid: tuple[int, ...] = D_GRID
     start: int = 0
     success_increases: bool = True
+    rechecks: tuple[Recheck, ...] = ()
+    lrs: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -301,6 +355,10 @@ class Line:
         c = self.base.with_axis(self.axis, self.grid[index])
         lrs = self.lrs or (c.lr,)
         return [replace(c, seed=s, lr=lr) for s in self.seeds for lr in lrs]
+
+    def recheck_configs(self, index: int) -> list[RunConfig]:
+        """Every recheck variant of the probe at grid ``index`` (all seeds)."""
+        return [rc.apply(c) for rc in self.rechecks for c in self.configs_at(index)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,6 +411,13 @@ class LineState:
     results: dict[int, bool] = field(default_factory=dict)  # grid index -> majority success
     step: int = 1
     done: bool = False
+
+    def boundary(self) -> list[int]:
+        """The probed grid indices on either side of the boundary (one when the search ran off the grid)."""
+        good = {i: (ok if self.line.success_increases else not ok) for i, ok in self.results.items()}
+        lo = max((i for i, g in good.items() if not g), default=None)
+        hi = min((i for i, g in good.items() if g), default=None)
+        return [i for i in (lo, hi) if i is not None]
 
     def next_index(self, last: int) -> int | None:
         """Next grid index to probe after ``last``, or None once the boundary is bracketed (or off the grid).

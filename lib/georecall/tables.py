@@ -4,9 +4,12 @@ A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the b
 folder; the library holds no book path). Two kinds:
 
 - **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e1_lr_check``, ``e2_frozen``,
-  ``e2_learned``): one row per trained point, deterministic columns only (no wall times), ``%.9g`` floats;
-- the **multi-hop** d* table (``multihop``, from the ``multihop`` preset; ``multihop_smoke``, CI's small check, is
-  never committed): one row per trained multi-hop point, with hops, heads, decoded and teacher-forced accuracy;
+  ``e2_learned`` of ``book``; ``disjoint_dstar``, ``disjoint_frozen`` of ``disjoint``, which add the columns
+  ``n_answers``, ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall
+  times), ``%.9g`` floats;
+- the **multi-hop** d* table (``multihop``, from the ``multihop`` preset; ``multihop_smoke``, CI's small check of
+  the ``smoke`` preset, is never committed): one row per trained multi-hop point, with hops, heads, decoded and
+  teacher-forced accuracy;
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -32,7 +35,9 @@ __all__ = [
     "SWEEP",
     "DENSE",
     "SWEEP_COLUMNS",
+    "DISJOINT_COLUMNS",
     "MULTIHOP_COLUMNS",
+    "SWEEP_TABLES",
     "BOOK_SWEEP_TABLES",
     "spec",
     "write_table",
@@ -63,7 +68,10 @@ SWEEP_COLUMNS = (
     "steps",
     "reached_target",
     "heldout_accuracy",
+    "failed",  # empty, or why training failed (a NaN or infinite loss): such a point never counts as a success
 )
+# the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
+DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
 MULTIHOP_COLUMNS = (
     "n_subjects",
     "n_relations",
@@ -85,6 +93,7 @@ MULTIHOP_COLUMNS = (
     "step_accuracy",  # "a_1;...;a_h": decoded accuracy of each generated token (CoT), the final one (no CoT)
     "min_margin",  # smallest correct-minus-best-other logit of the final answer over all queries
     "loss",
+    "failed",
     "steps",
     "reached_target",
 )
@@ -123,6 +132,18 @@ TABLES: dict[str, TableSpec] = {
         _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
         _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
         _sweep(
+            "disjoint_dstar",
+            "Appendix: d* of learned models on disjoint attribute sets, against R log2 D and S (3 seeds)",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
+        _sweep(
+            "disjoint_frozen",
+            "Appendix: frozen-embedding capacity on disjoint sets (noisy and [s, r]), budget and batch checks",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
+        _sweep(
             "multihop",
             "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64)",
             preset="multihop",
@@ -143,7 +164,8 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-BOOK_SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "book")  # the book preset's tables
+SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP and t.preset != "smoke")  # committed ones
+BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 
 
 def spec(name: str) -> TableSpec:

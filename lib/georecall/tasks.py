@@ -23,13 +23,42 @@ import pandas as pd
 import torch
 
 from . import repro
-from ._checks import check_int
+from ._checks import ArgumentTypeError, check_int, check_seed
 
-__all__ = ["IGNORE", "MAX_SUBJECTS", "MAX_RELATIONS", "TaskConfig", "FactSet", "BijectionTask", "make_task"]
+__all__ = [
+    "IGNORE",
+    "SINGLE_HOP",
+    "NOISY",
+    "MAX_SUBJECTS",
+    "MAX_RELATIONS",
+    "TaskConfig",
+    "FactSet",
+    "BijectionTask",
+    "make_task",
+    "check_tokens",
+]
 
+SINGLE_HOP, NOISY = "single_hop", "noisy"  # format tags of the [s, r] and noisy T = 32 fact sets
 IGNORE = -1  # target value for positions that carry no loss
 MAX_SUBJECTS = 2**24  # beyond this a [R, N] int64 table alone is GBs; nothing in the book needs more
 MAX_RELATIONS = 4096
+
+
+def check_tokens(name: str, tokens, d_vocab: int, *, max_len: int | None = None) -> None:
+    """Raise unless ``tokens`` is an integer (not bool) tensor of shape [B, T], 1 <= T <= ``max_len``, whose ids
+    all lie in [0, d_vocab): negative ids would silently index from the end of the embedding table."""
+    if not isinstance(tokens, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor of token ids, got {type(tokens).__name__}")
+    if tokens.dtype == torch.bool or tokens.dtype.is_floating_point or tokens.dtype.is_complex:
+        raise ArgumentTypeError(f"{name} must be an integer tensor (torch.long), got dtype {tokens.dtype}")
+    if tokens.ndim != 2 or tokens.shape[1] < 1 or (max_len is not None and tokens.shape[1] > max_len):
+        limit = "" if max_len is None else f" <= n_ctx={max_len}"
+        raise ValueError(f"{name} must have shape [B, T] with 1 <= T{limit}, got {tuple(tokens.shape)}")
+    if tokens.numel():
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= d_vocab:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} must be ids in [0, {d_vocab - 1}] (d_vocab={d_vocab}), got {bad}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +72,7 @@ class TaskConfig:
     def __post_init__(self) -> None:
         check_int("n_subjects (N)", self.n_subjects, 2, MAX_SUBJECTS)
         check_int("n_relations (R)", self.n_relations, 1, MAX_RELATIONS)
-        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_seed("seed", self.seed)
 
     @property
     def N(self) -> int:
@@ -77,13 +106,29 @@ class FactSet:
     targets: torch.Tensor
     d_vocab: int  # input tokens a model must embed
     d_vocab_out: int  # classes a model must output
+    data_format: str | None = None  # "single_hop", "noisy", ...: a model built for one format refuses another
 
     def __post_init__(self) -> None:
-        if self.tokens.shape != self.targets.shape or self.tokens.ndim != 2:
+        """Token ids must lie in [0, d_vocab) and targets in [0, d_vocab_out) or be ``IGNORE``."""
+        check_int("d_vocab", self.d_vocab, 1)
+        check_int("d_vocab_out", self.d_vocab_out, 1)
+        check_tokens("tokens", self.tokens, self.d_vocab)
+        if not isinstance(self.targets, torch.Tensor) or self.targets.dtype not in (torch.int64, torch.int32):
+            got = self.targets.dtype if isinstance(self.targets, torch.Tensor) else type(self.targets).__name__
+            raise ArgumentTypeError(f"targets must be an integer tensor (torch.long), got {got}")
+        if self.tokens.shape != self.targets.shape:
             raise ValueError(
                 "tokens and targets must both be [n, T]; "
                 f"got {tuple(self.tokens.shape)} and {tuple(self.targets.shape)}"
             )
+        bad = (self.targets < IGNORE) | (self.targets >= self.d_vocab_out)
+        if bool(bad.any()):
+            raise ValueError(
+                f"targets must be classes in [0, {self.d_vocab_out - 1}] (d_vocab_out={self.d_vocab_out}) or "
+                f"IGNORE={IGNORE}, got {int(self.targets[bad][0])}"
+            )
+        if self.data_format is not None and not (isinstance(self.data_format, str) and self.data_format):
+            raise ArgumentTypeError(f"data_format must be a non-empty str or None, got {self.data_format!r}")
 
     def __len__(self) -> int:
         return self.tokens.shape[0]
@@ -98,10 +143,12 @@ class FactSet:
         return bool((self.targets[:, :-1] == IGNORE).all())
 
     def subset(self, index: torch.Tensor) -> "FactSet":
-        return FactSet(self.tokens[index], self.targets[index], self.d_vocab, self.d_vocab_out)
+        return FactSet(self.tokens[index], self.targets[index], self.d_vocab, self.d_vocab_out, self.data_format)
 
     def to(self, device: str | torch.device) -> "FactSet":
-        return FactSet(self.tokens.to(device), self.targets.to(device), self.d_vocab, self.d_vocab_out)
+        return FactSet(
+            self.tokens.to(device), self.targets.to(device), self.d_vocab, self.d_vocab_out, self.data_format
+        )
 
 
 class BijectionTask:
@@ -116,6 +163,8 @@ class BijectionTask:
     """
 
     def __init__(self, config: TaskConfig):
+        if not isinstance(config, TaskConfig):
+            raise ArgumentTypeError(f"config must be a TaskConfig, got {type(config).__name__}")
         self.config = config
         g = repro.generator(config.seed, "task")
         # perms[r, s] = pi_r(s); one independent uniform permutation per relation
@@ -140,15 +189,19 @@ class BijectionTask:
         inv.scatter_(1, self.perms, torch.arange(self.N).expand(self.R, -1).contiguous())
         return inv
 
-    def _check_relations(self, relations) -> None:
+    def _check_relations(self, relations, name: str = "relation", n: int | None = None) -> None:
+        n, label = (self.R, "R") if n is None else (n, "N")
         rel = torch.as_tensor(relations)
-        if rel.numel() and (int(rel.min()) < 0 or int(rel.max()) >= self.R):
+        if rel.numel() and (rel.dtype == torch.bool or rel.dtype.is_floating_point or rel.dtype.is_complex):
+            raise ArgumentTypeError(f"{name} must be integer ids, got dtype {rel.dtype}")
+        if rel.numel() and (int(rel.min()) < 0 or int(rel.max()) >= n):
             bad = int(rel.min()) if int(rel.min()) < 0 else int(rel.max())
-            raise ValueError(f"relation must be in [0, {self.R - 1}] (R={self.R}), got {bad}")
+            raise ValueError(f"{name} must be in [0, {n - 1}] ({label}={n}), got {bad}")
 
     def answer(self, subjects: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
         """pi_r(s), elementwise."""
         self._check_relations(relations)
+        self._check_relations(subjects, "subject", self.N)
         return self.perms[relations, subjects]
 
     def compose(self, path: tuple[int, ...] | list[int]) -> torch.Tensor:
@@ -170,7 +223,9 @@ class BijectionTask:
         subjects, relations, answers = self.facts()
         tokens = torch.stack([subjects, self.N + relations], dim=1)  # [N*R, 2]
         targets = torch.stack([torch.full_like(answers, IGNORE), answers], dim=1)  # [N*R, 2]
-        return FactSet(tokens, targets, d_vocab=self.config.d_vocab, d_vocab_out=self.config.d_vocab_out)
+        return FactSet(
+            tokens, targets, d_vocab=self.config.d_vocab, d_vocab_out=self.config.d_vocab_out, data_format=SINGLE_HOP
+        )
 
     def fact_table(self, n_subjects: int = 8):
         """The first ``n_subjects`` rows of the fact table as a pandas DataFrame (subjects x relations)."""
@@ -238,6 +293,9 @@ def noisy_sequences(
     >>> fs.tokens.shape, fs.d_vocab, fs.d_vocab_out, bool((fs.tokens[:, -1] == 8 + 2 + 10).all())
     (torch.Size([32, 6]), 21, 8, True)
     """
+    if not isinstance(task, BijectionTask):
+        raise ArgumentTypeError(f"task must be a BijectionTask, got {type(task).__name__}")
+    check_seed("seed", seed)
     N, R = task.N, task.R
     n_noise = N + R if n_noise is None else n_noise
     check_int("seq_len", seq_len, 3, 4096)
@@ -255,4 +313,4 @@ def noisy_sequences(
     tokens[:, -1] = eos
     targets = torch.full((n, seq_len), IGNORE, dtype=torch.long)  # [n, T]
     targets[:, -1] = answers.repeat(copies)
-    return FactSet(tokens, targets, d_vocab=N + R + n_noise + 1, d_vocab_out=N)
+    return FactSet(tokens, targets, d_vocab=N + R + n_noise + 1, d_vocab_out=N, data_format=NOISY)

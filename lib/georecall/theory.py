@@ -26,6 +26,7 @@ __all__ = [
     "block_dimension",
     "block_width",
     "lower_bound_d",
+    "counting_bound_d",
     "per_entity_lower_bound_d",
     "param_count",
     "block_param_counts",
@@ -131,6 +132,10 @@ def lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, fixed_params=0):
     grow with N) and P0 = ``fixed_params`` counts everything else. For P0 << N*d this is ≈ R*log2(N/e)/(2p).
     Returned as a real number (not rounded up).
 
+    P0 is a constant here. With the default P0 = 0 the N-independent weights are assumed to hold no information,
+    which is *not* a bound on the one-layer model: its attention and MLP weights (P0 grows like d^2) can hold
+    bits too. :func:`counting_bound_d` counts them and is the bound to compare trained models against.
+
     >>> round(lower_bound_d(1024, 8), 3)
     17.127
     >>> lower_bound_d(1024, 8, fixed_params=10**6)
@@ -141,6 +146,40 @@ def lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, fixed_params=0):
     P0 = _check_positive("fixed_params (P0)", fixed_params, 0)
     H = np.asarray(information_bits(N, R))
     return _out(np.maximum(0.0, (H - p * P0) / (2.0 * p * N)))
+
+
+def counting_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, *, mlp_ratio=4.0, n_ctx=2, extra_tokens=0):
+    """The global counting bound on d for the one-layer model, every weight counted (no assumption on the mechanism):
+
+        p * P(d) >= R*log2(N!),   P(d) = 2*N*d + P0(d),
+        P0(d) = 4*d^2 + 2*d*m + m + (R + extra_tokens + n_ctx)*d  with  m = c*d  (c = ``mlp_ratio``)
+              = (4 + 2c)*d^2 + (R + extra_tokens + n_ctx + c)*d.
+
+    P(d) is :func:`param_count` with d_vocab = N + R + extra_tokens input rows, N output columns and n_ctx
+    positions. It increases in d, so d >= the positive root
+
+        d_min = (-b + sqrt(b^2 + 4*a*H/p)) / (2*a),   a = 4 + 2c,   b = 2N + R + extra_tokens + n_ctx + c.
+
+    It holds for every model of this shape with d_mlp <= c*d whose weights carry at most p bits each (the weights
+    a narrower MLP lacks can only raise d_min). Defaults: the book's trained models (d_mlp = 4d, the [s, r]
+    format). For P0 << N*d it tends to :func:`lower_bound_d`. Returned as a real number (not rounded up).
+
+    >>> round(counting_bound_d(1024, 8), 2), round(lower_bound_d(1024, 8), 2)
+    (15.6, 17.13)
+    >>> d = counting_bound_d(64, 8)  # p * (2Nd + P0(d)) = H exactly at the root
+    >>> abs(2 * (2 * 64 * d + 12 * d**2 + (8 + 2 + 4) * d) - information_bits(64, 8)) < 1e-6
+    True
+    """
+    N = _check_int("N (n_subjects)", N, 1)
+    R = _check_int("R (n_relations)", R, 0)
+    p = _check_positive("bits_per_param (p)", bits_per_param, 1e-12)
+    c = _check_positive("mlp_ratio (c = d_mlp / d)", mlp_ratio, 0)
+    n_ctx = _check_int("n_ctx", n_ctx, 1)
+    extra = _check_int("extra_tokens", extra_tokens, 0)
+    H = np.asarray(information_bits(N, R))
+    a = 4.0 + 2.0 * c
+    b = 2.0 * N + R + extra + n_ctx + c
+    return _out((-b + np.sqrt(b * b + 4.0 * a * H / p)) / (2.0 * a))
 
 
 def per_entity_lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM):
@@ -273,7 +312,9 @@ def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
     - ``associative_params`` H / p (:func:`associative_param_count`);
     - ``geometric_nonembedding_params`` 4 d^2 + 2 d m + m and ``geometric_subject_table`` N d of the block
       construction (d = R k + R + k, m = 2 R k), and ``geometric_params`` (:func:`geometric_param_count`);
-    - ``lower_bound_d``, ``per_entity_lower_bound_d`` (at p bits/param), ``block_d``, ``block_m``.
+    - ``lower_bound_d``: the global counting bound with every weight of the one-layer model counted
+      (:func:`counting_bound_d`, d_mlp = 4d, the [s, r] format); ``per_entity_lower_bound_d`` (generic decoders),
+      both at p bits/param; ``block_d``, ``block_m``.
 
     Use as ``pandas.DataFrame(memory_budget(2 ** np.arange(4, 21), R))``.
 
@@ -293,7 +334,7 @@ def memory_budget(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM) -> dict:
         "geometric_nonembedding_params": np.atleast_1d(geometric_nonembedding_param_count(N, R_arr)),
         "geometric_subject_table": np.atleast_1d(counts["subject_table"]),
         "geometric_params": np.atleast_1d(geometric_param_count(N, R_arr)),
-        "lower_bound_d": np.atleast_1d(lower_bound_d(N, R_arr, bits_per_param)),
+        "lower_bound_d": np.atleast_1d(counting_bound_d(N, R_arr, bits_per_param)),
         "per_entity_lower_bound_d": np.atleast_1d(per_entity_lower_bound_d(N, R_arr, bits_per_param)),
         "block_d": np.atleast_1d(block_dimension(N, R_arr)),
         "block_m": np.atleast_1d(block_width(N, R_arr)),

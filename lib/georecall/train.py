@@ -15,11 +15,23 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import _fused, batched, repro
-from .models import ModelConfig, Transformer
-from .recipe import BOOK_RECIPE, TrainConfig, TrainResult
+from ._checks import ArgumentTypeError, check_bool, check_int
+from .models import ModelConfig, Transformer, check_model_and_data
+from .recipe import BOOK_RECIPE, TrainConfig, TrainResult, non_finite_reason
 from .tasks import IGNORE, BijectionTask, FactSet
 
-__all__ = ["TrainConfig", "BOOK_RECIPE", "TrainResult", "Evaluation", "train", "fit", "evaluate", "loss_and_correct"]
+__all__ = [
+    "TrainConfig",
+    "BOOK_RECIPE",
+    "TrainResult",
+    "Evaluation",
+    "train",
+    "fit",
+    "evaluate",
+    "loss_and_correct",
+    "check_model_and_data",
+    "non_finite_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,8 @@ def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch
 @torch.no_grad()
 def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Evaluation:
     """Loss and accuracy on every sequence of ``data``, in chunks of ``chunk_size`` sequences."""
-    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    check_model_and_data(model, data)
+    check_int("chunk_size", chunk_size, 1)
     last_only = data.last_position_only
     total_loss, n_targets, correct = 0.0, 0, []
     for start in range(0, len(data), chunk_size):
@@ -55,7 +68,7 @@ def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Ev
         logits = model(tokens, last_only=last_only)
         loss, right = loss_and_correct(logits, targets)
         k = int((targets[:, -logits.shape[1] :] != IGNORE).sum())
-        total_loss += float(loss) * k
+        total_loss += float(loss) * k if k else 0.0  # a chunk without targets has a NaN mean, weight 0
         n_targets += k
         correct.append(right.cpu())
     correct_all = torch.cat(correct)
@@ -70,14 +83,18 @@ def train(
     """Train ``model`` on ``data`` with AdamW until ``config.target_accuracy`` or ``config.max_steps``.
 
     Returns a :class:`TrainResult` whose ``history`` holds loss and accuracy on all the data every
-    ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``.
+    ``eval_every`` steps (and at step 0). Shows a ``tqdm.auto`` bar when ``progress``. A loss that becomes NaN or
+    infinite at an evaluation stops training; the result then has ``failed`` set to the reason.
 
     Models and data that ``georecall._fused`` supports (a plain ``Transformer``, no hooks, targets at the last
     position only: every single-hop and noisy-format run) train through ``batched.train_batched`` as a stack of
     one, with the hand-written step; the result is the same to float round-off. Anything else runs the autograd
     loop below.
     """
-    model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len)
+    check_model_and_data(model, data)
+    if not isinstance(config, TrainConfig):
+        raise ArgumentTypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_bool("progress", progress)
     if _fused.supported(model, data):
         return batched.train_batched([model], [data], [config], progress=progress)[0]
     data = data.to(model.device)
@@ -99,7 +116,8 @@ def train(
         result.history["accuracy"].append(ev.accuracy)
         result.accuracy, result.loss, result.steps = ev.accuracy, ev.loss, step
         bar.set_postfix(loss=f"{ev.loss:.3g}", acc=f"{ev.accuracy:.3f}")
-        return ev.accuracy >= config.target_accuracy
+        result.failed = non_finite_reason(ev.loss, step)
+        return ev.accuracy >= config.target_accuracy or result.failed is not None
 
     order, cursor = torch.empty(0, dtype=torch.long), 0
     with tqdm(total=config.max_steps, desc="train", disable=not progress, leave=False) as bar:
@@ -124,7 +142,7 @@ def train(
             if step % config.eval_every == 0 or step == config.max_steps:
                 done = record(step)
     model.eval()
-    result.reached_target = result.accuracy >= config.target_accuracy
+    result.reached_target = result.failed is None and result.accuracy >= config.target_accuracy
     result.seconds = time.perf_counter() - t0
     return result
 

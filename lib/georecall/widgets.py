@@ -16,7 +16,8 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from . import chapters, plots, repro, tasks, theory, train
+from . import chapters, plots, plots_construction, repro, tasks, theory, train
+from ._checks import check_bool, check_int
 
 __all__ = ["explorer", "log2_slider", "int_slider", "train_live"]
 
@@ -24,8 +25,10 @@ LIVE_MAX_FACTS = 8192  # the live explorers train at most this many facts (N*R),
 
 
 def log2_slider(description: str, value: int, lo_exp: int, hi_exp: int) -> W.SelectionSlider:
-    """A slider over powers of two 2^lo_exp .. 2^hi_exp."""
-    options = [2**e for e in range(lo_exp, hi_exp + 1)]
+    """A slider over powers of two 2^lo_exp .. 2^hi_exp; ``value`` must be one of them."""
+    options = [2**e for e in range(check_int("lo_exp", lo_exp, 0), check_int("hi_exp", hi_exp, lo_exp) + 1)]
+    if value not in options:
+        raise ValueError(f"{description}: value must be a power of two in [{options[0]}, {options[-1]}], got {value!r}")
     return W.SelectionSlider(description=description, options=options, value=value, continuous_update=False)
 
 
@@ -89,6 +92,10 @@ def train_live(
     """Train one fresh single-hop model (width d, d_mlp = 4d, init seed 0) on all facts of ``make_task(N, R, 0)``
     with the book recipe (``train.BOOK_RECIPE``, here with ``max_steps`` and ``eval_every`` as given), on one
     torch thread; the one live-training path of the explorers. Refuses N*R > ``LIVE_MAX_FACTS``."""
+    check_int("N", N, 2)
+    check_int("R", R, 1)
+    check_int("d", d, 1)
+    check_bool("freeze_embed", freeze_embed)
     if N * R > LIVE_MAX_FACTS:
         raise ValueError(f"the live explorers train at most {LIVE_MAX_FACTS} facts; N*R = {N * R}")
     task = tasks.make_task(N, R, seed=0)
@@ -134,7 +141,7 @@ def construction_view(N: int, R: int, d: int, k: int, placement: str, codes: str
         f"{rec.kind}, {rec.code_kind} codes, N={N}, R={R}, k={rec.k}, d={rec.d_model}, m={rec.d_mlp}: "
         f"accuracy {ev.accuracy:.1%} on {scope}, min margin {ev.min_margin:.3f}"
     )
-    return plots.plot_construction_view(
+    return plots_construction.plot_construction_view(
         snap.activations.tolist(), snap.margin_counts, snap.margin_edges, k=rec.k, title=title
     )
 
@@ -173,7 +180,9 @@ def construction_twin(
         scope = f"{ev.n_facts} sampled facts" if snap.sampled else f"all {ev.n_facts} facts"
         title = f"{rec.kind} placement, N={N}, R={R}, k={rec.k}, d={rec.d_model}: accuracy {ev.accuracy:.1%} on {scope}"
         views.append((d, snap.activations.tolist(), snap.margin_counts, snap.margin_edges, title))
-    return plots.plot_construction_view_slider(views, R=R, k=snap.recipe.k, slider_label="embedding dimension d")
+    return plots_construction.plot_construction_view_slider(
+        views, R=R, k=snap.recipe.k, slider_label="embedding dimension d"
+    )
 
 
 # --- Chapter 3: learned capacity -------------------------------------------------------------------------------------

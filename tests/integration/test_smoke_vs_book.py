@@ -18,6 +18,7 @@ from georecall import analysis, runner, tables
 BOOK_DATA = Path(__file__).resolve().parents[2] / "book" / "_data"
 ACC_TOL = 0.02  # accuracy; ~1-2 facts of the smallest smoke tasks (64 x 1 = 64 facts)
 KEY = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model", "d_mlp", "lr", "max_steps", "seed"]
+KEY_DISJOINT = ["n_answers", "n_heads", "batch_size"]  # the disjoint tables' extra identifying columns
 MIN_OVERLAP = 20  # the smoke preset shares at least this many points with the book tables
 
 pytestmark = pytest.mark.slow  # trains the smoke preset unless GEORECALL_SMOKE_TABLES is set; `make test` runs it
@@ -36,8 +37,11 @@ def smoke_tables(tmp_path_factory):
 @pytest.fixture(scope="module")
 def book_tables():
     if not BOOK_DATA.exists():
-        pytest.fail(f"committed tables missing in {BOOK_DATA}; run `python -m georecall sweep book --out book/_data`")
-    return tables.load_tables(BOOK_DATA, names=tables.BOOK_SWEEP_TABLES)
+        pytest.fail(
+            f"committed tables missing in {BOOK_DATA}; run `python -m georecall sweep book --out book/_data` "
+            "and `python -m georecall sweep disjoint --out book/_data`"
+        )
+    return tables.load_tables(BOOK_DATA, names=tables.SWEEP_TABLES)
 
 
 SMOKE_ONLY = {"multihop_smoke"}  # CI's small multi-hop lines, smaller than any committed line: checked on their own
@@ -49,7 +53,8 @@ def test_smoke_points_match_book_points(smoke_tables, book_tables):
         if name in SMOKE_ONLY:
             continue
         assert name in book_tables, f"smoke table {name} has no committed book counterpart"
-        both = smoke.merge(book_tables[name], on=KEY, suffixes=("_smoke", "_book"))
+        key = KEY + [c for c in KEY_DISJOINT if c in smoke.columns]
+        both = smoke.merge(book_tables[name], on=key, suffixes=("_smoke", "_book"))
         total += len(both)
         diff = (both["accuracy_smoke"] - both["accuracy_book"]).abs()
         worst = both.loc[diff.idxmax()] if len(both) else None

@@ -2,6 +2,11 @@
 
 import json
 import os
+import stat
+import subprocess
+import threading
+import time
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -150,3 +155,195 @@ def test_arrays_load_without_pickle(tmp_path):
 
     with pytest.raises(ValueError):  # object arrays cannot be written without pickle: refuse early
         cache.Cache(tmp_path).store(Cfg(), compute(Cfg()))
+
+
+# --- integrity: checksum, types, hostile content, permissions, read-only folders, temp files, locks ----------
+
+
+def _edit_json(path, edit, *, fix_checksum=False):
+    """Apply ``edit(meta)`` to an entry's JSON; with ``fix_checksum`` re-sign it, as a deliberate forger would."""
+    meta = json.loads(path.read_text())
+    edit(meta)
+    if fix_checksum:
+        meta["checksum"] = cache._checksum(meta)
+    path.write_text(json.dumps(meta))
+
+
+def _load_warnings(tmp_path, cfg=Cfg(), **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        art = cache.Cache(tmp_path).load(cfg, **kw)
+    return art, [w for w in caught if issubclass(w.category, cache.CacheWarning)]
+
+
+def test_an_edited_value_is_detected_by_the_checksum_and_recomputed(tmp_path):
+    (json_path, _), compute, calls = _entry(tmp_path)
+    _edit_json(json_path, lambda m: m["scalars"].update(value=1.0))  # another valid value
+    art, caught = _load_warnings(tmp_path)
+    assert art is None and len(caught) == 1 and "checksum" in str(caught[0].message)
+    assert str(json_path) in str(caught[0].message)
+    with pytest.warns(cache.CacheWarning):
+        again = cache.run_or_load(Cfg(), compute, cache=tmp_path)
+    assert len(calls) == 2 and again.scalars["value"] == 4.5
+
+
+@pytest.mark.parametrize(
+    ("edit", "expect"),
+    [
+        (lambda m: m["scalars"].update(value="high"), {"n": int, "value": float}),
+        (lambda m: m.update(scalars={}), {"n": int, "value": float}),
+        (lambda m: m["scalars"].update(n=True), {"n": int, "value": float}),
+        (lambda m: m["scalars"].update(value=[1, 2]), None),
+        (lambda m: m.update(scalars=[1]), None),
+    ],
+    ids=["string for a float", "empty scalars", "bool for an int", "a list", "scalars a list"],
+)
+def test_a_re_signed_entry_with_wrong_types_is_refused(tmp_path, edit, expect):
+    (json_path, _), _, _ = _entry(tmp_path)
+    _edit_json(json_path, edit, fix_checksum=True)
+    art, caught = _load_warnings(tmp_path, expect=expect)
+    assert art is None and len(caught) == 1 and str(json_path) in str(caught[0].message)
+
+
+HOSTILE = {
+    "5000-digit number": lambda j: j.write_text('{"schema": "georecall-cache/2", "x": ' + "9" * 5000 + "}"),
+    "100000-deep nesting": lambda j: j.write_text("[" * 100_000 + "]" * 100_000),
+    "Infinity": lambda j: j.write_text('{"schema": Infinity}'),
+    "not UTF-8": lambda j: j.write_bytes(b"\xff\xfe{}"),
+    "a folder": lambda j: (j.unlink(), j.mkdir()),
+    "larger than the limit": lambda j: j.write_bytes(b" " * (cache.MAX_JSON_BYTES + 1)),
+    "null": lambda j: j.write_text("null"),
+    "arrays.names = 5": lambda j: _edit_json(j, lambda m: m["arrays"].update(names=5), fix_checksum=True),
+    "arrays a string": lambda j: _edit_json(j, lambda m: m.update(arrays="x"), fix_checksum=True),
+    "1e999 scalar": lambda j: j.write_text(j.read_text().replace('"value": 4.5', '"value": 1e999')),
+    "1e999 re-signed": lambda j: _edit_json(j, lambda m: m["scalars"].update(value=1e308 * 10), fix_checksum=False),
+    "key a number": lambda j: _edit_json(j, lambda m: m.update(key=5), fix_checksum=True),
+    "config a list": lambda j: _edit_json(j, lambda m: m.update(config=[1]), fix_checksum=True),
+    "checksum missing": lambda j: _edit_json(j, lambda m: m.pop("checksum")),
+}
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE))
+def test_hostile_json_never_raises_out_of_the_cache(tmp_path, hostile):
+    (json_path, _), compute, calls = _entry(tmp_path)
+    HOSTILE[hostile](json_path)
+    art, caught = _load_warnings(tmp_path)
+    assert art is None and len(caught) == 1, [str(w.message) for w in caught]
+    assert str(json_path) in str(caught[0].message)
+    if json_path.is_dir():
+        json_path.rmdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cache.run_or_load(Cfg(), compute, cache=tmp_path)
+    assert len(calls) == 2 and cache.Cache(tmp_path).load(Cfg()) is not None
+
+
+def test_each_warning_is_given_once(tmp_path):
+    (json_path, _), _, _ = _entry(tmp_path)
+    _truncate(json_path)
+    store = cache.Cache(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert store.load(Cfg()) is None and store.load(Cfg()) is None
+    assert len([w for w in caught if issubclass(w.category, cache.CacheWarning)]) == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_files_get_the_permissions_the_umask_allows(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        (json_path, npz_path), _, _ = _entry(tmp_path)
+    finally:
+        os.umask(old)
+    for p in (json_path, npz_path):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+
+
+def _simulate_read_only(monkeypatch):
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", refuse)
+
+
+def test_a_read_only_folder_is_read_and_says_it_cannot_write(tmp_path, monkeypatch):
+    _entry(tmp_path)
+    _simulate_read_only(monkeypatch)
+    store = cache.Cache(tmp_path)
+    with pytest.warns(cache.CacheWarning, match="not writable"):
+        assert store.prepare() is False
+    assert store.read_only and store.load(Cfg()) is not None, "existing entries are still read"
+    assert store.store(Cfg(n=4), cache.Artifact(scalars={"n": 4})) is None, "nothing is written"
+    compute, calls = _compute_counter()
+    art = cache.run_or_load(Cfg(n=5), compute, cache=store)  # computes, cannot store, does not fail
+    assert len(calls) == 1 and art.scalars["n"] == 5 and store.load(Cfg(n=5)) is None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through directory permissions")
+def test_a_really_read_only_folder(tmp_path):
+    _entry(tmp_path)
+    for p in [tmp_path, *tmp_path.iterdir()]:
+        p.chmod(0o555)
+    try:
+        store = cache.Cache(tmp_path)
+        with pytest.warns(cache.CacheWarning, match="not writable"):
+            assert store.prepare() is False
+        assert store.load(Cfg()) is not None
+    finally:
+        for p in [tmp_path, *tmp_path.iterdir()]:
+            p.chmod(0o755)
+
+
+def test_stale_temp_files_are_removed_on_the_next_run_and_live_ones_kept(tmp_path):
+    (json_path, _), _, _ = _entry(tmp_path)
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = finished.pid  # a writer that is gone
+    names = {
+        "dead writer": f"{json_path.name}.{cache._HOST}.{dead}.abc.tmp",
+        "live writer": f"{json_path.name}.{cache._HOST}.{os.getpid()}.abc.tmp",
+        "old, other host": f"{json_path.name}.elsewhere.1.abc.tmp",
+        "recent, other host": f"{json_path.name}.elsewhere.2.abc.tmp",
+    }
+    for name in names.values():
+        (json_path.parent / name).write_text("{")
+    old = time.time() - 2 * cache.STALE_TMP_SECONDS
+    os.utime(json_path.parent / names["old, other host"], (old, old))
+    cache.Cache(tmp_path).prepare()
+    left = {label for label, name in names.items() if (json_path.parent / name).exists()}
+    assert left == {"live writer", "recent, other host"}
+
+
+def test_temp_names_are_unique_per_write(tmp_path, monkeypatch):
+    seen = []
+    real = cache.tempfile.mkstemp
+    monkeypatch.setattr(cache.tempfile, "mkstemp", lambda **kw: seen.append(real(**kw)) or seen[-1])
+    _entry(tmp_path)
+    _entry(tmp_path, Cfg(n=4))
+    assert len({p for _, p in seen}) == len(seen) == 4 and all(f".{os.getpid()}." in p for _, p in seen)
+
+
+def test_an_entry_lock_is_exclusive_and_released_on_close(tmp_path):
+    store = cache.Cache(tmp_path)
+    held = store.try_claim(Cfg())
+    assert held is not None and store.try_claim(Cfg()) is None and store.try_claim(Cfg(n=4)) is not None
+    held.close()
+    again = store.try_claim(Cfg())
+    assert again is not None
+    again.close()
+
+
+def test_a_second_process_waits_for_the_entry_instead_of_computing_it(tmp_path):
+    """run_or_load blocks on the entry's lock while another holder computes, then loads its result."""
+    store = cache.Cache(tmp_path)
+    held = store.try_claim(Cfg())
+    compute, calls = _compute_counter()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(art=cache.run_or_load(Cfg(), compute, cache=tmp_path)))
+    t.start()
+    time.sleep(0.3)
+    assert t.is_alive(), "run_or_load should wait for the lock"
+    store.store(Cfg(), cache.Artifact(scalars={"n": 3, "value": -1.0}, arrays={"x": np.zeros(3)}))
+    held.close()
+    t.join(timeout=30)
+    assert not calls and result["art"].scalars["value"] == -1.0

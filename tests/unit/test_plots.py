@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from georecall import chapters, constructions, plots, plotstyle, tasks, theory
+from georecall import chapters, constructions, plots, plots_construction, plotstyle, tasks, theory
 
 
 def _steps(n=3):
@@ -68,18 +68,18 @@ def test_chapter_plots_return_figures():
     task = tasks.make_task(16, 3, seed=0)
     parts = chapters.superposition_parts(rec, task.perms, 2)
     figs = [
-        plots.plot_codes(rec.codes.tolist()),
-        plots.plot_superposition(
+        plots_construction.plot_codes(rec.codes.tolist()),
+        plots_construction.plot_superposition(
             parts.tolist(), parts.sum(0).tolist(), row_labels=["a", "b", "c", "sum"], title="t", block=4
         ),
     ]
     dense = pd.DataFrame(chapters.dense_accuracy_sweep(64, 2, [24, 48]))
     bounds = pd.DataFrame(theory.memory_budget([64], 2))
-    fig = plots.plot_dense_accuracy(dense, bounds)
+    fig = plots_construction.plot_dense_accuracy(dense, bounds)
     assert fig.layout.xaxis.type == "log" and len(fig.layout.sliders[0].steps) == 1
     budget = pd.DataFrame(theory.memory_budget(2 ** np.arange(6, 12), 2))
     built = chapters.built_param_counts([64, 256], R=2)
-    figs += [fig, plots.plot_parameter_comparison(budget, built)]
+    figs += [fig, plots_construction.plot_parameter_comparison(budget, built)]
     assert all(isinstance(f, go.Figure) for f in figs)
 
 

@@ -1,11 +1,13 @@
 """Running sweeps: the memory plan, the scheduler with the cache, one point's build."""
 
 import dataclasses
+import threading
+import time
 
 import pandas as pd
 import pytest
 
-from georecall import runner, sweeps, tables
+from georecall import cache, runner, sweeps, tables
 
 
 def test_grid_exceeding_memory_fails_fast():
@@ -49,3 +51,61 @@ def test_build_uses_the_points_recipe_and_seed():
     assert tcfg == c.train_config() and resample is None
     assert len(data) == 16 and model.config.d_model == 4 and model.config.init_seed == 3
     assert task.config.seed == 3
+
+
+def test_only_accepts_one_name_as_a_string(monkeypatch):
+    seen = []
+    monkeypatch.setattr(runner, "run_experiments", lambda exps, **k: seen.append([e.name for e in exps]) or {})
+    runner.run("smoke", only="e1_capacity", workers=1, use_cache=False, progress=False)
+    runner.run("smoke", only=["e1_capacity", "e2_frozen"], workers=1, use_cache=False, progress=False)
+    assert seen == [["e1_capacity"], ["e1_capacity", "e2_frozen"]]
+
+
+def _row_scalars(accuracy: float) -> dict:
+    return {
+        "accuracy": accuracy,
+        "loss": 0.5,
+        "steps": 16,
+        "reached_target": False,
+        "seconds": 0.1,
+        "n_params": 1,
+        "n_params_trainable": 1,
+        "n_params_nonembed": 1,
+        "heldout_accuracy": None,
+        "failed": None,
+    }
+
+
+def test_a_point_another_sweep_is_training_is_waited_for_not_trained_twice(tmp_path, monkeypatch):
+    """Two sweeps share a cache: a point whose entry lock is held elsewhere is loaded once that holder stores it."""
+    base = sweeps.RunConfig(n_subjects=8, n_relations=2, d_model=4, d_mlp=16, max_steps=16, eval_every=16)
+    mine, theirs = base, dataclasses.replace(base, seed=1)
+    exps = [sweeps.Experiment(name="pts", description="", points=(mine, theirs))]
+    store = cache.Cache(tmp_path)
+    held = store.try_claim(theirs)  # "another sweep" is training this point
+    trained = []
+    real = runner.train_group
+    monkeypatch.setattr(
+        runner, "train_group", lambda dicts, **k: trained.extend(d["seed"] for d in dicts) or real(dicts)
+    )
+    result = {}
+    t = threading.Thread(target=lambda: result.update(runner.run_experiments(exps, cache=tmp_path, progress=False)))
+    t.start()
+    deadline = time.time() + 60
+    while not trained and time.time() < deadline:  # the free point trains at once
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert t.is_alive(), "the sweep must wait for the point the other sweep holds"
+    store.store(theirs, cache.Artifact(scalars=_row_scalars(0.999), arrays={}))
+    held.close()
+    t.join(timeout=60)
+    assert trained == [0], "only the free point is trained here"
+    table = result["pts"].set_index("seed")
+    assert table.loc[1, "accuracy"] == 0.999 and table.loc[0, "accuracy"] != 0.999  # loaded, and trained
+
+
+def test_a_failed_point_keeps_its_reason_and_never_counts_as_a_success():
+    bad = {"scalars": {**_row_scalars(1.0), "failed": "loss became nan at step 16"}}
+    good = {"scalars": _row_scalars(1.0)}
+    seeds = [sweeps.RunConfig(seed=s) for s in range(3)]  # one point per seed
+    assert not runner._majority(seeds, [bad, bad, good], 0.99) and runner._majority(seeds, [good, good, bad], 0.99)

@@ -98,6 +98,36 @@ def test_lower_bound_fixed_params_lowers_and_clips():
     assert theory.lower_bound_d(1024, 8, fixed_params=10**9) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("N", "R", "p", "c", "n_ctx", "extra"),
+    [(64, 8, 2.0, 4, 2, 0), (1024, 4, 3.6, 4, 2, 0), (128, 4, 2.0, 2, 32, 133), (4096, 16, 1.0, 4, 2, 0)],
+)
+def test_counting_bound_counts_every_weight_of_the_model(N, R, p, c, n_ctx, extra):
+    """At integer d the model's own parameter count decides the bound: p * n_params(d) < H just below d_min and
+    >= H from ceil(d_min) on, with d_mlp = c * d and N + R + extra input tokens."""
+    d_min = theory.counting_bound_d(N, R, p, mlp_ratio=c, n_ctx=n_ctx, extra_tokens=extra)
+    H = theory.information_bits(N, R)
+
+    def params(d):
+        cfg = models.ModelConfig(d_vocab=N + R + extra, d_vocab_out=N, n_ctx=n_ctx, d_model=d, d_mlp=c * d)
+        return models.Transformer(cfg).n_params()
+
+    hi = math.ceil(d_min)
+    assert p * params(hi) >= H
+    if hi > 1:
+        assert p * params(hi - 1) < H
+    assert d_min <= theory.lower_bound_d(N, R, p), "counting the N-independent weights can only lower the bound"
+
+
+def test_counting_bound_approaches_the_table_only_bound_for_large_N():
+    for R in (1, 8):
+        ratio = theory.counting_bound_d(2**20, R) / theory.lower_bound_d(2**20, R)
+        assert 0.99 < ratio <= 1.0, ratio
+    assert theory.counting_bound_d(64, 8) < 0.7 * theory.lower_bound_d(64, 8), "at small N the d^2 weights matter"
+    vec = theory.counting_bound_d(np.array([64, 1024]), 8)
+    np.testing.assert_allclose(vec, [theory.counting_bound_d(64, 8), theory.counting_bound_d(1024, 8)], rtol=REL_TOL)
+
+
 def test_bug_alarm_threshold_at_N1024_R8():
     """At N=1024, R=8 the alarm (b > 4) fires exactly for d <= 8."""
     assert theory.bits_per_parameter(1024, 8, 8) > theory.BUG_ALARM_BITS
@@ -131,6 +161,10 @@ def test_associative_grows_faster_than_geometric_nonembedding():
         (lambda: theory.block_dimension(16, 0), "R (n_relations)"),
         (lambda: theory.lower_bound_d(16, 2, bits_per_param=0), "bits_per_param"),
         (lambda: theory.lower_bound_d(16, 2, fixed_params=-1), "fixed_params"),
+        (lambda: theory.counting_bound_d(16, 2, bits_per_param=-1), "bits_per_param"),
+        (lambda: theory.counting_bound_d(16, 2, mlp_ratio=-0.5), "mlp_ratio"),
+        (lambda: theory.counting_bound_d(16, 2, n_ctx=0), "n_ctx"),
+        (lambda: theory.counting_bound_d(16, 2, extra_tokens=1.5), "extra_tokens"),
         (lambda: theory.bits_per_parameter(16, 2, 0), "d (d_model)"),
         (lambda: theory.information_bits("16", 2), "N (n_subjects)"),
     ],
@@ -151,7 +185,7 @@ def test_memory_budget_columns_agree_with_the_scalar_functions():
     assert row.associative_params == pytest.approx(theory.associative_param_count(1024, 8, 3.0))
     assert row.geometric_nonembedding_params == theory.geometric_nonembedding_param_count(1024, 8)
     assert row.geometric_subject_table == 1024 * theory.block_dimension(1024, 8)
-    assert row.lower_bound_d == pytest.approx(theory.lower_bound_d(1024, 8, 3.0))
+    assert row.lower_bound_d == pytest.approx(theory.counting_bound_d(1024, 8, 3.0))
     assert row.block_d == 98 and row.block_m == 160
     assert (table.lower_bound_d <= table.per_entity_lower_bound_d).all()
     assert (table.per_entity_lower_bound_d <= table.block_d).all()
