@@ -94,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument(
-        "preset", choices=list(presets.PRESETS), help="smoke (CI, minutes), book (committed tables), paper (large)"
+        "preset",
+        choices=list(presets.PRESETS),
+        help="smoke (CI); book, disjoint, probing, multihop (committed tables); paper (large)",
     )
     sweep.add_argument(
         "--out", default=None, type=_non_empty_path, help="folder for the CSV tables (default: sweep-results/PRESET)"

@@ -47,6 +47,7 @@ __all__ = [
     "MultiHopEvaluation",
     "evaluate_multihop",
     "path_gate_matrix",
+    "cot_gate_steps",
 ]
 
 CHUNK_LOGIT_BYTES = 8 * 2**20  # default chunk: its logits fit in cache
@@ -365,3 +366,23 @@ def path_gate_matrix(model: Transformer, task: BijectionTask, h: int, subjects) 
     _, cache = model.run_with_cache(tokens, ["blocks.0.mlp.hook_post"], last_only=True)
     acts = cache["blocks.0.mlp.hook_post"][:, 0].reshape(len(subjects), P, P, -1)  # [n, q, q', 2k]
     return acts.abs().mean(dim=(0, 3)).cpu()  # [P, P]
+
+
+@torch.no_grad()
+def cot_gate_steps(model: Transformer, task: BijectionTask, subject: int, path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CoT gate picture of one query, decoded by the model itself: ``(blocks [h, R], predicted [h])``.
+
+    blocks[i - 1, r] is the mean |post-ReLU activation| of the 2k MLP units of relation r (units 2 r k .. 2 r k + 2k
+    - 1, the single-hop block layout) at the position that emits y_i; for the CoT construction only r = r_i fires.
+    """
+    subjects, p = _check_query(task, [subject], [list(path)] if not torch.is_tensor(path) else path.reshape(1, -1))
+    h = p.shape[1]
+    check_context(model, h, COT)
+    if model.config.d_mlp % (2 * task.R):
+        raise ValueError(f"d_mlp={model.config.d_mlp} is not 2 k R units for R={task.R} (not a CoT construction)")
+    predicted, _ = generate(model, task, subjects, p)  # [1, h]
+    seq = torch.stack([task.N + p[0], predicted[0]], dim=1).reshape(-1)  # r_1, yhat_1, ..., r_h, yhat_h
+    tokens = torch.cat([subjects, seq[:-1]])[None, :].to(model.device)  # [1, 2h]: the last decoding step's input
+    _, cache = model.run_with_cache(tokens, ["blocks.0.mlp.hook_post"])
+    post = cache["blocks.0.mlp.hook_post"][0, 1::2]  # [h, m]: the positions of r_1, ..., r_h
+    return post.abs().reshape(h, task.R, -1).mean(dim=2).cpu(), predicted[0]

@@ -1,13 +1,18 @@
 """The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables), ``disjoint`` (the appendix's committed
-tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.presets_probing`) and ``paper``
-(full scale, GPU).
+tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.presets_probing`), ``multihop``
+(Chapter 6's table) and ``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweeps.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d, each probe trying the rates ``sweeps.E1_LRS`` per seed, best of them), E2 (capacity searches with
 frozen embeddings, lines along N), and a fixed grid (learned embeddings at the frozen control's shapes). A search
 starts at a theory-informed grid index (the counting bound for d*, a facts-per-parameter prior for capacity) and
 moves away from it as the results demand. Every smoke line is also a book (or disjoint) line, so CI re-trains a
-subset of the committed points.
+subset of the committed points; the smoke preset's multi-hop lines (``multihop_smoke``) are smaller than any
+committed line and check the pipeline.
+
+``multihop``: d* of trained one-layer models on h-hop queries (N = 64), without CoT (h heads) and with CoT (teacher
+forcing, scored by decoding). Each probe trains every seed at lr = 3e-3 first; while the probe's verdict is open, the
+seeds that missed 99% train again at 1e-2 (``search.Line.lrs``), and a seed succeeds when either rate reaches 99%.
 
 The ``disjoint`` preset (disjoint attribute sets, ``RunConfig(task="disjoint")``): d* lines of learned models in
 the ``[s, r]`` format against R log2 D at S = 256 and against S at D = 8, R = 4; and the frozen-embedding control
@@ -23,12 +28,28 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import disjoint_theory, theory
+from . import disjoint_theory, multihop_theory, theory
 from .presets_probing import probing_points, probing_smoke_points
 from .search import Line, Recheck
-from .sweeps import D_GRID, E1_LRS, N_GRID_FROZEN, Experiment, Preset, RunConfig
+from .sweeps import COT, D_GRID, E1_LRS, N_GRID_FROZEN, NO_COT, Experiment, MultiHopConfig, Preset, RunConfig
 
-__all__ = ["PRESETS", "preset", "E2_R", "E1_BOOK_N", "E1_BOOK_R", "DJ_CONTROL", "DJ_NOISY_STEPS", "DJ_SR_STEPS", "DJ_NOISY_BATCH"]
+__all__ = [
+    "PRESETS",
+    "preset",
+    "E2_R",
+    "E1_BOOK_N",
+    "E1_BOOK_R",
+    "DJ_CONTROL",
+    "DJ_NOISY_STEPS",
+    "DJ_SR_STEPS",
+    "DJ_NOISY_BATCH",
+    "MULTIHOP_N",
+    "MULTIHOP_LRS",
+    "MULTIHOP_MAX_STEPS",
+    "MULTIHOP_D_BASE",
+    "multihop_grid",
+    "multihop_lines",
+]
 
 
 # --- presets --------------------------------------------------------------------------------------------------------
@@ -194,6 +215,86 @@ def _disjoint() -> Preset:
     )
 
 
+# --- multi-hop ---------------------------------------------------------------------------------------------------
+
+MULTIHOP_N = 64
+MULTIHOP_LRS = (3e-3, 1e-2)  # tried in this order (the better one flips near d*): a seed succeeds if either reaches 99%
+MULTIHOP_MAX_STEPS = 8192  # 2^13: near d* at R = 3 some runs need more than 4096 steps
+MULTIHOP_D_BASE = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # d grid; rounded to multiples of the head count
+MULTIHOP_START_BITS = 4.0  # first probe: per-entity bits / 4 (pilot runs stored ~3-4.5 bits per coordinate)
+
+
+def multihop_grid(heads: int, base: Sequence[int] = MULTIHOP_D_BASE) -> tuple[int, ...]:
+    """The d grid of a line whose model has ``heads`` heads: each base value rounded to a multiple of ``heads`` (the
+    heads split d), duplicates dropped.
+
+    >>> multihop_grid(3)
+    (3, 6, 9, 12, 15, 24, 33, 48, 63)
+    """
+    return tuple(sorted({heads * max(1, round(v / heads)) for v in base}))
+
+
+def _multihop_start(N: int, R: int, h: int, fmt: str, grid: Sequence[int]) -> int:
+    """First d probe: the grid value nearest the per-entity bits (R^h log2 N without CoT, R log2 N with it) over
+    MULTIHOP_START_BITS; a prior that saves probes, the search moves away from it as needed."""
+    bits = multihop_theory.per_entity_bits(N, R, h, "no-cot" if fmt == NO_COT else "cot")
+    guess = max(float(grid[0]), bits / MULTIHOP_START_BITS)
+    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+
+
+def multihop_lines(
+    N: int, Rs: Iterable[int], hs: Iterable[int], *, seeds=(0, 1, 2), lrs=MULTIHOP_LRS, skip=(), **kw
+) -> tuple[Line, ...]:
+    """d* lines for every (R, h, format) except ``skip`` (a set of (R, h) pairs), each probe trying ``lrs`` in turn
+    (the seeds still below the target only, while the verdict is open: ``search.Line.probe_verdict``). At h = 1 the
+    two formats are the same data and the same model (one head, [x, N+r], target at the last position), so h = 1
+    has one line, no_cot."""
+    lines = []
+    for R in Rs:
+        for h in hs:
+            if (R, h) in skip:
+                continue
+            for fmt in (NO_COT,) if h == 1 else (NO_COT, COT):
+                heads = h if fmt == NO_COT else 1
+                grid = multihop_grid(heads)
+                base = MultiHopConfig(
+                    n_subjects=N,
+                    n_relations=R,
+                    hops=h,
+                    data_format=fmt,
+                    n_heads=heads,
+                    d_model=grid[0],
+                    d_mlp=4 * grid[0],
+                    **kw,
+                )
+                start = _multihop_start(N, R, h, fmt, grid)
+                lines.append(Line(base=base, seeds=seeds, lrs=lrs, axis="d_model", grid=grid, start=start))
+    return tuple(lines)
+
+
+def _multihop() -> Preset:
+    return Preset(
+        name="multihop",
+        description="Chapter 6: multi-hop d* at N = 64, R in {2, 3}, h in {1, 2, 3} (not R = 3 at h = 3), both formats",
+        experiments=(
+            Experiment(
+                name="multihop",
+                description="d* of h-hop recall without and with CoT; 3 seeds, lr 3e-3 then 1e-2 if missed, 2^13 steps",
+                # R = 3 at h = 3 (1728 queries, 27 paths) costs more than the rest together on 2 cores
+                lines=multihop_lines(
+                    MULTIHOP_N, (2, 3), (1, 2, 3), skip={(3, 3)}, max_steps=MULTIHOP_MAX_STEPS, eval_every=128
+                ),
+            ),
+        ),
+    )
+
+
+def _multihop_smoke() -> Experiment:
+    """CI's multi-hop check: N = 16, R = 2, h in {1, 2}, one seed, lr 1e-2, 512 steps (seconds)."""
+    lines = multihop_lines(16, (2,), (1, 2), seeds=(0,), lrs=(1e-2,), max_steps=512, eval_every=64)
+    return Experiment(name="multihop_smoke", description="small multi-hop d* lines (pipeline check)", lines=lines)
+
+
 def _smoke() -> Preset:
     return Preset(
         name="smoke",
@@ -216,6 +317,7 @@ def _smoke() -> Preset:
                 points=tuple(_dj_frozen_line("single_hop", 96).configs_at(DJ_S_GRID.index(96))),
             ),
             Experiment(name="probing", description="two points of the probing study", points=probing_smoke_points()),
+            _multihop_smoke(),
         ),
     )
 
@@ -290,12 +392,14 @@ PRESETS: dict[str, Callable[[], Preset]] = {
     "book": _book,
     "disjoint": _disjoint,
     "probing": _probing,
+    "multihop": _multihop,
     "paper": _paper,
 }
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (``smoke``, ``book``, ``disjoint``, ``paper``), moved to ``device``."""
+    """The named preset (one of :data:`PRESETS`: smoke, book, disjoint, probing, multihop, paper), moved to
+    ``device``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]().with_device(device)

@@ -13,6 +13,8 @@ probed (read-only use if it cannot be written). A point whose loss becomes NaN o
 
 :func:`make_table` computes any table of the registry (:mod:`georecall.tables`): a sweep table from its
 preset's experiment, the dense-accuracy table from :func:`georecall.chapters.dense_accuracy_table`.
+Multi-hop points (:class:`georecall.sweeps.MultiHopConfig`) take their data, model and scores from
+:mod:`georecall.multihop_sweep` and go to tables with the multi-hop columns.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ import numpy as np
 import pandas as pd
 
 from . import cache as cache_mod
-from . import chapters, disjoint_runs, models, repro, study, tables, tasks, theory, train
+from . import chapters, disjoint_runs, models, multihop_sweep, repro, study, tables, tasks, theory, train
 from ._checks import ArgumentTypeError, check_bool, check_choice, check_int
 from .batched import EVAL_ELEMENTS, train_batched
 from .executors import InlineExecutor, check_dask_address, make_executor
 from .presets import preset
 from .scheduler import ROW_SCALARS, Scheduler, groups
 from .search import LineState
-from .sweeps import DEVICES, Experiment, RunConfig
+from .sweeps import COT, DEVICES, Experiment, MultiHopConfig, RunConfig
 
 __all__ = [
     "MEMORY_HEADROOM",
@@ -75,7 +77,7 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     B = n if n <= c.full_batch_max else c.batch_size
     if c.task == "disjoint" and c.data_format == "noisy":  # fresh minibatches of batch_size
         B = max(B, c.batch_size)
-    q = 1  # the query position only (last_only)
+    q = c.T if c.data_format == COT else 1  # positions with logits: the query position, or all T with CoT
     V = c.d_vocab_out
     params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=V, n_ctx=c.T)
     per_model = 4 * (4 * B * q * V + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
@@ -114,7 +116,9 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
 def build(config: RunConfig):
     """(task, training data, model, TrainConfig, resample) of one point, all from the point's seed; ``resample(step)``
     draws the fresh noisy batch of a step (noisy format), else it is None. Disjoint-task points are built by
-    :func:`georecall.disjoint_runs.build_point`."""
+    :func:`georecall.disjoint_runs.build_point`, multi-hop points by :func:`georecall.multihop_sweep.build`."""
+    if isinstance(config, MultiHopConfig):
+        return multihop_sweep.build(config)
     if config.task == "disjoint":
         return disjoint_runs.build_point(config)
     task = tasks.make_task(config.n_subjects, config.n_relations, seed=config.seed)
@@ -155,8 +159,11 @@ def _pack(config: RunConfig, task, model, result) -> dict:
         "n_params": model.n_params(),
         "n_params_trainable": model.n_params(trainable_only=True),
         "n_params_nonembed": model.n_params(include_embeddings=False),
-        "heldout_accuracy": None if result.failed else _heldout_accuracy(config, task, model),
     }
+    if isinstance(config, MultiHopConfig):  # the final answer's accuracy (decoded with CoT) replaces the trainer's
+        scalars.update(multihop_sweep.scores(config, task, model, result))
+    else:
+        scalars["heldout_accuracy"] = None if result.failed else _heldout_accuracy(config, task, model)
     arrays = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
     return {"scalars": scalars, "arrays": arrays}
 
@@ -167,7 +174,7 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
     ``threads`` pins torch's intra-op threads for the duration (1 by default: results then do not depend
     on the worker's core count, and a stack's results do not depend on which other models share it).
     """
-    configs = [RunConfig(**c) for c in config_dicts]
+    configs = [_config(c) for c in config_dicts]
     keys = {c.group_key() for c in configs}
     if len(keys) != 1:
         raise ValueError("train_group needs points of one shape (equal group_key)")
@@ -178,6 +185,11 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
         resample = (lambda i, step: built[i][4](step)) if noisy else None
         results = train_batched([b[2] for b in built], [b[1] for b in built], [b[3] for b in built], resample=resample)
         return [_pack(c, b[0], b[2], r) for c, b, r in zip(configs, built, results)]
+
+
+def _config(fields: dict) -> RunConfig:
+    """A point from its fields (a multi-hop point is recognised by its ``hops``)."""
+    return MultiHopConfig(**fields) if "hops" in fields else RunConfig(**fields)
 
 
 def _work(config_dicts: Sequence[dict]) -> list[dict]:
@@ -302,6 +314,10 @@ def _table(configs: Sequence[RunConfig], rows: dict[str, dict]) -> pd.DataFrame:
         s = rows[c.key()]["scalars"]
         rec = {**dataclasses.asdict(c), "n_facts": c.n_facts, **s}
         records.append(rec)
+    if configs and isinstance(configs[0], MultiHopConfig):
+        df = pd.DataFrame.from_records(records, columns=list(tables.MULTIHOP_COLUMNS) + ["seconds"])
+        keys = ["hops", "data_format", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "seed"]
+        return df.sort_values(keys, kind="stable").reset_index(drop=True)
     extra = [c for c in tables.DISJOINT_COLUMNS if c not in tables.SWEEP_COLUMNS]
     df = pd.DataFrame.from_records(records, columns=list(tables.SWEEP_COLUMNS) + extra + ["seconds"])
     df["heldout_accuracy"] = df["heldout_accuracy"].astype(float)

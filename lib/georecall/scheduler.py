@@ -4,7 +4,7 @@ that another process sharing the cache is already training (no torch at import).
 A point is trained by one process at a time: before submitting a missing point the scheduler takes its cache
 entry's advisory lock (:meth:`georecall.cache.Cache.try_claim`); a point whose lock another sweep holds waits,
 polled every second, and is then loaded from the cache (or trained here if the other sweep died before storing
-it). Cached rows are checked against :data:`ROW_SCALARS` on load.
+it). Cached rows are checked against :data:`ROW_SCALARS` (multi-hop points: :data:`MULTIHOP_ROW_SCALARS`) on load.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from tqdm.auto import tqdm
 
 from . import cache as cache_mod
-from .sweeps import RunConfig
+from .sweeps import MultiHopConfig, RunConfig
 
-__all__ = ["ROW_SCALARS", "Scheduler", "groups"]
+__all__ = ["ROW_SCALARS", "MULTIHOP_ROW_SCALARS", "row_scalars", "Scheduler", "groups"]
 
 ROW_SCALARS = {  # the scalars of one trained point, as stored in the cache (checked on load)
     "accuracy": float,
@@ -33,6 +33,17 @@ ROW_SCALARS = {  # the scalars of one trained point, as stored in the cache (che
     "heldout_accuracy": (float, type(None)),
     "failed": (str, type(None)),  # why training failed (a NaN or infinite loss), else None
 }
+MULTIHOP_ROW_SCALARS = {  # a multi-hop point (georecall.multihop_sweep.scores): no held-out draw, decoded scores
+    **{k: v for k, v in ROW_SCALARS.items() if k != "heldout_accuracy"},
+    "train_accuracy": float,  # the trainer's (teacher-forced with CoT); "accuracy" is the final answer's
+    "step_accuracy": str,  # "a_1;...;a_h", decoded accuracy of each generated token
+    "min_margin": (float, type(None)),  # None when the scores are not finite (a failed run)
+}
+
+
+def row_scalars(config: RunConfig) -> dict:
+    """The scalars a cached row of ``config`` must hold."""
+    return MULTIHOP_ROW_SCALARS if isinstance(config, MultiHopConfig) else ROW_SCALARS
 
 
 def groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
@@ -64,7 +75,7 @@ class Scheduler:
     def _lookup(self, c: RunConfig) -> dict | None:
         if self.store is None or self.recompute:
             return None
-        art = self.store.load(c, expect=ROW_SCALARS if isinstance(c, RunConfig) else None)  # probing rows vary
+        art = self.store.load(c, expect=row_scalars(c) if isinstance(c, RunConfig) else None)  # probing rows vary
         return None if art is None else {"scalars": art.scalars, "arrays": art.arrays}
 
     def _available(self, key: str, row: dict) -> None:

@@ -26,6 +26,9 @@ rates reaches the target (the best of the rates, so a threshold is not raised by
 to be slow at that shape). The rates are tried in turn, each only for the seeds still failing and only while
 the probe's verdict is open (:meth:`georecall.search.Line.probe_verdict`); the verdict equals that of training
 every rate for every seed, because a seed that has succeeded stays a success and a probe that has its majority keeps it.
+
+Multi-hop points (:class:`MultiHopConfig`) are run configs with ``hops`` h and the ``no_cot`` or ``cot`` sequence
+format of ``georecall.multihop``; they search d* through the same lines and bookkeeping.
 """
 
 from __future__ import annotations
@@ -33,19 +36,24 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from . import cache as cache_mod
-from . import theory
+from . import multihop_theory, theory
 from ._checks import check_bool, check_choice, check_int, check_seed
 from .recipe import BOOK_RECIPE, TrainConfig
 
 __all__ = [
     "RunConfig",
+    "MultiHopConfig",
     "Experiment",
     "Preset",
     "D_GRID",
     "N_GRID_FROZEN",
     "FORMATS",
+    "MULTIHOP_FORMATS",
+    "NO_COT",
+    "COT",
     "TASKS",
     "DEVICES",
     "SCALES",
@@ -55,6 +63,8 @@ __all__ = [
 ]
 
 FORMATS = ("single_hop", "noisy")
+NO_COT, COT = "no_cot", "cot"  # multi-hop formats: answer at the last position, or every intermediate entity generated
+MULTIHOP_FORMATS = (NO_COT, COT)
 TASKS = ("bijection", "disjoint")  # shared attributes (tasks.make_task) or disjoint sets (disjoint.make_disjoint_task)
 DEVICES = ("cpu", "cuda")
 SCALES = ("smoke", "full")
@@ -143,6 +153,8 @@ class RunConfig:
     task: str = "bijection"
     n_answers: int | None = None
 
+    formats: ClassVar[tuple[str, ...]] = FORMATS  # the data formats this kind of point accepts (not a field)
+
     def __post_init__(self) -> None:
         check_int("n_subjects (N)", self.n_subjects, 2, 2**24)
         check_int("n_relations (R)", self.n_relations, 1, 4096)
@@ -152,7 +164,7 @@ class RunConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
         check_bool("freeze_embed", self.freeze_embed)
-        check_choice("data_format", self.data_format, FORMATS)
+        check_choice("data_format", self.data_format, self.formats)
         check_int("seq_len", self.seq_len, 3, 4096)
         check_int("noisy_copies", self.noisy_copies, 1, 1024)
         if not (isinstance(self.lr, float) and 0 < self.lr <= 1):
@@ -262,6 +274,62 @@ class RunConfig:
         if axis == "n_subjects":
             return replace(self, n_subjects=value)
         raise ValueError(f"axis must be 'd_model' or 'n_subjects', got {axis!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiHopConfig(RunConfig):
+    """One multi-hop sweep point: all N R^h h-hop queries (x, r_1, ..., r_h) of ``make_task(N, R, seed)``.
+
+    ``data_format``: ``no_cot`` ([x, N+r_1, ..., N+r_h], the answer y_h at the last position, ``n_heads`` = h: one
+    head per hop, as the path-superposition construction) or ``cot`` ([x, N+r_1, y_1, ..., N+r_h], every y_i the
+    target at r_i's position, trained with teacher forcing and scored by autoregressive decoding; ``n_heads`` = 1).
+    At h = 1 both formats are the single-hop [s, r] task. ``noisy_copies``, ``seq_len``, ``freeze_embed``, ``task``,
+    ``n_answers`` and the probing study's model switches (``freeze_unembed``, ``tie_embed``, ``init_scale``) are not
+    used (keep their defaults). A distinct type, so its cache keys never meet a single-hop point's.
+    """
+
+    hops: int = 2  # h
+    data_format: str = NO_COT
+    formats: ClassVar[tuple[str, ...]] = MULTIHOP_FORMATS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        multihop_theory.check_hops(self.hops)
+        heads = self.hops if self.data_format == NO_COT else 1
+        if self.n_heads != heads:
+            raise ValueError(
+                f"n_heads must be {heads} for data_format={self.data_format!r} at hops={self.hops} "
+                f"(no_cot: one head per hop; cot: one head), got {self.n_heads}"
+            )
+        if self.freeze_embed or self.task != "bijection":
+            raise ValueError(
+                "multi-hop points need freeze_embed=False and task='bijection' (frozen embeddings and the disjoint "
+                f"task are not studied with multiple hops); got freeze_embed={self.freeze_embed}, task={self.task!r}"
+            )
+        if self.freeze_unembed or self.tie_embed or self.init_scale != 1.0:
+            raise ValueError(
+                "multi-hop points keep freeze_unembed=False, tie_embed=False and init_scale=1.0 (the probing study's "
+                f"switches); got freeze_unembed={self.freeze_unembed}, tie_embed={self.tie_embed}, "
+                f"init_scale={self.init_scale}"
+            )
+
+    @property
+    def n_facts(self) -> int:
+        """N R^h queries (one target sequence each)."""
+        return self.n_subjects * self.n_relations**self.hops
+
+    @property
+    def n_sequences(self) -> int:
+        return self.n_facts
+
+    @property
+    def T(self) -> int:
+        """Sequence length of the training data: h + 1 without CoT, 2h with CoT (teacher forcing drops y_h)."""
+        return self.hops + 1 if self.data_format == NO_COT else 2 * self.hops
+
+    @property
+    def d_vocab(self) -> int:
+        return self.n_subjects + self.n_relations
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,9 @@ folder; the library holds no book path). Two kinds:
   ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall times),
   ``%.9g`` floats; the probing study's experiment writes three (``probing``, ``transfer``, ``gates``;
   :mod:`georecall.study`);
+- the **multi-hop** d* table (``multihop``, from the ``multihop`` preset; ``multihop_smoke``, CI's small check of
+  the ``smoke`` preset, is never committed): one row per trained multi-hop point, with hops, heads, decoded and
+  teacher-forced accuracy;
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -34,6 +37,7 @@ __all__ = [
     "DENSE",
     "SWEEP_COLUMNS",
     "DISJOINT_COLUMNS",
+    "MULTIHOP_COLUMNS",
     "SWEEP_TABLES",
     "BOOK_SWEEP_TABLES",
     "PROBING_TABLES",
@@ -120,6 +124,31 @@ TRANSFER_COLUMNS = (*POINT_COLUMNS, "protocol", "step", "accuracy")
 GATES_COLUMNS = (*POINT_COLUMNS, "unit", "relation", "activation")
 # the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
 DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
+MULTIHOP_COLUMNS = (
+    "n_subjects",
+    "n_relations",
+    "hops",
+    "data_format",
+    "d_model",
+    "d_mlp",
+    "n_heads",
+    "lr",
+    "max_steps",
+    "seed",
+    "device",
+    "n_facts",  # N R^h queries
+    "n_params",
+    "n_params_trainable",
+    "n_params_nonembed",
+    "accuracy",  # final answer y_h, autoregressively decoded with CoT
+    "train_accuracy",  # the trainer's (teacher-forced with CoT: every y_i right)
+    "step_accuracy",  # "a_1;...;a_h": decoded accuracy of each generated token (CoT), the final one (no CoT)
+    "min_margin",  # smallest correct-minus-best-other logit of the final answer over all queries
+    "loss",
+    "failed",
+    "steps",
+    "reached_target",
+)
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -184,6 +213,18 @@ TABLES: dict[str, TableSpec] = {
             preset="disjoint",
             columns=DISJOINT_COLUMNS,
         ),
+        _sweep(
+            "multihop",
+            "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64)",
+            preset="multihop",
+            columns=MULTIHOP_COLUMNS,
+        ),
+        _sweep(
+            "multihop_smoke",
+            "CI only (not committed): small multi-hop d* lines of the smoke preset",
+            preset="smoke",
+            columns=MULTIHOP_COLUMNS,
+        ),
         TableSpec(
             name="dense_accuracy",
             description="Chapter 2: the dense construction's accuracy against d",
@@ -193,7 +234,7 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP)  # every committed sweep table
+SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP and t.preset != "smoke")  # committed ones
 BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
 

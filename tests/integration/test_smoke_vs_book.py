@@ -1,4 +1,5 @@
-"""The `smoke` preset's points agree with the committed `book` and `probing` tables where they overlap.
+"""The `smoke` preset's points agree with the committed `book` and `probing` tables where they overlap; its small
+multi-hop lines (`multihop_smoke`, a pipeline check smaller than any committed line) are checked on their own.
 
 Every smoke line is also a book line (same base config, seeds, grid and start), so the smoke run re-trains a
 subset of the committed points. On the machine that produced the tables the agreement is exact; elsewhere a
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from georecall import analysis, runner, tables
+from georecall import analysis, multihop_analysis, runner, tables
 
 BOOK_DATA = Path(__file__).resolve().parents[2] / "book" / "_data"
 ACC_TOL = 0.02  # accuracy; ~1-2 facts of the smallest smoke tasks (64 x 1 = 64 facts)
@@ -44,9 +45,14 @@ def book_tables():
     return tables.load_tables(BOOK_DATA, names=tables.SWEEP_TABLES)
 
 
+SMOKE_ONLY = {"multihop_smoke"}  # CI's small multi-hop lines, smaller than any committed line: checked on their own
+
+
 def test_smoke_points_match_book_points(smoke_tables, book_tables):
     total = 0
     for name, smoke in smoke_tables.items():
+        if name in SMOKE_ONLY:
+            continue
         assert name in book_tables, f"smoke table {name} has no committed book counterpart"
         if name in tables.PROBING_TABLES:
             continue  # compared by test_smoke_probing_points_match_book_points
@@ -83,3 +89,17 @@ def test_smoke_probing_points_match_book_points(smoke_tables, book_tables):
             if f"{col}_smoke" in both:
                 diff = (both[f"{col}_smoke"] - both[f"{col}_book"]).abs()
                 assert diff.max() <= tol, f"{name}.{col} differs by {diff.max():.4f} at\n{both.loc[diff.idxmax()]}"
+
+
+def test_multihop_smoke_lines_ran_and_are_consistent(smoke_tables):
+    """The smoke run's multi-hop lines: every (format, h) line is there, decoding never scores below teacher forcing
+    (a query right at every step under teacher forcing decodes the true chain), and the last decoded step is the
+    final answer."""
+    mh = smoke_tables["multihop_smoke"]
+    assert {(f, h) for f, h in zip(mh["data_format"], mh["hops"])} == {("no_cot", 1), ("no_cot", 2), ("cot", 2)}
+    assert ((mh["accuracy"] - mh["train_accuracy"]) * mh["n_facts"] > -0.5).all()  # in questions (float32 mean)
+    steps = multihop_analysis.step_accuracies(mh)
+    n_steps = [h if f == "cot" else 1 for f, h in zip(mh["data_format"], mh["hops"])]  # no CoT: one generated token
+    last = [row[f"step_{n}"] for n, (_, row) in zip(n_steps, steps.iterrows())]
+    assert list(mh["accuracy"]) == last
+    assert len(multihop_analysis.multihop_thresholds(mh)) == 4  # h = 1 filed under both formats
