@@ -23,6 +23,7 @@ __all__ = [
     "thresholds",
     "frozen_capacity",
     "accuracy_curves",
+    "seed_summary",
     "dstar_growth",
     "describe_growth",
     "GROWTH_FORMS",
@@ -205,8 +206,13 @@ def accuracy_curves(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     """Accuracy against d per (format, freeze, N, R), aggregated over seeds (each at its best rate,
     :func:`best_over_rates`): mean, min, max, n_ok of n_seeds."""
     cols = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model"]
-    df = best_over_rates(df, target=target)
-    g = df.assign(ok=df["accuracy"] >= target).groupby(cols, as_index=False)
+    return seed_summary(best_over_rates(df, target=target), cols, target=target)
+
+
+def seed_summary(df: pd.DataFrame, cols: Sequence[str], *, target: float = 0.99) -> pd.DataFrame:
+    """One row per group of ``cols`` over rows that are one seed each: accuracy mean, min and max over the seeds,
+    ``n_ok`` seeds at >= ``target`` of ``n_seeds``."""
+    g = df.assign(ok=df["accuracy"] >= target).groupby(list(cols), as_index=False)
     return g.agg(
         accuracy_mean=("accuracy", "mean"),
         accuracy_min=("accuracy", "min"),

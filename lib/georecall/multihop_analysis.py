@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from . import multihop_theory
-from .analysis import _boundaries, _success_by_probe  # the sweeps' probe and boundary rules, shared with Chapter 3
+from .analysis import _boundaries, _success_by_probe, seed_summary  # the sweeps' probe, boundary and seed rules
 from .sweeps import COT, NO_COT
 
 __all__ = ["MULTIHOP_LINE", "multihop_thresholds", "multihop_curves", "step_accuracies"]
@@ -73,14 +73,7 @@ def multihop_curves(df: pd.DataFrame) -> pd.DataFrame:
     mean, min and max over seeds, and seeds at >= 99% (``n_ok`` of ``n_seeds``); h = 1 filed under both formats."""
     tab = _with_h1_cot(df)
     best = tab.groupby([*MULTIHOP_LINE, "d_model", "seed"], as_index=False).agg(accuracy=("accuracy", "max"))
-    g = best.assign(ok=best["accuracy"] >= 0.99).groupby([*MULTIHOP_LINE, "d_model"], as_index=False)
-    return g.agg(
-        accuracy_mean=("accuracy", "mean"),
-        accuracy_min=("accuracy", "min"),
-        accuracy_max=("accuracy", "max"),
-        n_ok=("ok", "sum"),
-        n_seeds=("seed", "count"),
-    )
+    return seed_summary(best, [*MULTIHOP_LINE, "d_model"])
 
 
 def step_accuracies(df: pd.DataFrame) -> pd.DataFrame:

@@ -37,45 +37,53 @@ def _fmt(name: str) -> str:
     return name
 
 
-def plot_path_gates(matrix, path_labels: Sequence[str], *, title: str) -> go.Figure:
-    """Heatmap of ``multihop.path_gate_matrix``: rows the queried path, columns the MLP unit block of each path."""
+def _block_heatmap(z, x, y, *, title: str, x_title: str, y_title: str, hover: str, plot_px: int) -> go.Figure:
+    """A gate picture: mean |activation| of MLP unit blocks (columns ``x``) per query or step (rows ``y``)."""
     fig = go.Figure(
         go.Heatmap(
-            z=matrix,
-            x=list(path_labels),
-            y=list(path_labels),
+            z=z,
+            x=list(x),
+            y=list(y),
             colorscale="Blues",
             colorbar=dict(title=dict(text="mean |act|"), thickness=12),
-            hovertemplate="query %{y}<br>unit block %{x}<br>mean |activation| %{z:.3f}<extra></extra>",
+            hovertemplate=hover + "<br>mean |activation| %{z:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
         title=dict(text=wrap(title)),
-        xaxis=dict(title=dict(text="MLP units of path r₁…r_h"), type="category"),
-        yaxis=dict(title=dict(text="queried path"), type="category", autorange="reversed"),
+        xaxis=dict(title=dict(text=x_title), type="category"),
+        yaxis=dict(title=dict(text=y_title), type="category", autorange="reversed"),
     )
-    return legend_below(fig, plot_px=max(240, 30 * len(path_labels)))
+    return legend_below(fig, plot_px=plot_px)
+
+
+def plot_path_gates(matrix, path_labels: Sequence[str], *, title: str) -> go.Figure:
+    """Heatmap of ``multihop.path_gate_matrix``: rows the queried path, columns the MLP unit block of each path."""
+    return _block_heatmap(
+        matrix,
+        path_labels,
+        path_labels,
+        title=title,
+        x_title="MLP units of path r₁…r_h",
+        y_title="queried path",
+        hover="query %{y}<br>unit block %{x}",
+        plot_px=max(240, 30 * len(path_labels)),
+    )
 
 
 def plot_cot_steps(blocks, step_labels: Sequence[str], relation_labels: Sequence[str], *, title: str) -> go.Figure:
     """Heatmap [decoding step, relation block] of the CoT construction's MLP activity (mean |activation| of the 2k
     units of each relation's block at the position that emits y_i)."""
-    fig = go.Figure(
-        go.Heatmap(
-            z=blocks,
-            x=list(relation_labels),
-            y=list(step_labels),
-            colorscale="Blues",
-            colorbar=dict(title=dict(text="mean |act|"), thickness=12),
-            hovertemplate="%{y}<br>block %{x}<br>mean |activation| %{z:.3f}<extra></extra>",
-        )
+    return _block_heatmap(
+        blocks,
+        relation_labels,
+        step_labels,
+        title=title,
+        x_title="MLP units of relation",
+        y_title="decoding step",
+        hover="%{y}<br>block %{x}",
+        plot_px=max(200, 60 * len(step_labels)),
     )
-    fig.update_layout(
-        title=dict(text=wrap(title)),
-        xaxis=dict(title=dict(text="MLP units of relation"), type="category"),
-        yaxis=dict(title=dict(text="decoding step"), type="category", autorange="reversed"),
-    )
-    return legend_below(fig, plot_px=max(200, 60 * len(step_labels)))
 
 
 def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatter]:
