@@ -3,24 +3,13 @@
 import pytest
 import torch
 
-from georecall import constructions, recall, repro, tasks, theory, train
+from georecall import constructions, recall, tasks, theory, train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MARGIN_TOL = 1e-9  # float64 rounding allowed below the 2/k margin
 EXACT_GRID = [(2, 1), (5, 1), (7, 3), (64, 1), (100, 4), (256, 4), (300, 5), (1000, 8), (1024, 8)]
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small workloads: one thread avoids thread-pool stalls on a busy 2-core runner (see repro.torch_threads)."""
-    with repro.torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def block_300_5():
-    task = tasks.make_task(300, 5, seed=1)
-    return task, constructions.build_block(task)
 
 
 def _all_tokens(task):

@@ -16,24 +16,10 @@ from georecall import (
     theory,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 F64 = torch.float64
 EXACT = 1 - 1e-9  # float64 round-off allowed below an ideal score of 1
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with repro.torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def task():
-    return tasks.make_task(64, 3, seed=5)
-
-
-@pytest.fixture(scope="module")
-def block(task):
-    return constructions.build_block(task)
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,11 @@ import math
 import pytest
 import torch
 
-from georecall import constructions, models, recall, repro, tasks, theory
+from georecall import constructions, models, recall, tasks, theory
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MARGIN_TOL = 1e-9  # float64 rounding (summation order differs between chunkings and methods)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small workloads: one thread avoids thread-pool stalls on a busy 2-core runner (see repro.torch_threads)."""
-    with repro.torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def block_300_5():
-    task = tasks.make_task(300, 5, seed=1)
-    return task, constructions.build_block(task)
 
 
 def _all_tokens(task):

@@ -3,23 +3,9 @@
 import pytest
 import torch
 
-from georecall import constructions, models, repro, tasks, transfer
+from georecall import models, tasks, transfer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with repro.torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def task():
-    return tasks.make_task(64, 3, seed=5)
-
-
-@pytest.fixture(scope="module")
-def block(task):
-    return constructions.build_block(task)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _snapshot(model):
