@@ -201,7 +201,7 @@ class Recipe:
     @property
     def d_mlp(self) -> int:
         """m = 2 R k: one ReLU pair per (relation, code coordinate)."""
-        return 2 * self.R * self.k
+        return theory.gated_width(self.R, self.k)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -249,14 +249,14 @@ def block_recipe(
     check_int("N (n_subjects)", N, 2)
     check_int("R (n_relations)", R, 1)
     k = theory.code_length(N) if k is None else check_int("k (code length)", k, 1, _MAX_CODE_LENGTH)
-    need = R * k + R + k
+    need = theory.gated_dimension(R, k)
     d_model = need if d_model is None else check_int("d_model (d)", d_model, 1)
     if d_model < need:
         raise ValueError(
             f"d_model (d) = {d_model} is below what the block construction needs: d = R*k + R + k = {need} "
             f"(R={R}, k={k}); the dense placement works at smaller d, with cross-talk"
         )
-    _check_build_fits(N, R, d_model, 2 * R * k, dtype, max_bytes)
+    _check_build_fits(N, R, d_model, theory.gated_width(R, k), dtype, max_bytes)
     if codes == SIGN:
         u = sign_codes(N, k, dtype=torch.float64)
         gate = 1.0 / math.sqrt(k)  # = max |u_a[j]|, exactly the read of any closed block
@@ -301,7 +301,7 @@ def dense_recipe(
             f"d_model (d) = {d_model} is too small for the dense construction: it needs d >= R + k + 1 = {R + k + 1} "
             f"(R={R} gates, k={k} output coordinates)"
         )
-    _check_build_fits(N, R, d_model, 2 * R * k, dtype, max_bytes)
+    _check_build_fits(N, R, d_model, theory.gated_width(R, k), dtype, max_bytes)
     u = sign_codes(N, k) if codes == SIGN else gaussian_codes(N, k, seed=seed)
     Q = dense_placements(R, d_s, k, seed=seed)
     B = safe_gate(u, Q) if gate is None else float(gate)

@@ -47,6 +47,7 @@ from .constructions import sign_codes
 from .disjoint import DisjointTask, make_disjoint_task
 from .models import ModelConfig, Transformer
 from .recall import evaluate_recall
+from .theory import gated_dimension, gated_width
 
 __all__ = [
     "DisjointRecipe",
@@ -115,12 +116,12 @@ class DisjointRecipe:
     @property
     def d_model(self) -> int:
         """d = R k + R + k."""
-        return self.R * self.k + self.R + self.k
+        return gated_dimension(self.R, self.k)
 
     @property
     def d_mlp(self) -> int:
         """max(1, 2 R k): one ReLU pair per (relation, code coordinate); one idle unit when k = 0."""
-        return max(1, 2 * self.R * self.k)
+        return max(1, gated_width(self.R, self.k))
 
     @property
     def gate(self) -> float:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .theory import DEFAULT_BITS_PER_PARAM, _check_int, _check_positive, _lgamma, _out
+from .theory import DEFAULT_BITS_PER_PARAM, _check_int, _check_positive, _lgamma, _out, gated_dimension, gated_width
 
 __all__ = [
     "disjoint_code_length",
@@ -55,7 +55,7 @@ def disjoint_dimension(R, D):
     """
     k = np.asarray(disjoint_code_length(D))
     R = _check_int("R (n_relations)", R, 1)
-    return _out(R * k + R + k)
+    return _out(gated_dimension(R, k))
 
 
 def disjoint_width(R, D):
@@ -66,7 +66,7 @@ def disjoint_width(R, D):
     """
     k = np.asarray(disjoint_code_length(D))
     R = _check_int("R (n_relations)", R, 1)
-    return _out(2 * R * k)
+    return _out(gated_width(R, k))
 
 
 def disjoint_built_width(R, D):

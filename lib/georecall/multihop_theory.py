@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 
+from . import theory
 from ._checks import check_int
 
 __all__ = [
@@ -84,9 +85,9 @@ def check_format(fmt: str) -> str:
 
 
 def code_length(N: int) -> int:
-    """k = ceil(log2 N), at least 1 (exact integer arithmetic)."""
+    """k = ceil(log2 N), at least 1 (:func:`georecall.theory.code_length` for one N >= 2, as a Python int)."""
     check_int("N (n_subjects)", N, 2)
-    return max(1, (N - 1).bit_length())
+    return int(theory.code_length(N))
 
 
 def path_count(R: int, h: int) -> int:
@@ -130,7 +131,7 @@ def cot_dimension(N: int, R: int, h: int = 1) -> int:
     check_hops(h)
     check_int("R (n_relations)", R, 1, _MAX_R)
     k = code_length(N)
-    return R * k + R + k + 2
+    return theory.gated_dimension(R, k) + 2
 
 
 def cot_width(N: int, R: int, h: int = 1) -> int:

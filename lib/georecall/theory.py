@@ -23,6 +23,8 @@ import numpy as np
 __all__ = [
     "information_bits",
     "code_length",
+    "gated_dimension",
+    "gated_width",
     "block_dimension",
     "block_width",
     "lower_bound_d",
@@ -99,6 +101,26 @@ def code_length(N):
     return _out(k)
 
 
+def gated_dimension(R, k):
+    """d = R*k + R + k of every gated-superposition construction with R relations and codes of length k: R subject
+    blocks of k coordinates, R gate coordinates and a k-dimensional output block (the block construction at
+    k = ceil(log2 N), the disjoint one at k = ceil(log2 D)).
+
+    >>> gated_dimension(4, 8), gated_dimension(4, 0)
+    (44, 4)
+    """
+    return R * k + R + k
+
+
+def gated_width(R, k):
+    """m = 2*R*k: one ReLU pair per (relation, code coordinate) of a gated-superposition construction.
+
+    >>> gated_width(4, 8)
+    64
+    """
+    return 2 * R * k
+
+
 def block_dimension(N, R):
     """d = R*k + R + k for the exact block construction (gated superposition of sign codes): R subject blocks of
     k coordinates, R gate coordinates and a k-dimensional output block. Attention needs no extra coordinates
@@ -109,7 +131,7 @@ def block_dimension(N, R):
     """
     k = np.asarray(code_length(N))
     R = _check_int("R (n_relations)", R, 1)
-    return _out(R * k + R + k)
+    return _out(gated_dimension(R, k))
 
 
 def block_width(N, R):
@@ -120,7 +142,7 @@ def block_width(N, R):
     """
     k = np.asarray(code_length(N))
     R = _check_int("R (n_relations)", R, 1)
-    return _out(2 * R * k)
+    return _out(gated_width(R, k))
 
 
 def lower_bound_d(N, R, bits_per_param=DEFAULT_BITS_PER_PARAM, fixed_params=0):
