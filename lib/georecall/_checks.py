@@ -27,6 +27,7 @@ __all__ = [
     "check_seed",
     "check_choice",
     "check_writable_dir",
+    "check_columns",
 ]
 
 MAX_SEED = 2**63 - 1  # seeds are non-negative 63-bit integers everywhere (repro.stream_seed hashes them)
@@ -143,3 +144,13 @@ def check_writable_dir(name: str, path: str | os.PathLike, *, create: bool = Tru
         reason = err.strerror or str(err)
         raise ValueError(f"{name} {str(folder)!r} is not a writable folder ({reason})") from None
     return folder
+
+
+def check_columns(name: str, df, columns: Iterable[str], hint: str = "") -> None:
+    """``df`` is a pandas DataFrame (anything with ``columns``) holding every one of ``columns``; otherwise a
+    ``TypeError`` or a ``ValueError`` naming ``name``, the missing columns and ``hint`` (what to pass instead)."""
+    if not hasattr(df, "columns"):
+        raise ArgumentTypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks columns {missing}" + (f"; {hint}" if hint else ""))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import disjoint_theory as dt
+from ._checks import check_columns
 from .sweeps import MAJORITY
 
 __all__ = [
@@ -33,11 +34,7 @@ TARGET = 0.99
 
 
 def _check_table(df: pd.DataFrame, needed: tuple[str, ...]) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame (a disjoint table), got {type(df).__name__}")
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise ValueError(f"the table lacks columns {missing}; pass disjoint_dstar or disjoint_frozen")
+    check_columns("the table", df, needed, "pass disjoint_dstar or disjoint_frozen")
 
 
 def judged_accuracy(df: pd.DataFrame) -> pd.Series:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ._checks import check_columns
 from .tables import POINT_COLUMNS
 
 __all__ = [
@@ -48,11 +49,7 @@ ZERO_SHOT = ("superposition", "selector_inverse", "selector_inverse_resid_post")
 
 
 def _check(df: pd.DataFrame, cols: Sequence[str], name: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} lacks columns {missing}; pass the committed {name} table")
+    check_columns(name, df, cols, f"pass the committed {name} table")
 
 
 def recipe_labels(df: pd.DataFrame) -> pd.Series:

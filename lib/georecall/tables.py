@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._checks import check_columns
+
 __all__ = [
     "TableSpec",
     "TABLES",
@@ -250,9 +252,7 @@ def write_table(name: str, df: pd.DataFrame, out_dir: str | os.PathLike) -> Path
     """Write ``df`` as ``<out_dir>/<name>.csv`` in the registered columns and float format, atomically (a
     uniquely named temporary file in ``out_dir``, then ``os.replace``). Returns the path."""
     t = spec(name)
-    missing = [c for c in t.columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"table {name!r} lacks columns {missing}")
+    check_columns(f"table {name!r}", df, t.columns)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.csv"
