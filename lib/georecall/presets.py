@@ -55,18 +55,23 @@ __all__ = [
 # --- presets --------------------------------------------------------------------------------------------------------
 
 
+def _nearest(grid: Sequence[int], guess: float) -> int:
+    """Index of the grid value nearest ``guess`` on a log scale: where a line's search starts."""
+    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+
+
 def _d_start(N: int, R: int, grid: Sequence[int] = D_GRID) -> int:
     """First d probe: the grid value nearest R·log2(N!)/(4N), the bound of 2 bits per weight of the N-dependent
     tables alone (theory.lower_bound_d at p = 2, P0 = 0), within a grid step of d* in pilot runs at N >= 256; only
     a prior that saves probes (a probe next to d* brackets it in two), the search moves away from it as needed."""
     guess = max(2.0, float(theory.lower_bound_d(N, R, bits_per_param=2.0)))
-    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+    return _nearest(grid, guess)
 
 
 def _n_start(d: int, m: int, R: int, grid: Sequence[int] = N_GRID_FROZEN, facts_per_param: float = 0.12) -> int:
     """First N probe for the frozen capacity: N*R ~ facts_per_param * P (a prior; the search corrects it)."""
     guess = max(grid[0], facts_per_param * theory.param_count(d, m) / R)
-    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+    return _nearest(grid, guess)
 
 
 def _e1_lines(pairs: Iterable[tuple[int, int]], *, seeds=(0, 1, 2), lrs=E1_LRS, **kw) -> tuple[Line, ...]:
@@ -141,7 +146,6 @@ def _side_by_side_points(seeds=(0, 1)) -> tuple[RunConfig, ...]:
 
 # --- disjoint attribute sets ------------------------------------------------------------------------------------
 
-DJ_D_GRID = D_GRID  # from d = 1, which can already hold one bit per subject (R = 1, D = 2)
 DJ_S = 256  # S of the d*-against-R log2 D grid
 DJ_RS, DJ_DS = (1, 2, 4, 8), (2, 8, 32)
 DJ_S_LINE = (64, 128, 256, 512, 1024)  # S of the d*-against-S line (D = 8, R = 4)
@@ -157,14 +161,14 @@ DJ_NOISY_EVAL = dict(data_format="noisy", noisy_copies=4, eval_every=256, batch_
 def _dj_d_start(S: int, R: int, D: int) -> int:
     """First d probe: the grid value nearest the global counting bound at 2 bits per parameter (a prior)."""
     guess = max(1.0, float(disjoint_theory.disjoint_lower_bound_d(S, R, D, bits_per_param=2.0)))
-    return int(np.argmin([abs(math.log(g / guess)) for g in DJ_D_GRID]))
+    return _nearest(D_GRID, guess)
 
 
 def _dj_dstar_lines(SRD: Iterable[tuple[int, int, int]], seeds=(0, 1, 2)) -> tuple[Line, ...]:
     lines = []
     for S, R, D in dict.fromkeys(SRD):  # ordered, without repeats
         base = RunConfig(task="disjoint", n_subjects=S, n_relations=R, n_answers=D, d_model=1, d_mlp=4)
-        lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=DJ_D_GRID, start=_dj_d_start(S, R, D)))
+        lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=D_GRID, start=_dj_d_start(S, R, D)))
     return tuple(lines)
 
 
@@ -239,7 +243,7 @@ def _multihop_start(N: int, R: int, h: int, fmt: str, grid: Sequence[int]) -> in
     MULTIHOP_START_BITS; a prior that saves probes, the search moves away from it as needed."""
     bits = multihop_theory.per_entity_bits(N, R, h, "no-cot" if fmt == NO_COT else "cot")
     guess = max(float(grid[0]), bits / MULTIHOP_START_BITS)
-    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+    return _nearest(grid, guess)
 
 
 def multihop_lines(
