@@ -18,8 +18,10 @@ come from the library, so all three paths start from identical weights and take 
 For each shape and thread count: min and median wall time over ``--repeats``, the ratios naive / one-by-one
 and naive / batched, the largest final-accuracy difference between paths, and for ``large`` the achieved
 GFLOP/s (3 x the forward's matmul flops per step, the usual forward + backward count) next to torch's own
-matmul throughput at the unembedding's skinny shape [B, d] @ [d, N], measured in the same run. The machine is
-shared: compare ratios from one run, not absolute times across runs.
+matmul throughput at the unembedding's skinny shape [B, d] @ [d, N], measured in the same run. Each fixed-batch
+shape also prints a floor (``lower_bound_seconds``): the readout's and the MLP's products and the softmax, timed
+alone; naive / floor is the largest speed-up a step built from torch's kernels could show on this machine. The
+machine is shared: compare ratios from one run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -142,6 +144,43 @@ def forward_flops(shape: str) -> float:
     return B * per_seq
 
 
+def _best(fn, repeats: int = 20) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def lower_bound_seconds(shape: str) -> float:
+    """A floor under any full-batch step of this shape: the products every implementation must form, timed alone on
+    warm random data, for all models at once and summed over the steps (batched products of the stack).
+
+    Per step: logits z = h W_U, their softmax, dW_U = h^T G, dh = G W_U^T (the readout), and the MLP's six
+    products (forward in and out; dW_out, d pre, dW_in, d resid_mid). Attention, embeddings, the optimizer,
+    evaluation and every elementwise pass besides the softmax are left out, so a real step is always slower.
+    """
+    N, R, d, m, n_models, steps, noisy = SHAPES[shape]
+    B, M = N * R, n_models
+    h, W, z = torch.randn(M, B, d), torch.randn(M, d, N), torch.randn(M, B, N)
+    a, W_in, W_out = torch.randn(M, B, m), torch.randn(M, d, m), torch.randn(M, m, d)
+    parts = [
+        lambda: torch.bmm(h, W),
+        lambda: z.softmax(dim=-1),
+        lambda: torch.bmm(h.transpose(1, 2), z),
+        lambda: torch.bmm(z, W.transpose(1, 2)),
+        lambda: torch.bmm(h, W_in),
+        lambda: torch.bmm(a, W_out),
+        lambda: torch.bmm(a.transpose(1, 2), h),
+        lambda: torch.bmm(h, W_out.transpose(1, 2)),
+        lambda: torch.bmm(h.transpose(1, 2), a),
+        lambda: torch.bmm(a, W_in.transpose(1, 2)),
+    ]
+    return steps * sum(_best(f) for f in parts)
+
+
 def matmul_gflops(B: int, d: int, V: int, repeats: int = 20) -> float:
     """torch's throughput at the unembedding's skinny shape, [B, d] @ [d, V]."""
     a, b = torch.randn(B, d), torch.randn(d, V)
@@ -184,6 +223,15 @@ def main() -> None:
                     + f" | max |acc diff| {diff:.4f} (acc {min(accs['naive']):.3f}..{max(accs['naive']):.3f})",
                     flush=True,
                 )
+                if not fresh:
+                    floor = lower_bound_seconds(shape)
+                    print(
+                        f"    floor (readout and MLP products + softmax alone): {floor:.2f}s -> naive / floor "
+                        f"{med['naive'] / floor:.2f}x is the most a step built on torch's kernels could reach; "
+                        f"batched at "
+                        f"{floor / med['batched']:.0%} of the floor",
+                        flush=True,
+                    )
                 if noisy:
                     per = {k: 1e3 * min(v) / (n_models * steps) for k, v in times.items()}
                     print(

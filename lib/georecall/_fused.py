@@ -23,6 +23,11 @@ the chain rule through the same formulas (``tests/unit/test_fused.py`` checks it
     dW_V[h] = dOV_h W_O[h]^T,  dW_O[h] = W_V[h]^T dOV_h,  dOV_h = xbar_h^T d resid_mid
     dW_E[v] = sum of dx_t over (sequence, t) with tok_t = v,  dW_pos[t] = sum over sequences of dx_t
 
+Where CPU kernels are slow on these shapes the same sums are formed differently (each helper says why): sequences
+of at most ``SHORT`` positions go position by position instead of through thousands of [1, T] x [T, d] products,
+a two-position softmax is a logistic of the score difference, and products whose output has a number of columns
+that is not a multiple of 16 (the [n, d] results at small d) are computed transposed (``_bmm``).
+
 Parameters arrive as a dict name -> [M, *shape] (TransformerLens names, as ``batched.PARAM_NAMES``); gradients
 are returned in the same form. Without ``unembed.W_U`` the readout is tied: W_U = W_E[:V_out]^T.
 """
@@ -39,7 +44,9 @@ from .tasks import IGNORE, FactSet
 
 __all__ = ["supported", "Activations", "forward", "readout_grad", "readout_eval", "backward", "BLOCK_ELEMENTS"]
 
-BLOCK_ELEMENTS = 2**18  # logits entries per block (M * rows * V_out): 1 MiB of float32, measured best on a 2-core EPYC
+BLOCK_ELEMENTS = 2**20  # logits per block (M * rows * V_out), 4 MiB: best or near best of 2^17..2^22 at six shapes
+SHORT = 4  # sequences of at most this many positions go position by position (``_mix``, ``_outer``)
+NARROW = 16  # products whose output has a number of columns that is not a multiple of this go transposed (``_bmm``)
 
 
 def supported(model, data: FactSet) -> bool:
@@ -59,7 +66,7 @@ def supported(model, data: FactSet) -> bool:
 class Activations:
     """What the backward needs from one forward pass (shapes for M models, B sequences, T positions, H heads)."""
 
-    rows: torch.Tensor  # [M*B*T] row of each token in the embedding table
+    rows: torch.Tensor | None  # [M*B*T] row of each token in the embedding table (None: W_E given pre-gathered)
     x: torch.Tensor  # [M*B, T, d] residual stream before the block
     xq: torch.Tensor  # [M, B, d] x at the query (last) position
     QK: torch.Tensor  # [M, d, H*d] the scaled QK_h side by side
@@ -83,21 +90,68 @@ def _circuits(P: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, f
     return QK, OV, scale
 
 
+def _bmm(a: torch.Tensor, b: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+    """add + a @ b for a [M, n, k], b [M, k, c] (``add`` broadcastable to [M, n, c], or None).
+
+    MKL's batched product is several times slower (up to 5x at n = 1024) when the output has few columns that are
+    not a multiple of 16, which is every [n, d] result at d = 2..12, where most capacity thresholds lie. Such a
+    product is computed as (b^T a^T)^T and returned as a transposed view [M, n, c] (strides (c n, 1, n)); the
+    same sums of products, in another order.
+    """
+    c = b.shape[-1]
+    if c % NARROW == 0 or c >= a.shape[1]:
+        return torch.bmm(a, b) if add is None else torch.baddbmm(add, a, b)
+    if add is None:
+        return torch.bmm(b.mT, a.mT).mT
+    return torch.baddbmm(add.mT, b.mT, a.mT).mT
+
+
+def _scores(q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """q_h . x_t for q [MB, H, d], x [MB, T, d] -> [MB, H, T] (one dot product per row, head and position)."""
+    return torch.einsum("bhd,btd->bht", q, x)
+
+
+def _softmax(s: torch.Tensor) -> torch.Tensor:
+    """softmax over the last axis. Over two positions it is the logistic of the difference,
+    (sigmoid(s_0 - s_1), sigmoid(s_1 - s_0)): the same function, without a reduction over thousands of 2-long rows."""
+    if s.shape[-1] == 2:
+        diff = s[..., 1] - s[..., 0]
+        return torch.stack((torch.sigmoid(-diff), torch.sigmoid(diff)), dim=-1)
+    return s.softmax(dim=-1)
+
+
+def _softmax_backward(dp: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """ds = p * (dp - <p, dp>) over the last axis; over two positions ds_1 = -ds_0 = p_0 p_1 (dp_1 - dp_0)."""
+    if p.shape[-1] == 2:
+        g = (dp[..., 1] - dp[..., 0]).mul_(p[..., 0]).mul_(p[..., 1])
+        return torch.stack((-g, g), dim=-1)
+    return torch.ops.aten._softmax_backward_data(dp, p, -1, p.dtype)
+
+
 def _mix(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """sum_t p[:, h, t] x[:, t] for p [MB, H, T], x [MB, T, d] -> [MB, H, d]. Batched matrix products of a few
-    positions are slower than broadcasting on CPU, so short sequences broadcast."""
-    if x.shape[1] >= 8:
+    """sum_t p[:, h, t] x[:, t] for p [MB, H, T], x [MB, T, d] -> [MB, H, d]: a batched product for long
+    sequences; for short ones (``SHORT``) T multiply-adds over all rows, since on CPU thousands of tiny [1, T] x
+    [T, d] products cost several times more."""
+    T = x.shape[1]
+    if T > SHORT:
         return torch.bmm(p, x)
-    if p.shape[1] == 1:
-        return (p.transpose(1, 2) * x).sum(dim=1, keepdim=True)
-    return (p.unsqueeze(-1) * x.unsqueeze(1)).sum(dim=2)
+    out = p[:, :, 0, None] * x[:, None, 0]
+    for t in range(1, T):
+        out.addcmul_(p[:, :, t, None], x[:, None, t])
+    return out
 
 
-def _outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """sum_h a[:, h, t] b[:, h] for a [MB, H, T], b [MB, H, d] -> [MB, T, d] (broadcast, not K = H products)."""
-    if a.shape[1] == 1:
-        return a.transpose(1, 2) * b
-    return (a.unsqueeze(-1) * b.unsqueeze(2)).sum(dim=1)
+def _outer(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """sum_h a[:, h, t] b[:, h] for a [MB, H, T], b [MB, H, d] -> [MB, T, d], added to ``out`` if given
+    (H multiply-adds over all rows, not K = H products)."""
+    H = a.shape[1]
+    start = 0
+    if out is None:
+        out = a[:, 0, :, None] * b[:, 0, None, :]
+        start = 1
+    for h in range(start, H):
+        out.addcmul_(a[:, h, :, None], b[:, h, None, :])
+    return out
 
 
 def embedding_rows(tokens: torch.Tensor, rows_per_model: int) -> torch.Tensor:
@@ -107,25 +161,37 @@ def embedding_rows(tokens: torch.Tensor, rows_per_model: int) -> torch.Tensor:
     return (tokens + offset[:, None, None]).reshape(-1)
 
 
-def forward(P: dict[str, torch.Tensor], tokens: torch.Tensor, rows: torch.Tensor | None = None) -> Activations:
-    """The forward pass at the last position of ``tokens`` [M, B, T]; ``rows`` = ``embedding_rows`` if precomputed."""
+def forward(
+    P: dict[str, torch.Tensor],
+    tokens: torch.Tensor,
+    rows: torch.Tensor | None = None,
+    embedded: torch.Tensor | None = None,
+) -> Activations:
+    """The forward pass at the last position of ``tokens`` [M, B, T]; ``rows`` = ``embedding_rows`` if precomputed.
+
+    ``embedded`` [M, B, T, d], if given, is W_E[tokens] gathered beforehand (valid while W_E is frozen and the
+    batch fixed: the gather, a scattered read of M B T rows, is then paid once, not at every step).
+    """
     W_E = P["embed.W_E"]  # [M, V, d]
     M, V, d = W_E.shape
     _, B, T = tokens.shape
-    if rows is None:
-        rows = embedding_rows(tokens, V)
-    x = W_E.reshape(M * V, d).index_select(0, rows).view(M, B, T, d)
-    x += P["pos_embed.W_pos"][:, None, :T]
+    if embedded is not None:
+        x = torch.add(embedded, P["pos_embed.W_pos"][:, None, :T])
+    else:
+        if rows is None:
+            rows = embedding_rows(tokens, V)
+        x = W_E.reshape(M * V, d).index_select(0, rows).view(M, B, T, d)
+        x += P["pos_embed.W_pos"][:, None, :T]
     xq = x[:, :, T - 1]  # [M, B, d] (strided view)
     x = x.view(M * B, T, d)
     QK, OV, _ = _circuits(P)
     H = QK.shape[2] // d
     qk = torch.bmm(xq, QK).view(M * B, H, d)  # x_T QK_h
-    p = torch.bmm(qk, x.transpose(1, 2)).softmax(dim=-1)  # [M*B, H, T]
+    p = _softmax(_scores(qk, x))  # [M*B, H, T]
     xbar = _mix(p, x).view(M, B, H * d)
-    resid_mid = torch.baddbmm(xq, xbar, OV)  # [M, B, d]
-    post = torch.baddbmm(P["blocks.0.mlp.b_in"][:, None, :], resid_mid, P["blocks.0.mlp.W_in"]).relu_()  # [M, B, m]
-    resid_post = torch.baddbmm(resid_mid, post, P["blocks.0.mlp.W_out"])  # [M, B, d]
+    resid_mid = _bmm(xbar, OV, add=xq)  # [M, B, d]
+    post = _bmm(resid_mid, P["blocks.0.mlp.W_in"], add=P["blocks.0.mlp.b_in"][:, None, :]).relu_()  # [M, B, m]
+    resid_post = _bmm(post, P["blocks.0.mlp.W_out"], add=resid_mid)  # [M, B, d]
     return Activations(rows, x, xq, QK, qk, p, xbar, OV, resid_mid, post, resid_post)
 
 
@@ -136,8 +202,11 @@ def unembedding(P: dict[str, torch.Tensor], d_vocab_out: int) -> torch.Tensor:
     return P["embed.W_E"][:, :d_vocab_out].transpose(1, 2)
 
 
-def _row_blocks(M: int, B: int, V: int, block_elements: int):
+def _row_blocks(M: int, B: int, V: int, block_elements: int) -> list[tuple[int, int]]:
+    """Row ranges [i, j) of at most ``block_elements`` logits each (M * rows * V), of nearly equal size."""
     rows = max(1, min(B, block_elements // max(1, M * V)))
+    count = -(-B // rows)
+    rows = -(-B // count)
     return [(i, min(B, i + rows)) for i in range(0, B, rows)]
 
 
@@ -158,25 +227,27 @@ def readout_grad(
     """
     M, B, d = resid.shape
     V = W_U.shape[2]
-    dresid = torch.empty_like(resid)
+    narrow = d % NARROW != 0  # d resid = G W_U^T has d columns: computed as W_U G^T into a [M, d, B] buffer (_bmm)
+    dresid = torch.empty(M, d, B, dtype=resid.dtype, device=resid.device).mT if narrow else torch.empty_like(resid)
     dW_U = torch.empty(M, d, V, dtype=resid.dtype, device=resid.device) if need_W_U else None
     blocks = _row_blocks(M, B, V, block_elements)
     c = blocks[0][1] - blocks[0][0]
-    buf_z = torch.empty(M * c * V, dtype=resid.dtype, device=resid.device)
-    buf_p = torch.empty_like(buf_z)
+    buf = torch.empty(M * c * V, dtype=resid.dtype, device=resid.device)  # logits, then (in place) their gradient
     minus = torch.full((M, c, 1), -1.0, dtype=resid.dtype, device=resid.device)
-    W_UT = W_U.transpose(1, 2).contiguous()  # [M, V, d]: BLAS streams it without repacking every block
+    W_UT = None if narrow else W_U.transpose(1, 2).contiguous()  # [M, V, d]: BLAS streams it without repacking
     uniform = not isinstance(weight, torch.Tensor)
     for k, (i, j) in enumerate(blocks):
         n = j - i
-        z = torch.bmm(resid[:, i:j], W_U, out=buf_z[: M * n * V].view(M, n, V))
-        g = torch.ops.aten._softmax.out(z, -1, False, out=buf_p[: M * n * V].view(M, n, V))
+        z = torch.bmm(resid[:, i:j], W_U, out=buf[: M * n * V].view(M, n, V))
+        g = torch.ops.aten._softmax.out(z, -1, False, out=z)  # row by row, so in place is exact
         g.scatter_add_(2, targets[:, i:j, None], minus[:, :n])  # softmax - onehot
         if not uniform:
             g.mul_(weight[:, i:j, None])
         if dW_U is not None:
             dW_U.baddbmm_(resid[:, i:j].transpose(1, 2), g, beta=0.0 if k == 0 else 1.0)
-        if M == 1:
+        if narrow:
+            dresid.mT[:, :, i:j] = torch.bmm(W_U, g.mT)
+        elif M == 1:
             torch.mm(g[0], W_UT[0], out=dresid[0, i:j])
         else:
             dresid[:, i:j] = torch.bmm(g, W_UT)
@@ -231,22 +302,22 @@ def backward(
     W_in, W_out = P["blocks.0.mlp.W_in"], P["blocks.0.mlp.W_out"]
     if "blocks.0.mlp.W_out" in trainable:
         torch.bmm(a.post.transpose(1, 2), dresid_post, out=grads["blocks.0.mlp.W_out"])
-    dpre = torch.ops.aten.threshold_backward(torch.bmm(dresid_post, W_out.transpose(1, 2)), a.post, 0)  # [M, B, m]
+    dpre = torch.ops.aten.threshold_backward(_bmm(dresid_post, W_out.transpose(1, 2)), a.post, 0)  # [M, B, m]
     if "blocks.0.mlp.b_in" in trainable:
         torch.sum(dpre, dim=1, out=grads["blocks.0.mlp.b_in"])
     if "blocks.0.mlp.W_in" in trainable:
         torch.bmm(a.resid_mid.transpose(1, 2), dpre, out=grads["blocks.0.mlp.W_in"])
-    dmid = torch.baddbmm(dresid_post, dpre, W_in.transpose(1, 2))  # [M, B, d]
+    dmid = _bmm(dpre, W_in.transpose(1, 2), add=dresid_post)  # [M, B, d]
     # attention: resid_mid = x_T + xbar OV, xbar_h = sum_t p_{h,t} x_t, s_{h,t} = qk_h . x_t, qk = x_T QK
     dOV = torch.bmm(a.xbar.transpose(1, 2), dmid).view(M, H, d, d)  # [M, H, d, d]
     dxbar = torch.bmm(dmid, a.OV.transpose(1, 2)).view(MB, H, d)
-    dp = torch.bmm(dxbar, a.x.transpose(1, 2))  # [M*B, H, T]
-    ds = torch.ops.aten._softmax_backward_data(dp, a.p, -1, a.p.dtype)  # [M*B, H, T]
+    dp = _scores(dxbar, a.x)  # [M*B, H, T]
+    ds = _softmax_backward(dp, a.p)  # [M*B, H, T]
     dqk = _mix(ds, a.x).view(M, B, H * d)  # [M, B, H*d]
     dQK = torch.bmm(a.xq.transpose(1, 2), dqk).view(M, d, H, d).permute(0, 2, 1, 3)  # [M, H, d, d]
-    dxq = torch.baddbmm(dmid, dqk, a.QK.transpose(1, 2))  # [M, B, d]: the query position's own terms
+    dxq = _bmm(dqk, a.QK.transpose(1, 2), add=dmid)  # [M, B, d]: the query position's own terms
     if "embed.W_E" in trainable:  # dx at every position, for the embedding's scatter-add
-        dx = _outer(a.p, dxbar).add_(_outer(ds, a.qk))  # [M*B, T, d]
+        dx = _outer(ds, a.qk, out=_outer(a.p, dxbar))  # [M*B, T, d]
         dx.view(M, B, T, d)[:, :, T - 1].add_(dxq)
     if "pos_embed.W_pos" in trainable:
         g_pos = grads["pos_embed.W_pos"]

@@ -19,7 +19,8 @@ of ``georecall._fused``: logits in cache-sized row blocks whose softmax becomes 
 values never projected position by position. Otherwise autograd runs through :func:`batched_forward` with the
 same mean cross-entropy and a one-buffer backward (``_MeanCrossEntropy``). Weights, gradients and AdamW moments
 live in flat buffers, so AdamW is one handful of elementwise passes for the whole stack. Together with
-``repro.reuse_freed_memory`` (the sweep workers call it) a step re-faults no fresh pages.
+``repro.reuse_freed_memory`` (the sweep workers call it) a step re-faults no fresh pages. Training runs inside
+``repro.flush_denormals``: trained softmax probabilities fall below 2^-126, where x86 arithmetic is slow.
 ``benchmarks/bench_training.py`` measures it against a naive loop.
 
 The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
@@ -48,6 +49,7 @@ __all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIE
 BETAS = (0.9, 0.999)  # torch.optim.AdamW defaults, as used by train.train
 EPS = 1e-8
 SHARED_TRAIN_FIELDS = ("max_steps", "full_batch_max", "batch_size", "eval_every")  # must agree across a stack
+EMBED_CACHE = 2**24  # fused step, frozen W_E on a fixed batch: keep W_E[tokens] if it has at most this many floats
 EVAL_ELEMENTS = 2**24  # logits entries per evaluation chunk (M * chunk * V_out), ~64 MB in float32
 
 
@@ -177,6 +179,10 @@ class _Stack:
         ids = torch.arange(M, device=self.flat.device)
         self.model_of = torch.cat([ids.repeat_interleave(math.prod(s)) for s in self.shapes.values()])
         self.rows = None  # fused path: embedding rows of self.tokens, computed on first use
+        self.embedded = None  # fused path, frozen W_E: W_E[self.tokens] [M, n, T, d], gathered on first use
+        if M:  # one AdamW setting for the whole stack?
+            self.lr0, self.wd0 = float(self.lr[0]), float(self.wd[0])
+            self.uniform = bool((self.lr == self.lr0).all()) and bool((self.wd == self.wd0).all())
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """name -> contiguous [M, *shape] views of one flat buffer (trainable parameters only)."""
@@ -218,8 +224,7 @@ class _Stack:
         b1, b2 = BETAS
         bc1, bc2_sqrt = 1 - b1**step, (1 - b2**step) ** 0.5
         p, g = self.flat, self.grad
-        lr0, wd0 = float(self.lr[0]), float(self.wd[0])
-        uniform = bool((self.lr == lr0).all()) and bool((self.wd == wd0).all())
+        lr0, wd0, uniform = self.lr0, self.wd0, self.uniform
         if uniform:
             if wd0 != 0:
                 p.mul_(1 - lr0 * wd0)
@@ -237,7 +242,9 @@ class _Stack:
 GROUP_ELEMENTS = 2**22  # fused step: models per pass such that models * batch * max(V_out, d_mlp) stays near this
 
 
-def _fused_gradient(stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, V_out: int) -> None:
+def _fused_gradient(
+    stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, V_out: int, embedded: torch.Tensor | None = None
+) -> None:
     """The hand-written step (``georecall._fused``): each model's gradient of its mean CE over the targeted
     sequences of (tokens [M, b, T], last-position targets y [M, b]), written into ``stack.grad``.
 
@@ -259,7 +266,7 @@ def _fused_gradient(stack: _Stack, tokens: torch.Tensor, y: torch.Tensor, rows, 
         P = {n: v[lo:hi] for n, v in params.items()}
         G = {n: v[lo:hi] for n, v in grads.items()}
         sub_rows = rows if group == M else None
-        act = _fused.forward(P, tokens[lo:hi], sub_rows)
+        act = _fused.forward(P, tokens[lo:hi], sub_rows, None if embedded is None else embedded[lo:hi])
         if uniform:
             weight = 1.0 / b
         else:
@@ -374,10 +381,17 @@ def train_batched(
         if len(keep) < M:
             stack.keep(keep)
 
-    def gradient(tokens: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None) -> None:
-        """Each model's gradient of its mean CE on (tokens, targets) [M, b, T], into ``stack.grad``."""
-        if fused and bool((targets[:, :, :-1] == IGNORE).all()):
-            _fused_gradient(stack, tokens, targets[:, :, -1], rows, V_out)
+    def gradient(tokens: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None, at_last: bool) -> None:
+        """Each model's gradient of its mean CE on (tokens, targets) [M, b, T], into ``stack.grad``; ``at_last``
+        says that no target sits before the last position (the hand-written step applies)."""
+        if fused and at_last:
+            embedded = None
+            if rows is not None and "embed.W_E" in stack.frozen and tokens.numel() * mcfg.d_model <= EMBED_CACHE:
+                if stack.embedded is None:  # frozen W_E, fixed batch: gather its rows once
+                    W_E = stack.frozen["embed.W_E"]
+                    stack.embedded = W_E.reshape(-1, W_E.shape[2]).index_select(0, rows).view(*tokens.shape, -1)
+                embedded = stack.embedded
+            _fused_gradient(stack, tokens, targets[:, :, -1], rows, V_out, embedded)
             return
         leaf = stack.flat.detach().requires_grad_(True)
         logits = batched_forward(stack.params(leaf), tokens, last_only=last_only, d_vocab_out=V_out)
@@ -385,7 +399,12 @@ def train_batched(
         mean_loss.sum().backward()
         stack.grad = leaf.grad
 
-    with tqdm(total=cfg0.max_steps, desc=f"train x{len(models)}", disable=not progress, leave=False) as bar:
+    # fused only where no target sits before the last position (checked once; fresh batches are checked per step)
+    fused_targets = fused and bool((stack.targets[:, :, :-1] == IGNORE).all())
+    with (
+        repro.flush_denormals(),
+        tqdm(total=cfg0.max_steps, desc=f"train x{len(models)}", disable=not progress, leave=False) as bar,
+    ):
         evaluate_and_retire(0)
         step, cursor = 0, 0
         while stack.index and step < cfg0.max_steps:
@@ -410,7 +429,11 @@ def train_batched(
                 if stack.rows is None:
                     stack.rows = _fused.embedding_rows(stack.tokens, stack.params()["embed.W_E"].shape[1])
                 rows = stack.rows
-            gradient(tokens, targets, rows)
+            if resample is not None:
+                at_last = fused and bool((targets[:, :, :-1] == IGNORE).all())
+            else:
+                at_last = fused_targets
+            gradient(tokens, targets, rows, at_last)
             step += 1
             stack.adamw_step(step)
             bar.update(1)

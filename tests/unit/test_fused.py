@@ -25,6 +25,12 @@ CASES = {
     "noisy frozen embeddings": dict(data="noisy", d=6, kw=dict(freeze_embed=True)),
     "tied readout": dict(data="single_hop", d=8, kw=dict(tie_embed=True)),
     "n_ctx beyond T": dict(data="single_hop", d=4, kw=dict(n_ctx=5)),
+    "two positions, 2 heads": dict(data="single_hop", d=8, kw=dict(n_heads=2)),
+    "noisy T=3 (short path), 3 heads": dict(data="noisy", d=6, kw=dict(n_heads=3), seq_len=3),
+    "noisy T=4 (short path), frozen": dict(data="noisy", d=6, kw=dict(freeze_embed=True), seq_len=4),
+    "noisy T=5 (long path)": dict(data="noisy", d=6, kw={}, seq_len=5),
+    "d = 16 (every product direct)": dict(data="single_hop", d=16, kw=dict(d_mlp=32)),
+    "d = 16, noisy, 2 heads": dict(data="noisy", d=16, kw=dict(n_heads=2, d_mlp=20)),
 }
 
 
@@ -33,7 +39,10 @@ CASES = {
 def test_gradients_match_autograd(case, block):
     c = CASES[case]
     task = tasks.make_task(12, 3, seed=1)
-    fs = task.single_hop() if c["data"] == "single_hop" else tasks.noisy_sequences(task, seq_len=7, seed=2)
+    if c["data"] == "single_hop":
+        fs = task.single_hop()
+    else:
+        fs = tasks.noisy_sequences(task, seq_len=c.get("seq_len", 7), seed=2)
     fs = tasks.FactSet(fs.tokens, fs.targets.clone(), fs.d_vocab, fs.d_vocab_out)
     fs.targets[3, -1] = tasks.IGNORE  # one untargeted sequence: it must carry no loss
     ms = _models(fs, c["d"], [0, 1, 2], **c["kw"])
@@ -152,3 +161,15 @@ def test_model_groups_give_the_same_training(monkeypatch):
     for a, b in zip(*runs):
         for p, q in zip(a.parameters(), b.parameters()):
             assert (p - q).abs().max().item() < 1e-12
+
+
+def test_pre_gathered_embeddings_give_the_same_forward():
+    """A frozen W_E on a fixed batch is gathered once (``embedded``): the activations must not change."""
+    fs = tasks.noisy_sequences(tasks.make_task(12, 3, seed=1), seq_len=6, seed=2)
+    ms = _models(fs, 8, [0, 1], freeze_embed=True)
+    P = batched.stack_params(ms)
+    tokens = fs.tokens.expand(2, -1, -1)
+    rows = _fused.embedding_rows(tokens, P["embed.W_E"].shape[1])
+    embedded = P["embed.W_E"].reshape(-1, 8).index_select(0, rows).view(*tokens.shape, 8)
+    a, b = _fused.forward(P, tokens, rows), _fused.forward(P, tokens, embedded=embedded)
+    assert torch.equal(a.resid_post, b.resid_post) and torch.equal(a.x, b.x)
