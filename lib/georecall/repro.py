@@ -113,9 +113,9 @@ def flush_denormals() -> Iterator[bool]:
     CPU supports it (where it does not, nothing changes).
 
     Training towards 100% recall drives a tenth of the softmax probabilities below 2^-126 within a few hundred
-    steps, and x86 cores compute on such numbers through slow microcode: a trained N = 128, R = 2 stack spent
-    about a quarter of its step time on them (``benchmarks/bench_training.py``). A probability that small
-    changes no gradient by more than 1e-38. ``batched.train_batched`` trains inside this block.
+    steps, and x86 cores compute on such numbers through slow microcode: for nine trained N = 128, R = 2 models
+    one stacked gradient took 4.4 ms with them and 3.4 ms flushed (2-core EPYC, one thread). A probability that
+    small changes no gradient by more than 1e-38. ``batched.train_batched`` trains inside this block.
     """
     before = _flushing_denormals()
     supported = torch.set_flush_denormal(True)
