@@ -145,6 +145,7 @@ def forward_flops(shape: str) -> float:
 
 
 def _best(fn, repeats: int = 20) -> float:
+    """The shortest of ``repeats`` timed calls of ``fn``, after one untimed warm-up call (seconds)."""
     fn()
     best = float("inf")
     for _ in range(repeats):
@@ -190,13 +191,7 @@ def matmul_gflops(B: int, d: int, V: int, repeats: int = 20) -> float:
     """torch's throughput at the unembedding's skinny shape, [B, d] @ [d, V]."""
     a, b = torch.randn(B, d), torch.randn(d, V)
     out = torch.empty(B, V)
-    torch.mm(a, b, out=out)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * B * d * V / best / 1e9
+    return 2 * B * d * V / _best(lambda: torch.mm(a, b, out=out), repeats) / 1e9
 
 
 def main() -> None:

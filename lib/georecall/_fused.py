@@ -90,6 +90,11 @@ def _circuits(P: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, f
     return QK, OV, scale
 
 
+def _narrow(columns: int) -> bool:
+    """True when a product with this many output columns is faster transposed (see ``_bmm``)."""
+    return columns % NARROW != 0
+
+
 def _bmm(a: torch.Tensor, b: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
     """add + a @ b for a [M, n, k], b [M, k, c] (``add`` broadcastable to [M, n, c], or None).
 
@@ -99,7 +104,7 @@ def _bmm(a: torch.Tensor, b: torch.Tensor, add: torch.Tensor | None = None) -> t
     same sums of products, in another order.
     """
     c = b.shape[-1]
-    if c % NARROW == 0 or c >= a.shape[1]:
+    if not _narrow(c) or c >= a.shape[1]:
         return torch.bmm(a, b) if add is None else torch.baddbmm(add, a, b)
     if add is None:
         return torch.bmm(b.mT, a.mT).mT
@@ -227,7 +232,7 @@ def readout_grad(
     """
     M, B, d = resid.shape
     V = W_U.shape[2]
-    narrow = d % NARROW != 0  # d resid = G W_U^T has d columns: computed as W_U G^T into a [M, d, B] buffer (_bmm)
+    narrow = _narrow(d)  # d resid = G W_U^T has d columns: computed as W_U G^T into a [M, d, B] buffer (_bmm)
     dresid = torch.empty(M, d, B, dtype=resid.dtype, device=resid.device).mT if narrow else torch.empty_like(resid)
     dW_U = torch.empty(M, d, V, dtype=resid.dtype, device=resid.device) if need_W_U else None
     blocks = _row_blocks(M, B, V, block_elements)

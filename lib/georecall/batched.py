@@ -184,6 +184,16 @@ class _Stack:
             self.lr0, self.wd0 = float(self.lr[0]), float(self.wd[0])
             self.uniform = bool((self.lr == self.lr0).all()) and bool((self.wd == self.wd0).all())
 
+    def gathered_embeddings(self) -> torch.Tensor | None:
+        """W_E[self.tokens] [M, n, T, d] when W_E is frozen and that fits ``EMBED_CACHE`` floats (gathered on first
+        use, kept until the stack changes); None otherwise. Needs ``self.rows``."""
+        W_E = self.frozen.get("embed.W_E")
+        if W_E is None or self.tokens.numel() * W_E.shape[2] > EMBED_CACHE:
+            return None
+        if self.embedded is None:
+            self.embedded = W_E.reshape(-1, W_E.shape[2]).index_select(0, self.rows).view(*self.tokens.shape, -1)
+        return self.embedded
+
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """name -> contiguous [M, *shape] views of one flat buffer (trainable parameters only)."""
         M, out, offset = len(self.index), {}, 0
@@ -385,12 +395,7 @@ def train_batched(
         """Each model's gradient of its mean CE on (tokens, targets) [M, b, T], into ``stack.grad``; ``at_last``
         says that no target sits before the last position (the hand-written step applies)."""
         if fused and at_last:
-            embedded = None
-            if rows is not None and "embed.W_E" in stack.frozen and tokens.numel() * mcfg.d_model <= EMBED_CACHE:
-                if stack.embedded is None:  # frozen W_E, fixed batch: gather its rows once
-                    W_E = stack.frozen["embed.W_E"]
-                    stack.embedded = W_E.reshape(-1, W_E.shape[2]).index_select(0, rows).view(*tokens.shape, -1)
-                embedded = stack.embedded
+            embedded = stack.gathered_embeddings() if rows is not None else None  # rows: a fixed full batch
             _fused_gradient(stack, tokens, targets[:, :, -1], rows, V_out, embedded)
             return
         leaf = stack.flat.detach().requires_grad_(True)

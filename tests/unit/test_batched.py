@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from georecall import batched, models, tasks, train
+from georecall import _fused, batched, models, tasks, train
 
 PARAM_TOL_F64 = 1e-9  # float64: only summation order differs, so trajectories agree to round-off
 LOSS_TOL_F64 = 1e-9
@@ -167,3 +167,20 @@ def test_stacked_cross_entropy_and_its_gradient_equal_log_softmax():
     assert torch.allclose(total, nll.sum(dim=(1, 2)), rtol=0, atol=1e-12)
     assert torch.allclose(z1.grad, z2.grad, rtol=0, atol=1e-12)
     assert torch.equal(right, ((logits.argmax(-1) == targets) | ~mask).all(-1))
+
+
+def test_frozen_embeddings_are_gathered_once_per_fixed_batch():
+    fs = tasks.noisy_sequences(tasks.make_task(8, 2, seed=0), seq_len=5, seed=1)
+    cfg = train.TrainConfig(max_steps=1)
+    for frozen in (True, False):
+        m = models.Transformer(models.ModelConfig.for_task(fs, 4, init_seed=0, freeze_embed=frozen))
+        stack = batched._Stack([m], [fs], [cfg], "cpu")
+        stack.rows = _fused.embedding_rows(stack.tokens, fs.d_vocab)
+        got = stack.gathered_embeddings()
+        if not frozen:
+            assert got is None
+            continue
+        assert torch.equal(got[0], m.embed.W_E.detach()[fs.tokens])
+        assert stack.gathered_embeddings() is got  # kept, not gathered again
+        stack.keep([0])
+        assert stack.embedded is None  # a changed stack gathers afresh
