@@ -21,7 +21,9 @@ GFLOP/s (3 x the forward's matmul flops per step, the usual forward + backward c
 matmul throughput at the unembedding's skinny shape [B, d] @ [d, N], measured in the same run. Each fixed-batch
 shape also prints its essential work (``essential_seconds``): the readout's and the MLP's products and the softmax,
 timed alone; naive / essential is the most a step assembled from these kernels could gain over the naive loop. The
-machine is shared: compare ratios from one run, not absolute times across runs.
+small, middle and large shapes then print where one batched run spends its time (``stage_seconds``: forward,
+readout, backward, AdamW, the rest) next to the run time the target ratio allows. The machine is shared: compare
+ratios from one run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -187,6 +189,49 @@ def essential_seconds(shape: str) -> float:
     return steps * sum(_best(f) for f in parts)
 
 
+STAGES = (  # (label, owner, attribute): the parts of a batched run timed by ``stage_seconds``
+    ("forward", _fused, "forward"),
+    ("readout", _fused, "readout_grad"),
+    ("backward", _fused, "backward"),
+    ("AdamW", batched._Stack, "adamw_step"),
+)
+TARGETS = {"small": 5.0, "middle": 5.0, "large": 2.0}  # naive / batched asked for, per shape
+
+
+def stage_seconds(shape: str) -> tuple[float, dict[str, float]]:
+    """One more batched run of this shape with a timer around each of ``STAGES``: (total seconds, label -> seconds).
+
+    This is the profile inside the step, where each kernel runs among the others (the essential work above times
+    them alone, on warm data). The readout is the logit products, the softmax and the two gradient products; the
+    backward holds the MLP's four backward products, the attention's and the embedding's. What the stages leave
+    (evaluation, batching, Python between stages) is the total minus their sum.
+    """
+    ms, datas, cfgs, _ = build(shape, False)
+    spent = dict.fromkeys((label for label, _, _ in STAGES), 0.0)
+    originals = [(owner, attr, getattr(owner, attr)) for _, owner, attr in STAGES]
+
+    def timed(label, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - t0
+
+        return wrapper
+
+    try:
+        for (label, owner, attr), (_, _, fn) in zip(STAGES, originals):
+            setattr(owner, attr, timed(label, fn))
+        t0 = time.perf_counter()
+        batched.train_batched(ms, datas, cfgs)
+        total = time.perf_counter() - t0
+    finally:
+        for owner, attr, fn in originals:
+            setattr(owner, attr, fn)
+    return total, spent
+
+
 def matmul_gflops(B: int, d: int, V: int, repeats: int = 20) -> float:
     """torch's throughput at the unembedding's skinny shape, [B, d] @ [d, V]."""
     a, b = torch.randn(B, d), torch.randn(d, V)
@@ -229,6 +274,17 @@ def main() -> None:
                         f"    essential work (readout and MLP products + softmax, timed alone): {need:.2f}s -> "
                         f"naive / essential {med['naive'] / need:.2f}x; they take {need / med['batched']:.0%} of the "
                         "batched step",
+                        flush=True,
+                    )
+                if shape in TARGETS:
+                    total, spent = stage_seconds(shape)
+                    budget = med["naive"] / TARGETS[shape]
+                    print(
+                        "    inside one more batched run: "
+                        + ", ".join(f"{k} {v:.2f}s" for k, v in spent.items())
+                        + f", rest {total - sum(spent.values()):.2f}s of {total:.2f}s; {TARGETS[shape]:g}x needs the "
+                        f"run within naive / {TARGETS[shape]:g} = {budget:.2f}s, and readout + backward take "
+                        f"{spent['readout'] + spent['backward']:.2f}s",
                         flush=True,
                     )
                 if noisy:

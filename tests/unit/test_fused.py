@@ -26,6 +26,8 @@ CASES = {
     "tied readout": dict(data="single_hop", d=8, kw=dict(tie_embed=True)),
     "n_ctx beyond T": dict(data="single_hop", d=4, kw=dict(n_ctx=5)),
     "two positions, 2 heads": dict(data="single_hop", d=8, kw=dict(n_heads=2)),
+    "two positions, frozen embeddings": dict(data="single_hop", d=8, kw=dict(freeze_embed=True)),
+    "two positions, frozen, 3 heads": dict(data="single_hop", d=6, kw=dict(freeze_embed=True, n_heads=3)),
     "noisy T=3 (short path), 3 heads": dict(data="noisy", d=6, kw=dict(n_heads=3), seq_len=3),
     "noisy T=4 (short path), frozen": dict(data="noisy", d=6, kw=dict(freeze_embed=True), seq_len=4),
     "noisy T=5 (long path)": dict(data="noisy", d=6, kw={}, seq_len=5),
