@@ -203,8 +203,9 @@ def stage_seconds(shape: str) -> tuple[float, dict[str, float]]:
 
     This is the profile inside the step, where each kernel runs among the others (the essential work above times
     them alone, on warm data). The readout is the logit products, the softmax and the two gradient products; the
-    backward holds the MLP's four backward products, the attention's and the embedding's. What the stages leave
-    (evaluation, batching, Python between stages) is the total minus their sum.
+    backward holds the MLP's four backward products, the attention's and the embedding's; the forward also counts
+    the two evaluations' forward passes. What the stages leave (the evaluations' readout, batching, Python between
+    stages) is the total minus their sum.
     """
     ms, datas, cfgs, _ = build(shape, False)
     spent = dict.fromkeys((label for label, _, _ in STAGES), 0.0)
