@@ -393,8 +393,8 @@ def train_batched(
 
     def gradient(tokens: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None, at_last: bool) -> None:
         """Each model's gradient of its mean CE on (tokens, targets) [M, b, T], into ``stack.grad``; ``at_last``
-        says that no target sits before the last position (the hand-written step applies)."""
-        if fused and at_last:
+        says that the hand-written step applies (every model qualifies and no target sits before the last position)."""
+        if at_last:
             embedded = stack.gathered_embeddings() if rows is not None else None  # rows: a fixed full batch
             _fused_gradient(stack, tokens, targets[:, :, -1], rows, V_out, embedded)
             return

@@ -40,18 +40,16 @@ def test_torch_threads_restores():
 
 
 def test_flush_denormals_flushes_inside_and_restores_after():
-    half_smallest_normal = lambda: float((torch.full((1,), 2.0**-126) * 0.5).item())  # noqa: E731
-    before = half_smallest_normal()
-    assert before == 2.0**-127  # the default: denormals kept
+    flushing = repro._flushing_denormals  # half the smallest normal float32 gives 0
+    assert not flushing()  # the default: denormals kept
     with repro.flush_denormals() as supported:
-        inside = half_smallest_normal()
-    assert half_smallest_normal() == before
-    if supported:
-        assert inside == 0.0
+        inside = flushing()
+    assert not flushing()
+    assert inside == supported
     torch.set_flush_denormal(True)  # a caller's own setting survives the block too
     try:
         with repro.flush_denormals():
             pass
-        assert half_smallest_normal() == (0.0 if supported else before)
+        assert flushing() == supported
     finally:
         torch.set_flush_denormal(False)
