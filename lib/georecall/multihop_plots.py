@@ -6,6 +6,7 @@ for lower bounds, markers for trained models; one colour per format (without CoT
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -191,9 +192,23 @@ def plot_sizes(dims, d: int, h: int, *, title: str) -> go.Figure:
     """The live explorer's view: both constructions and bounds against hops for one (N, R), the chosen width d as a
     horizontal line and the chosen h marked."""
     fig = go.Figure(tradeoff_traces(dims))
-    fig.add_hline(y=d, line=dict(color="#000000", width=1.5), annotation_text=f"d = {d}")
-    fig.add_vline(x=h, line=dict(color=GREY, width=1))
     fig.update_layout(title=dict(text=wrap(title, width=80)), **_tradeoff_layout(_values(dims) + [d]))
+    fig.add_hline(y=d, line=dict(color="#000000", width=1.5))
+    fig.add_vline(x=h, line=dict(color=GREY, width=1))
+    # An annotation on a log axis is placed at log10 of its y (plotly's rule for log axes); add_hline's own label
+    # would put it at 10^d and stretch the axis to it.
+    vals = [v for v in _values(dims) + [d] if v > 0]
+    fig.update_yaxes(range=[math.log10(min(vals)) - 0.15, math.log10(max(vals)) + 0.15])  # log10 units, explicit
+    fig.add_annotation(
+        x=1,
+        xref="paper",
+        xanchor="right",
+        y=math.log10(d),
+        yref="y",
+        yanchor="bottom",
+        text=f"d = {d}",
+        showarrow=False,
+    )
     return legend_below(fig, plot_px=320)
 
 

@@ -8,6 +8,7 @@ static book shows each explorer's precomputed slider twin instead.
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,11 +16,13 @@ from dataclasses import replace
 import ipywidgets as W
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
 
 from . import chapters, plots, plots_construction, repro, tasks, theory, train
 from ._checks import check_bool, check_int
 
-__all__ = ["explorer", "log2_slider", "int_slider", "train_live"]
+__all__ = ["Explorer", "explorer", "display_bundle", "log2_slider", "int_slider", "train_live"]
 
 LIVE_MAX_FACTS = 8192  # the live explorers train at most this many facts (N*R), so a redraw never stalls a kernel
 
@@ -36,29 +39,113 @@ def int_slider(description: str, value: int, lo: int, hi: int, step: int = 1) ->
     return W.IntSlider(description=description, value=value, min=lo, max=hi, step=step, continuous_update=False)
 
 
-def explorer(controls: dict[str, W.ValueWidget], render: Callable[..., object], *, title: str = "") -> W.VBox:
-    """Controls + a message line + an output area; ``render(**{name: value})`` returns what to display."""
+STATIC_NOTICE = (
+    '<div class="georecall-static-panel"><b>Live panel: needs a running Python kernel.</b> Open this chapter in '
+    "Jupyter (<code>make lab</code>, or a launch button at the top of the page) and run its cells to move the "
+    "panel's controls. Every figure on this page is precomputed and works without a kernel.</div>"
+)
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+DEBOUNCE_S = 0.4  # a burst of control changes closer than this (arrow-key steps, a drag) redraws once
+
+
+def display_bundle(result: object) -> dict:
+    """The ``display_data`` output that shows ``result`` in an ``Output`` widget.
+
+    A plotly figure gives its own mimebundle (plotly's JSON, which JupyterLab and VS Code draw, and the HTML twin of
+    ``plotstyle.setup``); anything else goes through IPython's formatters. Objects that only know how to display
+    themselves (``_ipython_display_``) would print into whatever cell is current instead, so they are refused.
+    """
+    if isinstance(result, go.Figure):
+        data = result._repr_mimebundle_()  # the current renderer's bundle (``plotstyle.setup``: JSON + HTML twin)
+        if PLOTLY_MIME not in data:  # a renderer that opens a browser or writes a file yields none of it
+            data = {**data, **pio.renderers["plotly_mimetype"].to_mimebundle(result.to_dict())}
+    else:
+        from IPython.core.formatters import format_display_data
+
+        data, _ = format_display_data(result)
+    if not data:
+        raise TypeError(f"render returned a {type(result).__name__} with an empty display bundle")
+    return {"output_type": "display_data", "data": data, "metadata": {}}
+
+
+class Explorer(W.VBox):
+    """A live panel: a title, a row of controls, a message line and an output area (``children[0..3]``; without a
+    title, ``children[0..2]``).
+
+    In a kernel-backed front end (JupyterLab, VS Code, Colab) the widget view is drawn. Its ``text/html``
+    alternative, :data:`STATIC_NOTICE`, is what a page without a kernel shows instead (the book prefers HTML to
+    widget views), so the static book says the panel needs a kernel and Jupyter never mentions a static page.
+    """
+
+    CSS_CLASS = "georecall-explorer"  # on the panel's DOM node, so a browser test can find every panel
+
+    def __init__(self, children=(), **kwargs):
+        super().__init__(children, **kwargs)
+        self.add_class(self.CSS_CLASS)
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        return {**bundle, "text/html": STATIC_NOTICE}
+
+
+def _error_html(text: str) -> str:
+    return f'<span style="color:#b00020">&#9888; {html.escape(text)}</span>'
+
+
+def explorer(
+    controls: dict[str, W.ValueWidget],
+    render: Callable[..., object],
+    *,
+    title: str = "",
+    debounce_s: float = DEBOUNCE_S,
+) -> Explorer:
+    """Controls + a message line + an output area; ``render(**{name: value})`` returns the figure to display.
+
+    The first figure is drawn at once, into the output area below the controls. After that, a control change marks
+    the panel "redrawing" and schedules one redraw ``debounce_s`` seconds later on the kernel's event loop; a further
+    change within that time reschedules it, so a burst of changes (several arrow-key steps) computes once, with the
+    last values. Without a running event loop (a plain Python session, the tests) the redraw happens at once.
+    A ``ValueError`` from ``render`` (a bad combination of N, R, d ...) is shown in the message line and keeps the last
+    good figure; in a scheduled redraw any other exception is shown there too, since no cell would show it.
+    """
     message = W.HTML()
     out = W.Output()
+    pending: list[asyncio.TimerHandle] = []
 
-    def redraw(_change=None) -> None:
+    def redraw(*, deferred: bool = False) -> None:
         values = {name: c.value for name, c in controls.items()}
         try:
-            result = render(**values)
+            bundle = display_bundle(render(**values))
         except ValueError as err:  # bad parameter combination: say so, keep the last good figure
-            message.value = f'<span style="color:#b00020">&#9888; {html.escape(str(err))}</span>'
+            message.value = _error_html(str(err))
+            return
+        except Exception as err:
+            if not deferred:
+                raise
+            message.value = _error_html(f"{type(err).__name__}: {err}")
             return
         message.value = ""
-        # Set the Output's state directly rather than capturing with `with out:`: capture routes kernel messages
-        # through the Output widget, which intermittently left nbclient (the book build) waiting forever.
-        out.outputs = ()
-        out.append_display_data(result)
+        # Set the Output's state (never capture with `with out:`: capture routes kernel messages through the Output
+        # widget, which intermittently left nbclient waiting forever).
+        out.outputs = (bundle,)
+
+    def schedule(_change=None) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: redraw now
+            redraw()
+            return
+        while pending:
+            pending.pop().cancel()
+        message.value = '<span style="color:#666666">redrawing&hellip;</span>'
+        pending.append(loop.call_later(debounce_s, lambda: redraw(deferred=True)))
 
     for c in controls.values():
-        c.observe(redraw, names="value")
+        c.observe(schedule, names="value")
     redraw()
     header = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []
-    return W.VBox([*header, W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")), message, out])
+    row = W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap"))
+    return Explorer([*header, row, message, out])
 
 
 # --- Chapter 1: the random-bijection task ------------------------------------------------------------------

@@ -82,3 +82,17 @@ def test_explorer_view_builds_small_sizes_and_refuses_bad_input():
         multihop_widgets.multihop_view(16, 2, 5, 32)
     with pytest.raises(ValueError, match="N \\(n_subjects\\)"):
         multihop_widgets.multihop_view(1, 2, 1, 32)
+
+
+def test_live_figure_log_axis_range_holds_its_data_and_the_d_label():
+    import math
+
+    dims = mt.dimension_table(64, [2], range(1, 5))
+    fig = multihop_plots.plot_sizes(dims, 64, 2, title="t")
+    lo, hi = fig.layout.yaxis.range
+    values = [v for trace in fig.data for v in trace.y if v]
+    assert fig.layout.yaxis.type == "log" and math.isfinite(lo) and math.isfinite(hi)
+    assert lo <= math.log10(min(values)) and hi >= math.log10(max(values)), "the range must hold every curve"
+    assert hi - lo < 4, f"range {lo:.2f}..{hi:.2f} (log10) stretched far beyond the data"
+    (label,) = fig.layout.annotations
+    assert label.y == math.log10(64) and lo <= label.y <= hi, "the d label is placed in log10 units, inside the range"

@@ -78,3 +78,125 @@ def test_train_live_is_the_book_recipe_and_refuses_big_tasks():
     assert live.history == direct.history
     with pytest.raises(ValueError, match="at most"):
         widgets.train_live(4096, 4, 8)
+
+
+# --- every live panel: a control change puts a non-empty figure bundle below the controls -----------------------------
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def _panel_parts(panel):
+    """(controls by name, message line, output area) of an ``explorer`` panel (with or without its title line)."""
+    *_, row, message, out = panel.children
+    return {c.description: c for c in row.children}, message, out
+
+
+def _figure_title(out) -> str:
+    (output,) = out.outputs
+    assert output["output_type"] == "display_data"
+    data = output["data"]
+    assert PLOTLY_MIME in data and "text/html" in data, f"no figure bundle in the panel, got {sorted(data)}"
+    assert data[PLOTLY_MIME]["data"], "the figure bundle has no traces"
+    return data[PLOTLY_MIME]["layout"]["title"]["text"]
+
+
+def _next_value(control):
+    """A different, valid value for any control of the panels (slider, selection slider, dropdown, checkbox)."""
+    if isinstance(control, W.Checkbox):
+        return not control.value
+    if isinstance(control, (W.SelectionSlider, W.Dropdown)):
+        options = list(control.options)
+        return options[(options.index(control.value) + 1) % len(options)]
+    return control.value - control.step if control.value + control.step > control.max else control.value + control.step
+
+
+def _panels():
+    from georecall import disjoint_widgets, multihop_widgets, widgets_probing
+
+    return {
+        "budget": (lambda: widgets.budget_explorer(), "R"),
+        "training": (lambda: widgets.training_explorer(N=8, R=1, d=8, max_steps=32), "d"),
+        "construction": (lambda: widgets.construction_explorer(N=64, R=2, d=40, k=6), "placement"),
+        "capacity": (lambda: widgets.capacity_inspector(N=8, R=1, d=4, max_steps=32), "frozen W_E, W_U"),
+        "probing": (lambda: widgets_probing.probe_explorer(N=16, R=1, d=4), "recipe"),
+        "multi-hop": (lambda: multihop_widgets.multihop_explorer(N=16, R=2, h=1, d=32), "h"),
+        "disjoint": (lambda: disjoint_widgets.construction_explorer(S=16, R=2, D=2), "D"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_panels()))
+def test_every_panel_redraws_its_figure_below_the_controls(name):
+    from georecall import plotstyle
+
+    plotstyle.setup()
+    make, control_name = _panels()[name]
+    panel = make()
+    controls, message, out = _panel_parts(panel)
+    before = _figure_title(out)
+    control = controls[control_name]
+    control.value = _next_value(control)
+    assert message.value == "", f"{name}: {message.value}"
+    after = _figure_title(out)
+    assert after != before, f"{name}: changing {control_name!r} left the figure's title unchanged ({before!r})"
+
+
+def test_figure_bundle_does_not_depend_on_the_default_renderer():
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    old = pio.renderers.default
+    try:
+        pio.renderers.default = "browser"  # a renderer that opens a window and returns no bundle
+        bundle = widgets.display_bundle(go.Figure(go.Scatter(y=[1, 2]), layout=dict(title=dict(text="t"))))
+    finally:
+        pio.renderers.default = old
+    assert bundle["data"][PLOTLY_MIME]["layout"]["title"]["text"] == "t"
+
+
+def test_panel_shows_a_static_notice_where_no_kernel_draws_widgets():
+    bundle = widgets.budget_explorer()._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "needs a running Python kernel" in bundle["text/html"]
+
+
+def test_control_changes_in_a_running_loop_redraw_once_after_the_burst():
+    import asyncio
+
+    calls = []
+
+    def render(n):
+        calls.append(n)
+        return f"n = {n}"
+
+    async def gesture():
+        slider = W.IntSlider(value=0, min=0, max=10)
+        box = widgets.explorer({"n": slider}, render, debounce_s=0.05)
+        for v in (1, 2, 3, 4):  # four arrow-key steps
+            slider.value = v
+            await asyncio.sleep(0.01)
+        assert "redrawing" in box.children[1].value
+        await asyncio.sleep(0.2)
+        return box
+
+    box = asyncio.run(gesture())
+    assert calls == [0, 4], f"one redraw per burst, with the last value; got renders for {calls}"
+    assert box.children[1].value == "" and box.children[2].outputs[0]["data"]["text/plain"] == "'n = 4'"
+
+
+def test_scheduled_redraw_shows_unexpected_errors_in_the_panel():
+    import asyncio
+
+    def render(n):
+        if n == 1:
+            raise RuntimeError("boom")
+        return n
+
+    async def change():
+        slider = W.IntSlider(value=0, min=0, max=2)
+        box = widgets.explorer({"n": slider}, render, debounce_s=0.01)
+        slider.value = 1
+        await asyncio.sleep(0.1)
+        return box
+
+    box = asyncio.run(change())
+    assert "RuntimeError: boom" in box.children[1].value

@@ -1,0 +1,334 @@
+"""The live explorers as a reader uses them: in a real JupyterLab, driven through its UI in headless chromium.
+
+One JupyterLab server (the project's venv, 127.0.0.1, a random token, a throwaway copy of ``book/`` so nothing is
+saved into the repository) serves every chapter that has an Explore panel. For each chapter the test opens the
+notebook, runs it with Run > Run All Cells, and then, for every control of every panel (``georecall-explorer``
+nodes), changes the control as a user would (arrow keys on a slider handle, a choice in a dropdown, a click on a
+checkbox) and waits for the panel's figure, below its controls, to change its title or data. It fails on an error
+output, an unexecuted cell, a console error, a panel whose figure is not below its controls or does not change, and
+(multi-hop) a live figure whose log axis range is not finite or does not fit its data.
+
+Each chapter's Run All time and each control's redraw time are printed (``pytest -s``) and, with
+``GEORECALL_SCREENSHOTS=DIR``, every panel is saved as ``DIR/lab-<chapter>-<n>.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from browser_paths import BOOK_DIR
+from conftest import PageLog, missing
+
+pytestmark = pytest.mark.browser
+
+RUN_ALL_TIMEOUT_S = 300  # one chapter's Run All on a busy 2-core machine
+REDRAW_TIMEOUT_S = 60  # a control change until its figure redraws (the probing panel trains two models)
+SERVER_START_TIMEOUT_S = 90
+LAB_WIDTH, LAB_HEIGHT = 1366, 900
+
+
+def _explore_chapters() -> list[str]:
+    """Chapters (notebook stems) with a cell that builds a live panel (``*_explorer(...)`` or ``*_inspector(...)``)."""
+    found = []
+    for path in sorted(BOOK_DIR.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        if any("explorer(" in s or "inspector(" in s for s in code):
+            found.append(path.stem)
+    return found
+
+
+CHAPTERS = _explore_chapters() or ["no-explore-chapters-found"]  # an empty parametrisation would skip silently
+
+# --- JavaScript run in the page --------------------------------------------------------------------------------
+
+PROMPTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'))
+    .map(p => p.textContent.trim())"""
+
+ERROR_OUTPUTS = """() => Array.from(document.querySelectorAll(
+    '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+    .map(o => o.textContent.slice(0, 400))"""
+
+# The figure of panel i: its signature (title + a hash of its data), whether it sits below the controls, y range.
+FIGURE_STATE = """(i) => {
+    const panel = document.querySelectorAll('.georecall-explorer')[i];
+    const gd = panel && panel.querySelector('.widget-output .js-plotly-plot');
+    if (!gd || !gd._fullLayout || !gd.data) return null;
+    const text = JSON.stringify(gd.data.map(t => [t.x, t.y, t.z, t.text, t.visible]));
+    let h = 0;
+    for (let k = 0; k < text.length; k++) h = (h * 31 + text.charCodeAt(k)) | 0;
+    const controls = panel.querySelector('.widget-hbox');
+    const below = controls.getBoundingClientRect().bottom <= gd.getBoundingClientRect().top + 1;
+    const ys = gd._fullData.flatMap(t => Array.from(t.y || []).filter(v => typeof v === 'number' && v > 0));
+    return {title: (gd.layout.title && gd.layout.title.text) || '', hash: h, below: below,
+            ytype: gd._fullLayout.yaxis.type, yrange: gd._fullLayout.yaxis.range, ys: ys};
+}"""
+
+MESSAGE = """(i) => document.querySelectorAll('.georecall-explorer')[i]
+    .querySelector('.widget-hbox + .widget-html').textContent"""
+
+CONTROLS = """(i) => Array.from(document.querySelectorAll('.georecall-explorer')[i]
+    .querySelectorAll('.widget-hbox > .widget-inline-hbox')).map(c => ({
+        label: ((c.querySelector('.widget-label') || {}).textContent || '').replace(/\u200b/g, '')
+            || (c.querySelector('.widget-label-basic') || {}).textContent || '',
+        kind: c.querySelector('select') ? 'dropdown' : c.querySelector('input[type=checkbox]') ? 'checkbox'
+            : c.querySelector('.noUi-handle') ? 'slider' : 'other',
+        readout: (c.querySelector('.widget-readout') || {}).textContent || ''}))"""
+
+
+# --- the JupyterLab server ---------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings_dir: Path) -> None:
+    """User settings: render every cell (no windowing, so the test sees all prompts) and never autosave."""
+    for plugin, values in {
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+        "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        package, name = plugin.rsplit("/", 1)
+        target = settings_dir / package / f"{name}.jupyterlab-settings"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(values))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """(base URL, token) of a JupyterLab serving a copy of the book's chapters and data."""
+    try:
+        import jupyterlab  # noqa: F401
+        import jupyterlab_myst  # noqa: F401
+    except ImportError as err:
+        missing(f"JupyterLab is not installed ({err}; pip install -e '.[lab]')")
+    root = tmp_path_factory.mktemp("lab")
+    book = root / "book"
+    shutil.copytree(BOOK_DIR, book, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints", "_vendor"))
+    _write_settings(root / "settings")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+        "BOOK_SCALE": os.environ.get("BOOK_SCALE", "smoke"),
+    }
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
+    cmd += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={book}", "--ServerApp.port_retries=0"]
+    cmd += ["--allow-root"] if os.getuid() == 0 else []
+    log_path = root / "lab.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start: {log_path.read_text()[-3000:]}", pytrace=False)
+                time.sleep(0.5)
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _shutdown_kernels(base: str, token: str) -> None:
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10) as r:
+        sessions = json.load(r)
+    for s in sessions:
+        req = urllib.request.Request(f"{base}/api/sessions/{s['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()
+
+
+@pytest.fixture(scope="module")
+def lab_page(browser, lab):
+    """One chromium page for all chapters, with a log of console errors and uncaught page errors."""
+    context = browser.new_context(viewport={"width": LAB_WIDTH, "height": LAB_HEIGHT})
+    page = context.new_page()
+    log = PageLog()
+    page.on("console", lambda m: m.type == "error" and log.console_errors.append((m.text, m.location.get("url", ""))))
+    page.on("pageerror", lambda exc: log.page_errors.append((exc.message, exc.stack or "")))
+    try:
+        yield page, log
+    finally:
+        context.close()
+
+
+# --- driving the UI ------------------------------------------------------------------------------------------------
+
+
+def _wait(predicate, timeout_s: float, what: str, poll_s: float = 0.25):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}", pytrace=False)
+
+
+def _accept_dialogs(page) -> list[str]:
+    """Accept any modal dialog JupyterLab shows while a notebook opens (the kernel chooser, when the kernel specs
+    arrive after the notebook), and return their texts."""
+    texts = []
+    while page.locator(".jp-Dialog").count():
+        texts.append(" ".join(page.locator(".jp-Dialog").first.inner_text().split()))
+        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        time.sleep(0.5)
+    return texts
+
+
+def _run_all(page) -> None:
+    """Run > Run All Cells from the menu bar, then wait until no cell is running or queued."""
+
+    def started():
+        return any(p != "[ ]:" for p in page.evaluate(PROMPTS))
+
+    for _ in range(3):  # a click while the page is still settling can miss the menu: try again
+        for text in _accept_dialogs(page):
+            print(f"\n  accepted a dialog: {text}")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        deadline = time.monotonic() + 10
+        while not started() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if started():
+            break
+    else:
+        pytest.fail("Run > Run All Cells started no cell", pytrace=False)
+    stable = []
+
+    def done():
+        prompts = page.evaluate(PROMPTS)
+        idle = any(p[1:-2].isdigit() for p in prompts) and not any("*" in p for p in prompts)
+        stable.append(idle)
+        return idle and stable[-4:] == [True] * 4  # idle for four polls in a row (one second)
+
+    _wait(done, RUN_ALL_TIMEOUT_S, "Run All Cells to finish")
+
+
+def _change(page, panel: int, index: int, kind: str, key: str) -> None:
+    """Change control ``index`` of ``panel`` through the UI."""
+    control = page.locator(".georecall-explorer").nth(panel).locator(".widget-hbox > .widget-inline-hbox").nth(index)
+    control.scroll_into_view_if_needed()
+    if kind == "slider":
+        handle = control.locator(".noUi-handle").first
+        handle.focus()
+        page.keyboard.press(key)
+    elif kind == "dropdown":
+        select = control.locator("select")
+        options = select.locator("option").all_text_contents()
+        current = select.evaluate("s => s.options[s.selectedIndex].text")
+        step = 1 if key == "ArrowRight" else -1
+        select.select_option(label=options[(options.index(current) + step) % len(options)])
+    elif kind == "checkbox":
+        control.locator("input[type=checkbox]").click()
+    else:
+        pytest.fail(f"control {index} of panel {panel} is of an unknown kind", pytrace=False)
+
+
+def _redraw(page, panel: int, before: dict, stale: str = "") -> tuple[dict | None, str]:
+    """Wait until panel ``panel``'s figure differs from ``before`` or its message line shows an error (other than
+    ``stale``, the error an earlier change left there)."""
+
+    def changed():
+        state = page.evaluate(FIGURE_STATE, panel)
+        message = page.evaluate(MESSAGE, panel)
+        if "⚠" in message and message != stale:
+            return (None, message)
+        new = state and (state["title"], state["hash"]) != (before["title"], before["hash"])
+        if new and "redrawing" not in message:
+            return (state, message)
+        return None
+
+    return _wait(changed, REDRAW_TIMEOUT_S, f"panel {panel}'s figure to redraw")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_control_redraws_its_panel_in_jupyterlab(chapter, lab, lab_page):
+    if chapter == "no-explore-chapters-found":
+        pytest.fail(f"no chapter in {BOOK_DIR} builds a live panel", pytrace=False)
+    base, token = lab
+    page, log = lab_page
+    log.console_errors.clear()
+    log.page_errors.clear()
+    start = time.monotonic()
+    # ?reset: a fresh workspace, so the chapter opened before is not restored next to this one
+    page.goto(f"{base}/lab/tree/{chapter}.ipynb?reset&token={token}", wait_until="load", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
+    _wait(lambda: page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count(), 120, "the kernel")
+    _run_all(page)
+    ran_s = time.monotonic() - start
+    try:
+        prompts = page.evaluate(PROMPTS)
+        assert all(p[1:-2].isdigit() for p in prompts), f"{chapter}: cells left unexecuted (an error stops Run All)"
+        errors = [e for e in page.evaluate(ERROR_OUTPUTS) if "Error" in e or "Traceback" in e]
+        assert not errors, f"{chapter}: error output:\n" + "\n---\n".join(errors)
+        n_panels = page.locator(".georecall-explorer").count()
+        assert n_panels >= 1, f"{chapter}: no live panel rendered after Run All"
+        print(f"\n{chapter}: Run All {ran_s:.1f} s, {n_panels} panel(s)")
+        for panel in range(n_panels):
+            state = _wait(lambda p=panel: page.evaluate(FIGURE_STATE, p), 30, f"panel {panel}'s first figure")
+            assert state["below"], f"{chapter}: panel {panel}'s figure is not below its controls"
+            if chapter == "multi-hop":
+                _check_log_range(state)
+            for index, control in enumerate(page.evaluate(CONTROLS, panel)):
+                label = f"{chapter} panel {panel} control {control['label']!r} ({control['kind']})"
+                t0 = time.monotonic()
+                _change(page, panel, index, control["kind"], "ArrowRight")
+                after, message = _redraw(page, panel, state)
+                if after is None and control["kind"] == "slider":  # out of the construction's range: step back
+                    _change(page, panel, index, "slider", "ArrowLeft")
+                    page.keyboard.press("ArrowLeft")
+                    after, message = _redraw(page, panel, state, stale=message)
+                    assert after is not None, f"{label}: both directions give an error: {message}"
+                assert after["below"], f"{label}: the redrawn figure is not below the controls"
+                if chapter == "multi-hop":
+                    _check_log_range(after)
+                print(f"  {control['label'] or control['kind']}: redrawn in {time.monotonic() - t0:.2f} s")
+                state = after
+            _screenshot(page, chapter, panel)
+        assert not log.problems(), f"{chapter}: " + "\n".join(log.problems())
+    finally:
+        _shutdown_kernels(base, token)
+
+
+def _check_log_range(state: dict) -> None:
+    """The multi-hop figure's y axis is logarithmic, with a finite range (in log10 units) that holds its data and
+    is not stretched by more than a decade on either side."""
+    lo, hi = state["yrange"]
+    assert state["ytype"] == "log", f"the multi-hop figure's y axis is {state['ytype']}, not log"
+    assert math.isfinite(lo) and math.isfinite(hi) and lo < hi, f"y range {state['yrange']} is not finite"
+    ymin, ymax = math.log10(min(state["ys"])), math.log10(max(state["ys"]))
+    assert lo <= ymin and hi >= ymax, f"y range {state['yrange']} does not hold the data [{ymin:.2f}, {ymax:.2f}]"
+    assert lo >= ymin - 1 and hi <= ymax + 1, f"y range {state['yrange']} stretches beyond [{ymin:.2f}, {ymax:.2f}]"
+
+
+def _screenshot(page, chapter: str, panel: int) -> None:
+    folder = os.environ.get("GEORECALL_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.locator(".georecall-explorer").nth(panel).screenshot(path=f"{folder}/lab-{chapter}-{panel}.png")
