@@ -24,9 +24,12 @@ import time
 import pandas as pd
 import torch
 
-from georecall import batched, models, repro, train
-from georecall import disjoint as dj
-from georecall import disjoint_theory as dt
+from georecall import repro
+from georecall.model import transformer as models
+from georecall.tasks import disjoint as dj
+from georecall.theory import disjoint as dt
+from georecall.train import batched
+from georecall.train import loop as train
 
 D_GRID = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32)
 

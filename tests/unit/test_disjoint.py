@@ -5,10 +5,16 @@ import math
 import pytest
 import torch
 
-from georecall import batched, constructions, models, recall, repro, tasks, train
-from georecall import disjoint as dj
-from georecall import disjoint_construction as dc
-from georecall import disjoint_theory as dt
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.construct import disjoint as dc
+from georecall.model import recall
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.tasks import disjoint as dj
+from georecall.theory import disjoint as dt
+from georecall.train import batched
+from georecall.train import loop as train
 
 
 def margins_by_kind(model, task):

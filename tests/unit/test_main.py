@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from georecall import __main__ as cli
-from georecall import cache as cache_mod
-from georecall import presets, runner, tables
+from georecall.run import cache as cache_mod
+from georecall.run import runner
+from georecall.sweep import presets, tables
 
 LIB = Path(__file__).resolve().parents[2] / "lib"
 
@@ -51,7 +52,11 @@ def test_table_command_writes_the_registered_table(tmp_path, monkeypatch, capsys
 def test_old_sweeps_entry_point_is_an_alias():
     env = {**os.environ, "PYTHONPATH": str(LIB)}
     out = subprocess.run(
-        [sys.executable, "-m", "georecall.sweeps", "--help"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "georecall.sweep.configs", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "usage: python -m georecall sweep" in out.stdout and "dense_accuracy" in out.stdout

@@ -6,9 +6,15 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from georecall import multihop_analysis, multihop_sweep, presets, repro, runner, search, sweeps, tables, tasks
-from georecall import multihop_constructions as mc
-from georecall.train import TrainResult
+from georecall import repro
+from georecall.analyse import multihop as multihop_analysis
+from georecall.construct import multihop as mc
+from georecall.run import multihop as multihop_sweep
+from georecall.run import runner
+from georecall.sweep import configs as sweeps
+from georecall.sweep import presets, search, tables
+from georecall.tasks import bijection as tasks
+from georecall.train.loop import TrainResult
 
 
 @pytest.fixture(autouse=True)

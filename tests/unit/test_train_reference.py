@@ -7,7 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from georecall import _fused, batched, models, repro, tasks, train
+from georecall import repro
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import _fused, batched
+from georecall.train import loop as train
 
 CFG = train.TrainConfig(lr=1e-2, max_steps=40, eval_every=8, target_accuracy=1.0)
 
