@@ -33,9 +33,9 @@ from georecall import repro
 from georecall.construct import bijection as constructions
 from georecall.model import recall
 from georecall.model import transformer as models
-from georecall.run import cache, runner
+from georecall.run import runner
+from georecall.sweep import cache, tables
 from georecall.sweep import configs as sweeps
-from georecall.sweep import tables
 from georecall.tasks import bijection as tasks
 from georecall.train import batched, recipe
 from georecall.train import loop as train

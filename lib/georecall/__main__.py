@@ -19,9 +19,9 @@ from pathlib import Path
 
 from . import repro
 from ._checks import check_writable_dir
-from .run import cache as cache_mod
 from .run import runner
 from .run.executors import check_dask_address
+from .sweep import cache as cache_mod
 from .sweep import configs as sweeps
 from .sweep import presets, tables
 

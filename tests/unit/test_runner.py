@@ -7,9 +7,9 @@ import time
 import pandas as pd
 import pytest
 
-from georecall.run import cache, runner
+from georecall.run import runner
+from georecall.sweep import cache, search, tables
 from georecall.sweep import configs as sweeps
-from georecall.sweep import search, tables
 
 
 def test_grid_exceeding_memory_fails_fast():

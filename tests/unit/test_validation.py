@@ -16,9 +16,9 @@ from georecall import _checks, repro
 from georecall.explore import bijection as widgets
 from georecall.model import recall
 from georecall.model import transformer as models
-from georecall.run import cache, executors, runner
+from georecall.run import executors, runner
+from georecall.sweep import cache, search, tables
 from georecall.sweep import configs as sweeps
-from georecall.sweep import search, tables
 from georecall.tasks import bijection as tasks
 from georecall.train import batched, recipe
 from georecall.train import loop as train

@@ -25,7 +25,7 @@ from .. import repro
 from .._checks import ArgumentTypeError, check_bool, check_float, check_int, check_seed
 from ..tasks.bijection import FactSet, check_tokens
 
-__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "check_model_and_data"]
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "check_model_and_data", "config_for"]
 
 HOOK_NAMES = (  # the module paths of the model's HookPoints, in forward order (a test checks they match)
     "hook_embed",
@@ -389,3 +389,32 @@ def check_model_and_data(model, data, *, name: str = "data") -> None:
     if not isinstance(data, FactSet):
         raise ArgumentTypeError(f"{name} must be a georecall.tasks.bijection.FactSet, got {type(data).__name__}")
     model.config.check_fits(data.d_vocab, data.d_vocab_out, data.seq_len, data.data_format)
+
+
+def config_for(data: FactSet, d_model: int, *, n_heads: int = 1, d_mlp: int | None = None, **kwargs) -> ModelConfig:
+    """A ``models.ModelConfig`` sized for ``data`` (either format): d_vocab, d_vocab_out and n_ctx from the data,
+    d_mlp = 4*d by default, ``n_heads`` heads of width d_model / n_heads. Extra keywords (``freeze_embed``,
+    ``init_seed``, ...) pass through.
+
+    ``n_heads`` must be an int in [1, d_model] that divides d_model (each head needs d_head >= 1 coordinates).
+    """
+    if not isinstance(data, FactSet):
+        raise TypeError(
+            f"data must be a tasks.FactSet (from DisjointTask.single_hop or noisy_*), got {type(data).__name__}"
+        )
+    check_int("d_model (d)", d_model, 1)
+    check_int("n_heads", n_heads, 1, d_model)
+    if d_model % n_heads:
+        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+        raise ValueError(f"n_heads must divide d_model = {d_model} (allowed: {divisors}), got {n_heads}")
+    d_mlp = 4 * d_model if d_mlp is None else check_int("d_mlp", d_mlp, 1)
+    return ModelConfig(
+        d_vocab=data.d_vocab,
+        d_vocab_out=data.d_vocab_out,
+        n_ctx=data.seq_len,
+        data_format=kwargs.pop("data_format", data.data_format),
+        d_model=d_model,
+        n_heads=n_heads,
+        d_mlp=d_mlp,
+        **kwargs,
+    )

@@ -65,7 +65,7 @@ def build_point(config: RunConfig):
 
     else:
         data, resample = task.single_hop(), None
-    mcfg = disjoint.model_config(
+    mcfg = models.config_for(
         data,
         config.d_model,
         n_heads=config.n_heads,

@@ -6,7 +6,7 @@ A sweep (:mod:`georecall.sweep.configs`) is a list of experiments: fixed points 
 (the default), or a Dask ``distributed`` client (``client.get_executor()``), so the same sweep runs on a laptop or
 a cluster. Each stack trains with :func:`georecall.train.batched.train_batched` (a probing stack then probes each
 model, :mod:`georecall.run.study`); each point is stored on its own in the content-addressed cache
-(:mod:`georecall.run.cache`), so an interrupted sweep resumes where it stopped. Threshold lines advance as their
+(:mod:`georecall.sweep.cache`), so an interrupted sweep resumes where it stopped. Threshold lines advance as their
 probes finish (:class:`georecall.sweep.search.LineState`). Before anything trains, :func:`check_memory` refuses a
 grid whose largest stacks would not fit in memory together, the arguments are checked, and the cache folder is
 probed (read-only use if it cannot be written). A point whose loss becomes NaN or inf is kept with ``failed`` set.
@@ -35,6 +35,7 @@ from .. import repro
 from .._checks import ArgumentTypeError, check_bool, check_choice, check_int
 from ..construct import views as chapters
 from ..model import transformer as models
+from ..sweep import cache as cache_mod
 from ..sweep import tables
 from ..sweep.configs import COT, DEVICES, Experiment, MultiHopConfig, RunConfig
 from ..sweep.presets import preset
@@ -43,7 +44,6 @@ from ..tasks import bijection as tasks
 from ..theory import bijection as theory
 from ..train import loop as train
 from ..train.batched import EVAL_ELEMENTS, train_batched
-from . import cache as cache_mod
 from . import disjoint as disjoint_runs
 from . import multihop as multihop_sweep
 from . import study
@@ -234,7 +234,7 @@ def run_experiments(
     every point trained, so a probe's rows are one per (seed, rate tried).
 
     Before anything trains: the arguments are checked, the memory plan must fit, and the cache folder is probed
-    (:meth:`georecall.run.cache.Cache.prepare`; a folder that cannot be written is used read-only, with a warning)."""
+    (:meth:`georecall.sweep.cache.Cache.prepare`; a folder that cannot be written is used read-only, with a warning)."""
     experiments = list(experiments)
     for i, e in enumerate(experiments):
         if not isinstance(e, Experiment):

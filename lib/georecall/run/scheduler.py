@@ -2,7 +2,7 @@
 that another process sharing the cache is already training (no torch at import).
 
 A point is trained by one process at a time: before submitting a missing point the scheduler takes its cache
-entry's advisory lock (:meth:`georecall.run.cache.Cache.try_claim`); a point whose lock another sweep holds waits,
+entry's advisory lock (:meth:`georecall.sweep.cache.Cache.try_claim`); a point whose lock another sweep holds waits,
 polled every second, and is then loaded from the cache (or trained here if the other sweep died before storing
 it). Cached rows are checked against :data:`ROW_SCALARS` (multi-hop points: :data:`MULTIHOP_ROW_SCALARS`) on load.
 """
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
+from ..sweep import cache as cache_mod
 from ..sweep.configs import MultiHopConfig, RunConfig
-from . import cache as cache_mod
 
 __all__ = ["ROW_SCALARS", "MULTIHOP_ROW_SCALARS", "row_scalars", "Scheduler", "groups"]
 

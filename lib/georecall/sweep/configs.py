@@ -2,7 +2,7 @@
 lines and bookkeeping are :mod:`georecall.sweep.search`.
 
 A sweep point is a :class:`RunConfig` (task size, model shape, recipe, seed, device); its fields hash to its
-cache key (:mod:`georecall.run.cache`). Points that differ only in ``seed``/``lr`` share a shape and train together
+cache key (:mod:`georecall.sweep.cache`). Points that differ only in ``seed``/``lr`` share a shape and train together
 as one stack (:meth:`RunConfig.group_key`). The named presets are in :mod:`georecall.sweep.presets`; running them is
 :mod:`georecall.run.runner`'s job; reading the resulting tables is :mod:`georecall.analyse.bijection`'s. The
 command line is ``python -m georecall sweep PRESET`` (``python -m georecall.sweep.configs PRESET`` is kept as an alias).
@@ -34,15 +34,14 @@ format of ``georecall.model.multihop``; they search d* through the same lines an
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from .._checks import check_bool, check_choice, check_int, check_seed
-from ..run import cache as cache_mod
 from ..theory import bijection as theory
 from ..theory import multihop as multihop_theory
 from ..train.recipe import BOOK_RECIPE, TrainConfig
+from . import cache as cache_mod
 
 __all__ = [
     "RunConfig",
@@ -57,9 +56,7 @@ __all__ = [
     "COT",
     "TASKS",
     "DEVICES",
-    "SCALES",
     "MAJORITY",
-    "scale",
     "E1_LRS",
 ]
 
@@ -68,7 +65,6 @@ NO_COT, COT = "no_cot", "cot"  # multi-hop formats: answer at the last position,
 MULTIHOP_FORMATS = (NO_COT, COT)
 TASKS = ("bijection", "disjoint")  # shared attributes (tasks.make_task) or disjoint sets (disjoint.make_disjoint_task)
 DEVICES = ("cpu", "cuda")
-SCALES = ("smoke", "full")
 # d grid for E1: every integer from 1 to 12 (R = 1, 2 thresholds sit at 2..6; d = 1 so that none is censored at the
 # grid's bottom), then steps of ~15%; the line search bisects it, so a fine grid costs a probe more, not a denser sweep
 D_GRID = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 23, 26, 30, 34, 39, 45, 52, 60, 69, 80, 92, 106, 128)
@@ -376,19 +372,3 @@ class Preset:
             for e in self.experiments
         )
         return replace(self, experiments=exps)
-
-
-def scale() -> str:
-    """``BOOK_SCALE`` (``smoke`` or ``full``; default ``smoke``), read once per call site."""
-    value = os.environ.get("BOOK_SCALE", "smoke")
-    if value not in SCALES:
-        raise ValueError(f"BOOK_SCALE must be one of {SCALES}, got {value!r}")
-    return value
-
-
-if __name__ == "__main__":  # the old entry point, kept as an alias of `python -m georecall sweep ...`
-    import sys  # the alias's own needs, kept out of the declarative module's imports
-
-    from georecall.__main__ import main  # here, not at the top: the package CLI imports this module
-
-    raise SystemExit(main(["sweep", *sys.argv[1:]]))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .._checks import check_int
-from ..run import cache as cache_mod
 from ..theory import bijection as theory
+from . import cache as cache_mod
 from .configs import RunConfig
 
 __all__ = [

@@ -21,8 +21,8 @@ Token layout: tokens 0..S-1 are subjects, S..S+R-1 relations (as in ``tasks``). 
   order), EOS last, where the target sits. Noise tokens S+R .. S+R+n_noise-1 (default n_noise = S + R), EOS
   S+R+n_noise. A new seed gives new noise, so a trainer's ``resample(step)`` hook gets fresh sequences.
 
-:func:`model_config` sizes a ``models.ModelConfig`` for either format, with several attention heads
-(``n_heads`` must divide d_model; it is checked with a message naming the allowed values).
+``georecall.model.transformer.config_for`` sizes a ``ModelConfig`` for either format, with several attention
+heads (``n_heads`` must divide d_model; it is checked with a message naming the allowed values).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import torch
 
 from .. import repro
 from .._checks import check_int
-from ..model.transformer import ModelConfig
 from .bijection import IGNORE, MAX_RELATIONS, MAX_SUBJECTS, NOISY, SINGLE_HOP, FactSet
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
     "noisy_vocab",
     "noisy_sequences",
     "noisy_batch",
-    "model_config",
     "NOISY_SEQ_LEN",
     "MAX_CLASSES",
 ]
@@ -291,35 +289,3 @@ def noisy_batch(
     g = repro.generator(seed, "noisy-batch")
     fact = torch.randint(task.S * task.R, (batch_size,), generator=g)  # [b] fact indices, subject-major
     return _noisy(task, fact // task.R, fact % task.R, seq_len=seq_len, n_noise=n_noise, g=g)
-
-
-# --- models -------------------------------------------------------------------------------------------------
-
-
-def model_config(data: FactSet, d_model: int, *, n_heads: int = 1, d_mlp: int | None = None, **kwargs) -> ModelConfig:
-    """A ``models.ModelConfig`` sized for ``data`` (either format): d_vocab, d_vocab_out and n_ctx from the data,
-    d_mlp = 4*d by default, ``n_heads`` heads of width d_model / n_heads. Extra keywords (``freeze_embed``,
-    ``init_seed``, ...) pass through.
-
-    ``n_heads`` must be an int in [1, d_model] that divides d_model (each head needs d_head >= 1 coordinates).
-    """
-    if not isinstance(data, FactSet):
-        raise TypeError(
-            f"data must be a tasks.FactSet (from DisjointTask.single_hop or noisy_*), got {type(data).__name__}"
-        )
-    check_int("d_model (d)", d_model, 1)
-    check_int("n_heads", n_heads, 1, d_model)
-    if d_model % n_heads:
-        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
-        raise ValueError(f"n_heads must divide d_model = {d_model} (allowed: {divisors}), got {n_heads}")
-    d_mlp = 4 * d_model if d_mlp is None else check_int("d_mlp", d_mlp, 1)
-    return ModelConfig(
-        d_vocab=data.d_vocab,
-        d_vocab_out=data.d_vocab_out,
-        n_ctx=data.seq_len,
-        data_format=kwargs.pop("data_format", data.data_format),
-        d_model=d_model,
-        n_heads=n_heads,
-        d_mlp=d_mlp,
-        **kwargs,
-    )
