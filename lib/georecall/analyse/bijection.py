@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..sweep.configs import D_GRID, E1_LRS, MAJORITY
+from ..sweep.configs import D_GRID, E1_LRS, majority
 from ..theory import bijection as theory
 
 __all__ = [
@@ -72,7 +72,7 @@ def _success_by_probe(df: pd.DataFrame, line_cols: Sequence[str], axis: str, tar
         accuracy_mean=("accuracy", "mean"),
         accuracy_min=("accuracy", "min"),
     )
-    out["success"] = out["n_ok"] > MAJORITY * out["n_seeds"]
+    out["success"] = majority(out["n_ok"], out["n_seeds"])
     return out
 
 
@@ -93,7 +93,9 @@ def _boundaries(probes: pd.DataFrame, line_cols: Sequence[str], axis: str, *, la
             yield key, value, (("above" if largest else "below") if value == (hi if largest else lo) else "")
 
 
-def thresholds(df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float = 2.0) -> pd.DataFrame:
+def thresholds(
+    df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float = theory.DEFAULT_BITS_PER_PARAM
+) -> pd.DataFrame:
     """d* per (format, freeze, N, R): the smallest probed d at which a majority of seeds reach ``target`` (each
     seed at its best rate). ``censored`` is "below" when the smallest probed d already succeeds (d* <= that d),
     "above" when no probed d succeeds; d* is then the boundary value and must be read as a bound.
@@ -169,7 +171,7 @@ def rate_effect(df: pd.DataFrame, th: pd.DataFrame, *, target: float = 0.99) -> 
                 "n_seeds": len(seeds),
                 "first_lr": first_lr,
                 "n_ok_first": len(ok_first),
-                "first_alone": len(ok_first) > MAJORITY * len(seeds),
+                "first_alone": majority(len(ok_first), len(seeds)),
                 "n_ok_best": int(ok["seed"].nunique()),
                 "rescued": rescued_text,
             }

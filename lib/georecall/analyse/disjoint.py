@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from ..sweep.configs import MAJORITY
+from ..sweep.configs import majority
+from ..theory import DEFAULT_BITS_PER_PARAM
 from ..theory import disjoint as dt
 
 __all__ = [
@@ -58,7 +59,7 @@ def probes(df: pd.DataFrame, by: list[str], *, target: float = TARGET) -> pd.Dat
             n_seeds=("seed", "count"), n_ok=("ok", "sum"), judged_mean=("judged", "mean"), judged_min=("judged", "min")
         )
     )
-    out["success"] = out["n_ok"] > MAJORITY * out["n_seeds"]
+    out["success"] = majority(out["n_ok"], out["n_seeds"])
     return out
 
 
@@ -99,8 +100,10 @@ def dstar(df: pd.DataFrame, *, target: float = TARGET) -> pd.DataFrame:
                 censored=censored,
                 R_log2_D=R * float(np.log2(D)),
                 construction_d=int(dt.disjoint_dimension(R, D)),
-                counting_d_p2=float(dt.disjoint_lower_bound_d(S, R, D, bits_per_param=2.0)),
-                per_entity_d_p2=float(dt.disjoint_per_entity_lower_bound_d(R, D, bits_per_param=2.0)),
+                counting_d_p2=float(dt.disjoint_lower_bound_d(S, R, D, bits_per_param=DEFAULT_BITS_PER_PARAM)),
+                per_entity_d_p2=float(
+                    dt.disjoint_per_entity_lower_bound_d(R, D, bits_per_param=DEFAULT_BITS_PER_PARAM)
+                ),
                 bits_per_param=float(dt.disjoint_bits_per_parameter(S, R, D, d)),
             )
         )

@@ -14,6 +14,7 @@ import math
 import pandas as pd
 
 from ..sweep.configs import COT, NO_COT
+from ..theory import DEFAULT_BITS_PER_PARAM
 from ..theory import multihop as multihop_theory
 from .bijection import _boundaries, _success_by_probe, seed_summary  # the sweeps' probe, boundary and seed rules
 
@@ -34,7 +35,9 @@ def _with_h1_cot(df: pd.DataFrame) -> pd.DataFrame:
     return df if h1.empty or not have.empty else pd.concat([df, h1.assign(data_format=COT)], ignore_index=True)
 
 
-def multihop_thresholds(df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float = 2.0) -> pd.DataFrame:
+def multihop_thresholds(
+    df: pd.DataFrame, *, target: float = 0.99, bits_per_param: float = DEFAULT_BITS_PER_PARAM
+) -> pd.DataFrame:
     """d* per (format, N, R, h) of the ``multihop`` table, the sweeps' rule (a majority of seeds, each at the best
     of the rates it tried, reaches ``target`` on the final answer; decoded with CoT), next to the construction's d
     (``multihop_theory.dimension``) and the per-entity bound at ``bits_per_param``. ``censored`` as in

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
+from ..sweep.probing import PROBE_STEPS
 from ..sweep.tables import POINT_COLUMNS
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 CORE, CONSTRUCTION, UNTRAINED = "core", "construction", "untrained"
-CORE_STEPS = 2048  # the core grid's fixed budget (presets.PROBE_STEPS)
 PROTOCOLS = {  # protocol -> label used in the chapters
     "superposition": "(a) superposition map",
     "selector_inverse": "(b) selector inverse (mlp_out)",
@@ -70,7 +70,7 @@ def recipe_labels(df: pd.DataFrame) -> pd.Series:
             diffs.append(f"init x{r['init_scale']:g}")
         if r["d_mlp"] != 4 * r["d_model"]:
             diffs.append(f"d_mlp {int(r['d_mlp'])}")
-        if r["max_steps"] != CORE_STEPS:
+        if r["max_steps"] != PROBE_STEPS:
             diffs.append(f"{int(r['max_steps'])} steps")
         if r["early_stop"]:
             diffs.append("stop at 99%")

@@ -19,6 +19,7 @@ from .configs import (
     MultiHopConfig,
     Preset,
     RunConfig,
+    majority,
 )
 from .presets import (
     DJ_CONTROL,
@@ -86,6 +87,7 @@ __all__ = [
     "TASKS",
     "DEVICES",
     "MAJORITY",
+    "majority",
     "E1_LRS",
     "Line",
     "LineState",

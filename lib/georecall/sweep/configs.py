@@ -57,6 +57,7 @@ __all__ = [
     "TASKS",
     "DEVICES",
     "MAJORITY",
+    "majority",
     "E1_LRS",
 ]
 
@@ -110,6 +111,16 @@ N_GRID_FROZEN = (
 )
 MAJORITY = 0.5  # a probe succeeds when more than this share of its seeds reaches the target
 E1_LRS = (1e-2, 3e-2, 3e-3)  # rates tried in turn at each d* probe: the book's rate first, then its neighbours
+
+
+def majority(n_ok, n_seeds):
+    """The one success rule of a probe, used by the search and every analysis: more than ``MAJORITY`` of its seeds
+    reach the target, ``n_ok > MAJORITY * n_seeds`` (2 of 3, 2 of 2). Elementwise on arrays and pandas columns.
+
+    >>> majority(2, 3), majority(1, 2), majority(2, 2)
+    (True, False, True)
+    """
+    return n_ok > MAJORITY * n_seeds
 
 
 # --- configs ------------------------------------------------------------------------------------------------------

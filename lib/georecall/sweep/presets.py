@@ -66,7 +66,7 @@ def _d_start(N: int, R: int, grid: Sequence[int] = D_GRID) -> int:
     """First d probe: the grid value nearest R·log2(N!)/(4N), the bound of 2 bits per weight of the N-dependent
     tables alone (theory.lower_bound_d at p = 2, P0 = 0), within a grid step of d* in pilot runs at N >= 256; only
     a prior that saves probes (a probe next to d* brackets it in two), the search moves away from it as needed."""
-    guess = max(2.0, float(theory.lower_bound_d(N, R, bits_per_param=2.0)))
+    guess = max(2.0, float(theory.lower_bound_d(N, R, bits_per_param=theory.DEFAULT_BITS_PER_PARAM)))
     return _nearest(grid, guess)
 
 
@@ -162,7 +162,9 @@ DJ_NOISY_EVAL = dict(data_format="noisy", noisy_copies=4, eval_every=256, batch_
 
 def _dj_d_start(S: int, R: int, D: int) -> int:
     """First d probe: the grid value nearest the global counting bound at 2 bits per parameter (a prior)."""
-    guess = max(1.0, float(disjoint_theory.disjoint_lower_bound_d(S, R, D, bits_per_param=2.0)))
+    guess = max(
+        1.0, float(disjoint_theory.disjoint_lower_bound_d(S, R, D, bits_per_param=theory.DEFAULT_BITS_PER_PARAM))
+    )
     return _nearest(D_GRID, guess)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from .._checks import check_int
-from .configs import D_GRID, MAJORITY, RunConfig
+from .configs import D_GRID, RunConfig, majority
 
 __all__ = ["Line", "LineState", "Recheck"]
 
@@ -106,7 +106,7 @@ class Line:
             raise ValueError(f"ok must hold exactly the line's seeds {self.seeds}, got {sorted(ok)}")
         if not 0 <= stage < len(self.rates):
             raise ValueError(f"stage must be in [0, {len(self.rates) - 1}], got {stage}")
-        if sum(bool(v) for v in ok.values()) > MAJORITY * len(self.seeds):
+        if majority(sum(bool(v) for v in ok.values()), len(self.seeds)):
             return True, ()
         if stage == len(self.rates) - 1:
             return False, ()
