@@ -144,7 +144,7 @@ def test_build_gives_every_query_and_the_formats_model(fmt, heads, T):
 
 def test_build_refuses_a_single_hop_point():
     with pytest.raises(TypeError, match="MultiHopConfig"):
-        multihop_sweep.build(sweeps.RunConfig())
+        multihop_sweep.build_point(sweeps.RunConfig())
 
 
 @pytest.mark.parametrize("fmt", ["no_cot", "cot"])

@@ -28,7 +28,7 @@ from ..sweep.configs import RunConfig
 from ..tasks import disjoint
 from ..train import loop as train
 
-__all__ = ["HELDOUT_COPIES", "build_point", "heldout_accuracy"]
+__all__ = ["HELDOUT_COPIES", "build_point", "heldout_accuracy", "scores"]
 
 HELDOUT_COPIES = 4  # noisy copies of every fact in the held-out draw that judges a noisy point
 
@@ -87,3 +87,8 @@ def heldout_accuracy(config: RunConfig, task: disjoint.DisjointTask, model: mode
         task, seq_len=config.seq_len, copies=HELDOUT_COPIES, seed=repro.stream_seed(config.seed, "disjoint-heldout")
     )
     return train.evaluate(model, heldout).accuracy
+
+
+def scores(config: RunConfig, task: disjoint.DisjointTask, model: models.Transformer, result) -> dict:
+    """The point's scalars beyond the trainer's: ``heldout_accuracy`` (None for a failed run)."""
+    return {"heldout_accuracy": None if result.failed else heldout_accuracy(config, task, model)}

@@ -3,7 +3,7 @@
 The runner (:mod:`georecall.run.runner`) trains multi-hop points like any other: a stack of same-shape points through
 ``batched.train_batched``. This module supplies what differs from a single-hop point:
 
-- **data** (:func:`build`): all N R^h queries of ``make_task(N, R, seed)``; without CoT ``multihop.no_cot_facts``
+- **data** (:func:`build_point`): all N R^h queries of ``make_task(N, R, seed)``; without CoT ``multihop.no_cot_facts``
   (tokens [x, N+r_1, ..., N+r_h], target y_h at the last position) and a model with h heads; with CoT
   ``multihop.cot_facts`` (teacher forcing: tokens [x, N+r_1, y_1, ..., N+r_h], target y_i at r_i's position) and
   one head. The training loss is the mean cross-entropy over the targeted positions; the training accuracy (and the
@@ -27,7 +27,7 @@ from ..tasks import bijection as tasks
 from ..theory.multihop import COT as THEORY_COT
 from ..theory.multihop import NO_COT as THEORY_NO_COT
 
-__all__ = ["build", "scores", "theory_format", "STEP_SEPARATOR"]
+__all__ = ["build_point", "scores", "theory_format", "STEP_SEPARATOR"]
 
 STEP_SEPARATOR = ";"  # per-step accuracies in one table cell: "a_1;a_2;...;a_h"
 
@@ -39,7 +39,7 @@ def theory_format(data_format: str) -> str:
     return THEORY_NO_COT if data_format == NO_COT else THEORY_COT
 
 
-def build(config: MultiHopConfig):
+def build_point(config: MultiHopConfig):
     """(task, training data, model, TrainConfig, None) of one multi-hop point, all from the point's seed."""
     if not isinstance(config, MultiHopConfig):
         raise TypeError(f"config must be a MultiHopConfig, got {type(config).__name__}")

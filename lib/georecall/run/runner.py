@@ -22,7 +22,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
-import functools
 import math
 import os
 from collections.abc import Sequence
@@ -34,16 +33,14 @@ import pandas as pd
 from .. import repro
 from .._checks import ArgumentTypeError, check_bool, check_choice, check_int
 from ..construct import views as chapters
-from ..model import transformer as models
 from ..sweep import cache as cache_mod
 from ..sweep import tables
 from ..sweep.configs import COT, DEVICES, Experiment, MultiHopConfig, RunConfig
 from ..sweep.presets import preset
 from ..sweep.search import LineState
-from ..tasks import bijection as tasks
 from ..theory import bijection as theory
-from ..train import loop as train
 from ..train.batched import EVAL_ELEMENTS, train_batched
+from . import bijection as bijection_runs
 from . import disjoint as disjoint_runs
 from . import multihop as multihop_sweep
 from . import study
@@ -122,39 +119,20 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
 # --- one stack of points ------------------------------------------------------------------------------------
 
 
+def variant(config: RunConfig):
+    """The module that builds and scores a point of this kind, each with ``build_point(config)`` and ``scores(config,
+    task, model, result)``: :mod:`georecall.run.multihop` (a ``MultiHopConfig``), :mod:`georecall.run.disjoint`
+    (``task="disjoint"``) or :mod:`georecall.run.bijection` (the shared-attribute task). The one place that tells
+    the kinds apart."""
+    if isinstance(config, MultiHopConfig):
+        return multihop_sweep
+    return disjoint_runs if config.task == "disjoint" else bijection_runs
+
+
 def build(config: RunConfig):
     """(task, training data, model, TrainConfig, resample) of one point, all from the point's seed; ``resample(step)``
-    draws the fresh noisy batch of a step (noisy format), else it is None. Disjoint-task points are built by
-    :func:`georecall.run.disjoint.build_point`, multi-hop points by :func:`georecall.run.multihop.build`."""
-    if isinstance(config, MultiHopConfig):
-        return multihop_sweep.build(config)
-    if config.task == "disjoint":
-        return disjoint_runs.build_point(config)
-    task = tasks.make_task(config.n_subjects, config.n_relations, seed=config.seed)
-    if config.data_format == "noisy":  # fresh noise every step (Nichani et al.); accuracy on a fixed fresh draw
-        noisy = functools.partial(tasks.noisy_sequences, task, seq_len=config.seq_len, copies=config.noisy_copies)
-        data = noisy(seed=repro.stream_seed(config.seed, "noisy-eval"))
-
-        def resample(step: int):
-            return noisy(seed=repro.stream_seed(config.seed, f"noisy-train/{step}"))
-
-    else:
-        data, resample = task.single_hop(), None
-    mcfg = models.ModelConfig.for_task(data, **config.model_kwargs())
-    model = models.Transformer(mcfg).to(repro.default_device(config.device))
-    return task, data, model, config.train_config(), resample
-
-
-def _heldout_accuracy(config: RunConfig, task, model) -> float | None:
-    """Noisy format: accuracy on another fresh noisy copy of every fact (a second, independent draw); else None."""
-    if config.task == "disjoint":
-        return disjoint_runs.heldout_accuracy(config, task, model)
-    if config.data_format != "noisy":
-        return None
-    fresh = tasks.noisy_sequences(
-        task, seq_len=config.seq_len, copies=1, seed=repro.stream_seed(config.seed, "heldout")
-    )
-    return train.evaluate(model, fresh).accuracy
+    draws the fresh noisy batch of a step (noisy format), else it is None. Built by the point's :func:`variant`."""
+    return variant(config).build_point(config)
 
 
 def _pack(config: RunConfig, task, model, result) -> dict:
@@ -169,10 +147,8 @@ def _pack(config: RunConfig, task, model, result) -> dict:
         "n_params_trainable": model.n_params(trainable_only=True),
         "n_params_nonembed": model.n_params(include_embeddings=False),
     }
-    if isinstance(config, MultiHopConfig):  # the final answer's accuracy (decoded with CoT) replaces the trainer's
-        scalars.update(multihop_sweep.scores(config, task, model, result))
-    else:
-        scalars["heldout_accuracy"] = None if result.failed else _heldout_accuracy(config, task, model)
+    # the variant's own scores: the held-out accuracy, or (multi-hop) the decoded accuracy in place of the trainer's
+    scalars.update(variant(config).scores(config, task, model, result))
     arrays = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
     return {"scalars": scalars, "arrays": arrays}
 
