@@ -20,6 +20,11 @@ import math
 
 import numpy as np
 
+from ._arrays import check_int_array as _check_int
+from ._arrays import check_positive_array as _check_positive
+from ._arrays import lgamma as _lgamma
+from ._arrays import scalar_or_array as _out
+
 __all__ = [
     "information_bits",
     "code_length",
@@ -45,30 +50,6 @@ DEFAULT_BITS_PER_PARAM = 2.0  # ~2 bits/param measured for trained LMs (Allen-Zh
 BUG_ALARM_BITS = (
     4.0  # >= 99% accuracy at b > 4 bits per N-dependent parameter is treated as a bug (see bits_per_parameter)
 )
-
-_lgamma = np.vectorize(math.lgamma, otypes=[float])
-
-
-def _out(x):
-    """Return a Python scalar for 0-d results, the array otherwise."""
-    x = np.asarray(x)
-    return x.item() if x.ndim == 0 else x
-
-
-def _check_positive(name: str, value, lo: float) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf" or arr.size == 0:
-        raise ValueError(f"{name} must be a number or a non-empty numeric array, got {value!r}")
-    if np.any(~np.isfinite(arr)) or np.any(arr < lo):
-        raise ValueError(f"{name} must be finite and >= {lo}, got {value!r}")
-    return arr
-
-
-def _check_int(name: str, value, lo: int) -> np.ndarray:
-    arr = _check_positive(name, value, lo)
-    if arr.dtype.kind == "f" and np.any(arr != np.round(arr)):
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return arr.astype(np.int64)
 
 
 def information_bits(N, R):

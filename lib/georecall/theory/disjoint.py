@@ -17,7 +17,11 @@ import math
 
 import numpy as np
 
-from .bijection import DEFAULT_BITS_PER_PARAM, _check_int, _check_positive, _lgamma, _out, gated_dimension, gated_width
+from ._arrays import check_int_array as _check_int
+from ._arrays import check_positive_array as _check_positive
+from ._arrays import lgamma as _lgamma
+from ._arrays import scalar_or_array as _out
+from .bijection import DEFAULT_BITS_PER_PARAM, gated_dimension, gated_width
 
 __all__ = [
     "disjoint_code_length",
