@@ -2,10 +2,10 @@
 :mod:`.multihop`, and the probing study's in :mod:`.study`), the scheduler that sends stacks of cache misses to an
 executor (:mod:`.scheduler`), and the executors (:mod:`.executors`: inline, a local process pool, or Dask).
 
-Everything is loaded on first use: :mod:`.scheduler` and :mod:`.executors` import no torch, the runner does.
+Everything is loaded on first use, so naming :mod:`.scheduler` imports no torch (the runner and the executors do).
 """
 
-import importlib
+from .._lazy import lazy
 
 _LAZY = {  # name -> the module that defines it (imported on first use)
     "run": ".runner",
@@ -20,11 +20,4 @@ _LAZY = {  # name -> the module that defines it (imported on first use)
 }
 
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy(__name__, _LAZY)

@@ -5,8 +5,7 @@ The recipe is imported at once; everything that needs torch is loaded on first u
 (``sweep``, ``analyse``) can name a :class:`TrainConfig` without importing torch.
 """
 
-import importlib
-
+from .._lazy import lazy
 from .recipe import BOOK_RECIPE, TrainConfig, TrainResult, non_finite_reason
 
 _LAZY = {  # name -> the module that defines it (imported on first use: it imports torch)
@@ -19,11 +18,4 @@ _LAZY = {  # name -> the module that defines it (imported on first use: it impor
 }
 
 __all__ = ["TrainConfig", "TrainResult", "BOOK_RECIPE", "non_finite_reason", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy(__name__, _LAZY)
