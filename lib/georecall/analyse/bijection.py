@@ -3,7 +3,7 @@
 Every function takes the tidy tables of :mod:`georecall.sweep.tables` (one row per trained point) and returns a
 small DataFrame or a number; nothing here trains or imports torch, so a chapter that only reads the committed
 tables imports this module, not the trainer. The success rule is the sweeps': a probe (one grid value of a
-line) succeeds when more than ``sweeps.MAJORITY`` of its seeds reach the target accuracy (2 of 3, 2 of 2), where a
+line) succeeds when more than ``sweep.MAJORITY`` of its seeds reach the target accuracy (2 of 3, 2 of 2), where a
 seed trained at several learning rates counts with its best rate (:func:`best_over_rates`).
 """
 
@@ -44,7 +44,7 @@ _PER_RUN_COLUMNS = ("lr", "accuracy", "loss", "steps", "reached_target", "heldou
 def best_over_rates(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     """One row per point and seed with the learning rate folded in: ``accuracy`` = the max over the rates tried for
     that seed, ``n_rates`` = how many rates were tried, ``best_lr`` = the rate the row's other per-run columns
-    (loss, steps, ...) come from: the first rate in the sweep's order (``sweeps.E1_LRS``, then ascending) that
+    (loss, steps, ...) come from: the first rate in the sweep's order (``sweep.E1_LRS``, then ascending) that
     reaches ``target``, else the most accurate one. A table without ``lr`` passes through with ``n_rates`` = 1."""
     if "accuracy" not in df.columns or "seed" not in df.columns:
         raise ValueError(f"the table needs 'accuracy' and 'seed' columns, got {list(df.columns)}")
@@ -310,7 +310,7 @@ def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 
 def side_by_side(frozen: pd.DataFrame, learned: pd.DataFrame, shapes: Sequence[tuple[int, int, str]]) -> pd.DataFrame:
     """Mean accuracy against N for frozen and learned embeddings at each (d, d_mlp, format) in ``shapes``, with a
-    label per curve (the input of ``plots_capacity.plot_side_by_side``)."""
+    label per curve (the input of ``plot.capacity.plot_side_by_side``)."""
     out = []
     for regime, df in (("frozen", frozen), ("learned", learned)):
         for d, m, fmt in shapes:

@@ -2,7 +2,7 @@
 
 Input: the committed tables ``disjoint_dstar`` and ``disjoint_frozen`` (:mod:`georecall.sweep.tables`; one row per
 trained point, columns ``n_answers`` = D, ``n_heads``, ``batch_size`` on top of the shared sweep columns). The
-success rule is the sweeps': a probe succeeds when more than ``sweeps.MAJORITY`` of its seeds reach the target,
+success rule is the sweeps': a probe succeeds when more than ``sweep.MAJORITY`` of its seeds reach the target,
 scored on all facts in the ``[s, r]`` format and on the held-out noisy draw (``heldout_accuracy``, never used for
 stopping) in the noisy format; a run whose loss diverged (``failed`` set) never counts as a success. Nothing here
 trains or imports torch.

@@ -1,7 +1,7 @@
 """Reading the ``multihop`` table (Chapter 6): d* per line, accuracy curves against d, and per-step accuracies.
 
 Input: the committed ``multihop`` table (:mod:`georecall.sweep.tables`; one row per trained multi-hop point). The
-success rule is the sweeps': a probe (one d of a line) succeeds when more than ``sweeps.MAJORITY`` of its seeds reach
+success rule is the sweeps': a probe (one d of a line) succeeds when more than ``sweep.MAJORITY`` of its seeds reach
 the target on the final answer (decoded with CoT); a seed trained at several learning rates (``search.Line.lrs``: 3e-3,
 then 1e-2 for the seeds that missed while the probe's verdict was open) counts with its best accuracy, and a failed run
 (NaN or infinite loss) never succeeds. Nothing here trains or imports torch.
@@ -40,7 +40,7 @@ def multihop_thresholds(
 ) -> pd.DataFrame:
     """d* per (format, N, R, h) of the ``multihop`` table, the sweeps' rule (a majority of seeds, each at the best
     of the rates it tried, reaches ``target`` on the final answer; decoded with CoT), next to the construction's d
-    (``multihop_theory.dimension``) and the per-entity bound at ``bits_per_param``. ``censored`` as in
+    (``theory.multihop.dimension``) and the per-entity bound at ``bits_per_param``. ``censored`` as in
     :func:`georecall.analyse.bijection.thresholds`; ``steps_at_d_star``: the most steps a succeeding run at d* took;
     ``shared`` marks the h = 1 CoT rows, copied from no-CoT (the same runs)."""
     tab = _with_h1_cot(df)

@@ -200,7 +200,7 @@ def best_core(summary: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def bar_group(row: pd.Series, metrics: Sequence[str], name: str, *, color: str | None = None) -> dict:
-    """One bar group of ``plots_probing.plot_probe_bars`` from a :func:`summarise` row: mean, with min and max
+    """One bar group of ``plot.probing.plot_probe_bars`` from a :func:`summarise` row: mean, with min and max
     over seeds as error bars when the row has more than one seed."""
     missing = [m for m in metrics if m not in row.index]
     if missing:

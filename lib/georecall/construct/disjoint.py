@@ -30,7 +30,7 @@ Edge cases. D not a power of two: the first D of the 2^k sign codes are used; no
 k = 0, the subject rows are zero (each relation has one answer: the task holds no bits), d = R, the MLP is one
 all-zero unit, and the tag alone gives margin lambda = 2. A longer code (``k`` > ceil(log2 D), e.g. k = 1 at
 D = 1) also works, with margin 2/k. D = S with bijections is the shared-attribute block construction
-with R*S disjoint classes (the subject rows equal ``constructions.build_block``'s for the same table).
+with R*S disjoint classes (the subject rows equal ``construct.build_block``'s for the same table).
 
 Only W_E[:S] depends on the fact table; every other weight depends on (R, D, k) alone.
 """
@@ -63,7 +63,7 @@ _MAX_K = 62  # sign codes index answers by their bits; int64 answers have at mos
 
 
 def _min_code_length(D: int) -> int:
-    """ceil(log2 D), 0 at D = 1 (same as ``disjoint_theory.disjoint_code_length``)."""
+    """ceil(log2 D), 0 at D = 1 (same as ``theory.disjoint.disjoint_code_length``)."""
     return (D - 1).bit_length()
 
 

@@ -3,7 +3,7 @@
 Both builders return an ordinary ``models.Transformer``: positions, routing, gating and readout all happen inside
 its forward pass (``multihop.evaluate_multihop`` scores them like any trained model). Sign codes u_a in
 {±1/sqrt(k)}^k, k = ceil(log2 N), and the gate threshold B = 1/sqrt(k) are those of the single-hop block
-construction (``constructions.block_recipe``); sizes are ``multihop_theory.no_cot_dimension`` / ``cot_dimension``.
+construction (``construct.block_recipe``); sizes are ``theory.multihop.no_cot_dimension`` / ``cot_dimension``.
 
 Which "depth". The paper's abstract (Ravfogel et al. 2026, arXiv 2605.12426) states a capacity-depth tradeoff for
 chains of relational queries in a single-layer transformer. We read depth as the number of hops h that one query
@@ -47,7 +47,7 @@ The attention output at r_i's position is a convex combination of entity embeddi
 every closed gate stays shut exactly and the margin is 2/k up to e^{-beta}. d = R k + R + k + 2 for every h: only
 n_ctx = 2h grows.
 
-**h = 1.** The no-CoT model *is* the block construction ``constructions.build_block``: the same weights except W_O's
+**h = 1.** The no-CoT model *is* the block construction ``construct.build_block``: the same weights except W_O's
 rows past d_s, which multiply head coordinates W_V leaves at zero (W_V W_O = 2 Pi_S in both). The CoT model computes
 the same logits (up to e^{-beta}) with prev-token attention instead of uniform attention, in 2 more dimensions.
 """
@@ -133,7 +133,7 @@ def build_no_cot(
     task, h: int, *, beta: float = DEFAULT_BETA, dtype: torch.dtype = torch.float64, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Transformer:
     """The path-superposition construction for h-hop queries without chain-of-thought (see the module docstring):
-    n_heads = h, n_ctx = h + 1, d = ``multihop_theory.no_cot_dimension(N, R, h)``, m = 2 R^h k; 100% accuracy with
+    n_heads = h, n_ctx = h + 1, d = ``theory.multihop.no_cot_dimension(N, R, h)``, m = 2 R^h k; 100% accuracy with
     margin 2/k up to O(h^2 R^h k e^{-beta}). ``task`` is a ``BijectionTask`` or a perms tensor [R, N].
 
     >>> from georecall.tasks.bijection import make_task

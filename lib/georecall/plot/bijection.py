@@ -2,7 +2,7 @@
 
 Encodings shared by every chapter: one colour per relation count R (:func:`color_for_R`, a colour-blind-safe
 palette); dashed lines for theory (constructions, bounds), solid lines for trained or measured models; log axes with
-major labels only (:func:`plotstyle.log_axis`), linear axes where the claim is a straight line; the legend in a band
+major labels only (:func:`plot.style.log_axis`), linear axes where the claim is a straight line; the legend in a band
 below the plot and titles wrapped to fit a 390 px screen (:mod:`georecall.plot.style`).
 """
 
@@ -55,7 +55,7 @@ def slider_figure(
 
     Every step's traces are added once; a step's ``update`` toggles ``visible`` and sets ``title.text``
     (never ``title``, which plotly.js >= 3 would clear). ``shared_traces`` stay visible at every step. The slider
-    sits below the x-axis and the legend below the slider (:func:`plotstyle.legend_below`).
+    sits below the x-axis and the legend below the slider (:func:`plot.style.legend_below`).
     """
     if not steps:
         raise ValueError("slider_figure needs at least one step")

@@ -13,7 +13,7 @@ from .style import GREY, LIGHT_GREY, color_for_R, legend_below, log_axis, wrap
 
 
 def accuracy_vs_d_traces(curves, N: int, *, show_legend: bool = True) -> list[go.Scatter]:
-    """One solid line per R: mean accuracy over seeds against d at subject count N (from ``sweeps.accuracy_curves``)."""
+    """One solid line per R: mean accuracy over seeds against d at subject count N (``analyse.accuracy_curves``)."""
     traces = []
     sub = curves[curves["n_subjects"] == N]
     for R, g in sub.groupby("n_relations"):
@@ -178,9 +178,9 @@ def _format_name(fmt: str) -> str:
 
 def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
     """Largest memorisable number of facts against non-embedding parameters P, on linear axes (the claim is a line
-    through the origin). ``cap`` from ``sweeps.frozen_capacity`` (frozen; marker per format), ``fit`` the
+    through the origin). ``cap`` from ``analyse.frozen_capacity`` (frozen; marker per format), ``fit`` the
     through-origin fit facts = c·P of the frozen [s, r] rows (numbers in the caption), ``learned`` (optional,
-    ``sweeps.learned_reach``) the largest facts the learned model memorised at the same shapes (triangles when
+    ``analyse.learned_reach``) the largest facts the learned model memorised at the same shapes (triangles when
     every tested N passed: a lower bound)."""
     fig = go.Figure()
     symbols = {"single_hop": "circle", "noisy": "square-open"}

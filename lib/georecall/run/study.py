@@ -46,7 +46,7 @@ from ..train.batched import train_batched
 __all__ = ["build_point", "steps_to_target", "measure", "probe_group", "experiment_tables", "GATE_SEEDS"]
 
 GATE_SEEDS = (0,)  # the gates table keeps these seeds' points only ...
-GATE_RECIPES = (CORE, CONSTRUCTION, UNTRAINED)  # ... of these recipes (probe_analysis.recipe_labels)
+GATE_RECIPES = (CORE, CONSTRUCTION, UNTRAINED)  # ... of these recipes (analyse.probing.recipe_labels)
 
 
 def _point(obj) -> ProbePoint:

@@ -10,7 +10,7 @@ command line is ``python -m georecall sweep PRESET`` (``python -m georecall.swee
 Two kinds of experiment:
 
 - **grid**: a fixed list of points: :class:`RunConfig` (train, record accuracy) or
-  ``presets_probing.ProbePoint`` (train or build a model, then probe it: the probing study's tables).
+  ``sweep.probing.ProbePoint`` (train or build a model, then probe it: the probing study's tables).
 - **threshold lines** (:class:`georecall.sweep.search.Line`): along an ordered grid of one axis (``d_model`` or
   ``n_subjects``), find where the majority of seeds stops/starts reaching ``target_accuracy``. The walk
   starts at a theory-informed grid index, steps (galloping) until the boundary is bracketed, then bisects; it
@@ -346,7 +346,7 @@ class Experiment:
 
     name: str
     description: str
-    points: tuple = ()  # RunConfig, or presets_probing.ProbePoint (one kind per experiment)
+    points: tuple = ()  # RunConfig, or sweep.probing.ProbePoint (one kind per experiment)
     lines: tuple = ()  # search.Line
 
     def __post_init__(self) -> None:
@@ -358,7 +358,7 @@ class Experiment:
 
     @property
     def probing(self) -> bool:
-        """True when the points are ``presets_probing.ProbePoint`` (a RunConfig in ``run``; the study's tables)."""
+        """True when the points are ``sweep.probing.ProbePoint`` (a RunConfig in ``run``; the study's tables)."""
         return bool(self.points) and isinstance(getattr(self.points[0], "run", None), RunConfig)
 
 

@@ -3,7 +3,7 @@ tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.
 (Chapter 6's table) and ``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweep.configs.Experiment`: E1 (d* searches with learned embeddings, threshold
-lines along d, each probe trying the rates ``sweeps.E1_LRS`` per seed, best of them), E2 (capacity searches with
+lines along d, each probe trying the rates ``sweep.E1_LRS`` per seed, best of them), E2 (capacity searches with
 frozen embeddings, lines along N), and a fixed grid (learned embeddings at the frozen control's shapes). A search
 starts at a theory-informed grid index (the counting bound for d*, a facts-per-parameter prior for capacity) and
 moves away from it as the results demand. Every smoke line is also a book (or disjoint) line, so CI re-trains a

@@ -2,7 +2,7 @@
 its :class:`Recheck` variants) and where its search stands (:class:`LineState`).
 
 A :class:`Line` walks an ordered grid of one axis (``d_model`` or ``n_subjects``) of a base
-:class:`georecall.sweep.configs.RunConfig` to find where the majority of its seeds (more than ``sweeps.MAJORITY``)
+:class:`georecall.sweep.configs.RunConfig` to find where the majority of its seeds (more than ``sweep.MAJORITY``)
 stops or starts reaching ``target_accuracy``. The walk starts at a theory-informed grid index, gallops until
 the boundary is bracketed, then bisects; each probe depends only on earlier results, so a rerun probes exactly
 the same points. The runner (:mod:`georecall.run.runner`) feeds it results.
