@@ -29,20 +29,16 @@ import numpy as np
 import torch
 
 from georecall import __main__ as cli
-from georecall import (
-    batched,
-    cache,
-    constructions,
-    models,
-    recall,
-    recipe,
-    repro,
-    runner,
-    sweeps,
-    tables,
-    tasks,
-    train,
-)
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.model import recall
+from georecall.model import transformer as models
+from georecall.run import runner
+from georecall.sweep import cache, tables
+from georecall.sweep import configs as sweeps
+from georecall.tasks import bijection as tasks
+from georecall.train import batched, recipe
+from georecall.train import loop as train
 
 TASK = tasks.make_task(8, 2, seed=0)
 DATA = TASK.single_hop()

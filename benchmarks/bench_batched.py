@@ -17,7 +17,11 @@ import time
 
 import torch
 
-from georecall import batched, models, repro, tasks, train
+from georecall import repro
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import batched
+from georecall.train import loop as train
 
 LRS = (3e-3, 1e-2, 3e-2)
 

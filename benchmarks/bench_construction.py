@@ -54,7 +54,10 @@ def variant(name: str, quick: bool, threads: int) -> dict:
     """Run one scale variant in this (fresh) process and return its measurements."""
     import torch
 
-    from georecall import constructions, recall, tasks, train
+    from georecall.construct import bijection as constructions
+    from georecall.model import recall
+    from georecall.tasks import bijection as tasks
+    from georecall.train import loop as train
 
     torch.set_num_threads(threads)
     task = tasks.make_task(N_SCALE, R_SCALE, seed=0)
@@ -188,7 +191,7 @@ def part1(quick: bool, thread_counts: list[int]) -> None:
     for r in rows[: len(thread_counts)]:
         if "build_s" in r:
             print(f"build of the N={N_SCALE}, R={R_SCALE} model ({r['threads']} thread(s)): {r['build_s']:.1f} s")
-    from georecall import constructions
+    from georecall.construct import bijection as constructions
 
     try:
         constructions.block_recipe(2**24, 64)
@@ -199,7 +202,10 @@ def part1(quick: bool, thread_counts: list[int]) -> None:
 def part2() -> None:
     import torch
 
-    from georecall import chapters, plots, plots_construction, widgets
+    from georecall.construct import views as chapters
+    from georecall.explore import bijection as widgets
+    from georecall.plot import bijection as plots
+    from georecall.plot import construction as plots_construction
 
     plots.setup()
     print(f"\n=== Part 2: explorer answer to a slider move, N={N_UI}, R={R_UI} ===")

@@ -16,7 +16,9 @@ import time
 
 import torch
 
-from georecall import models, tasks, train
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import loop as train
 
 
 class AllPositions(models.Transformer):

@@ -1,4 +1,4 @@
-"""Training speed side by side in one process: a naive one-model loop, ``georecall.train.train`` one by one, and
+"""Training speed side by side in one process: a naive one-model loop, ``georecall.train.loop.train`` one by one, and
 ``batched.train_batched``, on the same models, data, seeds and AdamW recipe.
 
     PYTHONPATH=lib .venv/bin/python benchmarks/bench_training.py [--threads 1 2] [--repeats 3] [--shapes ...]
@@ -37,7 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from georecall import _fused, batched, models, repro, tasks, train
+from georecall import repro
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import _fused, batched
+from georecall.train import loop as train
 
 LRS = (3e-3, 1e-2, 3e-2)
 SHAPES = {  # name: (N, R, d, d_mlp, models, steps, noisy)

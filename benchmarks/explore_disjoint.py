@@ -24,9 +24,12 @@ import time
 import pandas as pd
 import torch
 
-from georecall import batched, models, repro, train
-from georecall import disjoint as dj
-from georecall import disjoint_theory as dt
+from georecall import repro
+from georecall.model import transformer as models
+from georecall.tasks import disjoint as dj
+from georecall.theory import disjoint as dt
+from georecall.train import batched
+from georecall.train import loop as train
 
 D_GRID = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32)
 
@@ -36,7 +39,7 @@ def learned_line(S: int, R: int, D: int, *, seeds, steps: int, lr: float, d_star
     data = task.single_hop()
     rows, streak = [], 0
     for d in [d for d in D_GRID if d >= d_start]:
-        ms = [models.Transformer(dj.model_config(data, d, init_seed=s)) for s in seeds]
+        ms = [models.Transformer(models.config_for(data, d, init_seed=s)) for s in seeds]
         cfgs = [
             train.TrainConfig(lr=lr, max_steps=steps, eval_every=128, target_accuracy=0.99, data_seed=s) for s in seeds
         ]
@@ -78,7 +81,7 @@ def frozen_line(
     rows = []
     for n_steps in [f * steps for f in budgets]:
         ms = [
-            models.Transformer(dj.model_config(stop_draw, d, n_heads=heads, d_mlp=m, freeze_embed=True, init_seed=s))
+            models.Transformer(models.config_for(stop_draw, d, n_heads=heads, d_mlp=m, freeze_embed=True, init_seed=s))
             for s in seeds
         ]
         # target 1.0 + eval only at the end: runs use the whole budget; the stop draw plays no role in success

@@ -14,9 +14,12 @@ import argparse
 import dataclasses
 import time
 
-from georecall import multihop, repro, tasks, train
-from georecall.models import ModelConfig, Transformer
-from georecall.multihop_theory import COT, NO_COT
+from georecall import repro
+from georecall.model import multihop
+from georecall.model.transformer import ModelConfig, Transformer
+from georecall.tasks import bijection as tasks
+from georecall.theory.multihop import COT, NO_COT
+from georecall.train import loop as train
 
 
 def run(fmt: str, N: int, R: int, h: int, d: int, lr: float, max_steps: int, seed: int) -> dict:
@@ -53,7 +56,7 @@ def run(fmt: str, N: int, R: int, h: int, d: int, lr: float, max_steps: int, see
 def batched_step_cost(fmt: str, N: int, R: int, h: int, d: int, n_models: int, steps: int) -> dict:
     """CPU seconds per optimisation step of ``n_models`` stacked models (``batched.train_batched``, no early stop):
     the unit for a sweep's cost estimate."""
-    from georecall.batched import train_batched
+    from georecall.train.batched import train_batched
 
     task = tasks.make_task(N, R, seed=0)
     data = multihop.no_cot_facts(task, h) if fmt == NO_COT else multihop.cot_facts(task, h)

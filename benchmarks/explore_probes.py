@@ -14,7 +14,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from georecall import constructions, models, probe_summary, repro, tasks, transfer
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.model import transformer as models
+from georecall.probe import summary as probe_summary
+from georecall.probe import transfer
+from georecall.tasks import bijection as tasks
 
 
 def train_fixed(model, task, *, steps: int, lr: float, wd: float) -> float:

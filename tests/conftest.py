@@ -2,7 +2,9 @@
 
 import pytest
 
-from georecall import models, repro, tasks
+from georecall import repro
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import cache as cache_mod
-from . import presets, repro, runner, sweeps, tables
+from . import repro
 from ._checks import check_writable_dir
-from .executors import check_dask_address
+from .run import runner
+from .run.executors import check_dask_address
+from .sweep import cache as cache_mod
+from .sweep import configs as sweeps
+from .sweep import presets, tables
 
 __all__ = ["main"]
 

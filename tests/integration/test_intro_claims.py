@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from georecall import analysis
+from georecall.analyse import bijection as analysis
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
 

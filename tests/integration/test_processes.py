@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from georecall import tables
+from georecall.sweep import tables
 
 LIB = Path(__file__).resolve().parents[2] / "lib"
 ENV = {**os.environ, "PYTHONPATH": str(LIB)}
@@ -84,7 +84,7 @@ def test_kill_9_of_the_cli_leaves_no_worker_alive(tmp_path):
 WRITER = """
 import sys
 import pandas as pd
-from georecall import tables
+from georecall.sweep import tables
 value, n = float(sys.argv[1]), int(sys.argv[2])
 df = pd.DataFrame({c: [value] * 500 for c in tables.DENSE_COLUMNS})
 for _ in range(n):

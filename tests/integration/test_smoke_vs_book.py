@@ -14,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from georecall import analysis, multihop_analysis, runner, tables
+from georecall.analyse import bijection as analysis
+from georecall.analyse import multihop as multihop_analysis
+from georecall.run import runner
+from georecall.sweep import tables
 
 BOOK_DATA = Path(__file__).resolve().parents[2] / "book" / "_data"
 ACC_TOL = 0.02  # accuracy; ~1-2 facts of the smallest smoke tasks (64 x 1 = 64 facts)

@@ -5,7 +5,9 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from georecall import runner, search, sweeps, tables
+from georecall.run import runner
+from georecall.sweep import configs as sweeps
+from georecall.sweep import search, tables
 
 distributed = pytest.importorskip("distributed")
 

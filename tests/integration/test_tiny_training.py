@@ -2,7 +2,8 @@
 
 import torch
 
-from georecall import tasks, train
+from georecall.tasks import bijection as tasks
+from georecall.train import loop as train
 
 
 def test_tiny_model_memorises_32_facts():

@@ -3,7 +3,9 @@ constructions they all inspect (built once per test module)."""
 
 import pytest
 
-from georecall import constructions, repro, tasks
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.tasks import bijection as tasks
 
 
 @pytest.fixture

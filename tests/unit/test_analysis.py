@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from georecall import analysis, theory
+from georecall.analyse import bijection as analysis
+from georecall.theory import bijection as theory
 
 SLOPE_TOL = 1e-9
 

@@ -6,7 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from georecall import _fused, batched, models, tasks, train
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import _fused, batched
+from georecall.train import loop as train
 
 PARAM_TOL_F64 = 1e-9  # float64: only summation order differs, so trajectories agree to round-off
 LOSS_TOL_F64 = 1e-9

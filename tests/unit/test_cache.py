@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import georecall
-from georecall import cache
+from georecall.sweep import cache
 
 
 @dataclass(frozen=True, kw_only=True)

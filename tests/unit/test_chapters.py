@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from georecall import chapters, constructions, repro, tables, tasks, theory
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.construct import views as chapters
+from georecall.sweep import tables
+from georecall.tasks import bijection as tasks
+from georecall.theory import bijection as theory
 
 MARGIN_TOL = 1e-9
 TABLE_TOL = 0.005  # committed accuracies vs recomputed ones: BLAS differences may flip a borderline fact or two

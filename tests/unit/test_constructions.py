@@ -3,7 +3,11 @@
 import pytest
 import torch
 
-from georecall import constructions, recall, tasks, theory, train
+from georecall.construct import bijection as constructions
+from georecall.model import recall
+from georecall.tasks import bijection as tasks
+from georecall.theory import bijection as theory
+from georecall.train import loop as train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

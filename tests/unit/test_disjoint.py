@@ -5,10 +5,16 @@ import math
 import pytest
 import torch
 
-from georecall import batched, constructions, models, recall, repro, tasks, train
-from georecall import disjoint as dj
-from georecall import disjoint_construction as dc
-from georecall import disjoint_theory as dt
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.construct import disjoint as dc
+from georecall.model import recall
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.tasks import disjoint as dj
+from georecall.theory import disjoint as dt
+from georecall.train import batched
+from georecall.train import loop as train
 
 
 def margins_by_kind(model, task):
@@ -216,11 +222,11 @@ def test_noisy_batch_draws_random_facts():
 def test_trainers_accept_both_formats_with_several_heads():
     task = dj.make_disjoint_task(16, 2, 4, seed=0)
     data = task.single_hop()
-    model = models.Transformer(dj.model_config(data, 8, n_heads=2))
+    model = models.Transformer(models.config_for(data, 8, n_heads=2))
     res = train.train(model, data, train.TrainConfig(max_steps=4, eval_every=2), progress=False)
     assert res.steps == 4 and math.isfinite(res.loss)
     evaluation = dj.noisy_sequences(task, copies=1, seed=0)
-    cfg = dj.model_config(evaluation, 8, n_heads=4, freeze_embed=True)
+    cfg = models.config_for(evaluation, 8, n_heads=4, freeze_embed=True)
     assert cfg.n_ctx == 32 and cfg.d_vocab == 16 + 2 + 18 + 1 and cfg.d_head == 2
     stack = [models.Transformer(models.ModelConfig(**{**cfg.__dict__, "init_seed": i})) for i in range(2)]
     W_E0 = stack[0].W_E.detach().clone()
@@ -263,11 +269,11 @@ def test_bad_task_config_raises_naming_the_parameter(kwargs, match):
 def test_bad_model_and_construction_input():
     data = dj.make_disjoint_task(8, 2, 4, seed=0).single_hop()
     with pytest.raises(ValueError, match=r"n_heads must be an int in \[1, 6\]"):
-        dj.model_config(data, 6, n_heads=8)
+        models.config_for(data, 6, n_heads=8)
     with pytest.raises(ValueError, match=r"n_heads must divide d_model = 6 \(allowed: \[1, 2, 3, 6\]\)"):
-        dj.model_config(data, 6, n_heads=4)
+        models.config_for(data, 6, n_heads=4)
     with pytest.raises(TypeError, match="tasks.FactSet"):
-        dj.model_config("data", 6)
+        models.config_for("data", 6)
     task = dj.make_disjoint_task(8, 2, 5, seed=0)
     with pytest.raises(ValueError, match=r"k \(code length\) must be an int in \[3, "):
         dc.build_disjoint(task, k=2)

@@ -3,8 +3,9 @@
 import pandas as pd
 import pytest
 
-from georecall import disjoint_construction as dc
-from georecall import disjoint_plots, disjoint_widgets
+from georecall.construct import disjoint as dc
+from georecall.explore import disjoint as disjoint_widgets
+from georecall.plot import disjoint as disjoint_plots
 
 
 def test_construction_margins_counts_every_fact_with_the_stated_minimum():

@@ -6,7 +6,12 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from georecall import disjoint, disjoint_analysis, disjoint_runs, presets, runner, search, sweeps, tables
+from georecall.analyse import disjoint as disjoint_analysis
+from georecall.run import disjoint as disjoint_runs
+from georecall.run import runner
+from georecall.sweep import configs as sweeps
+from georecall.sweep import presets, search, tables
+from georecall.tasks import disjoint
 
 TINY = dict(task="disjoint", n_subjects=8, n_relations=2, n_answers=4, d_model=8, d_mlp=16, n_heads=2)
 

@@ -1,9 +1,13 @@
-"""The hand-written answer-position step (georecall._fused) against autograd through models.Transformer, in float64."""
+"""The hand-written answer-position step (georecall.train._fused) against autograd through
+model.transformer.Transformer, in float64."""
 
 import pytest
 import torch
 
-from georecall import _fused, batched, models, tasks, train
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import _fused, batched
+from georecall.train import loop as train
 
 GRAD_TOL = 1e-10  # float64: only summation order differs from autograd
 

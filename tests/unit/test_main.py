@@ -1,4 +1,4 @@
-"""The command line: `--help` lists presets and tables; `table` writes through the registry; the old alias works."""
+"""The command line: `--help` lists presets and tables; `table` writes through the registry."""
 
 import json
 import os
@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from georecall import __main__ as cli
-from georecall import cache as cache_mod
-from georecall import presets, runner, tables
+from georecall.run import runner
+from georecall.sweep import cache as cache_mod
+from georecall.sweep import presets, tables
 
 LIB = Path(__file__).resolve().parents[2] / "lib"
 
@@ -46,15 +47,6 @@ def test_table_command_writes_the_registered_table(tmp_path, monkeypatch, capsys
     assert summary["written"] == [str(tmp_path / "dense_accuracy.csv")]
     assert seen["dense_accuracy"]["use_cache"] is False and seen["dense_accuracy"]["progress"] is False
     assert tables.load_table("dense_accuracy", tmp_path)["accuracy"].tolist() == [0.5]
-
-
-def test_old_sweeps_entry_point_is_an_alias():
-    env = {**os.environ, "PYTHONPATH": str(LIB)}
-    out = subprocess.run(
-        [sys.executable, "-m", "georecall.sweeps", "--help"], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "usage: python -m georecall sweep" in out.stdout and "dense_accuracy" in out.stdout
 
 
 # --- ordinary mistakes: one line on stderr, exit status 2, no traceback, nothing trained -------------------------

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from georecall import models, tasks
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
 
 ATOL = 1e-6
 
@@ -85,7 +86,7 @@ def test_state_dict_round_trip(tmp_path, tiny_task, tiny_model):
 
 
 def test_freeze_embed_really_freezes(tiny_task):
-    from georecall import train
+    from georecall.train import loop as train
 
     model = models.Transformer(models.ModelConfig.for_task(tiny_task, 8, freeze_embed=True))
     W_E, W_U, W_in = model.W_E.clone(), model.W_U.clone(), model.W_in.clone()
@@ -124,7 +125,7 @@ def test_bad_model_config(kwargs, needle):
 
 
 def test_vocabulary_must_fit_task():
-    from georecall import train
+    from georecall.train import loop as train
 
     small = tasks.make_task(8, 2)
     big = tasks.make_task(32, 2)

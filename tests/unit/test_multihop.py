@@ -6,10 +6,14 @@ import math
 import pytest
 import torch
 
-from georecall import constructions, recall, repro, tasks, train
-from georecall import multihop as mh
-from georecall import multihop_constructions as mc
-from georecall import multihop_theory as mt
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.construct import multihop as mc
+from georecall.model import multihop as mh
+from georecall.model import recall
+from georecall.tasks import bijection as tasks
+from georecall.theory import multihop as mt
+from georecall.train import loop as train
 
 MARGIN_TOL = 1e-9  # float64 rounding (and the e^-40 attention leak) allowed below the 2/k margin
 SIZES = [(16, 2), (64, 3), (100, 2)]  # 100: N not a power of two (unused sign codes)

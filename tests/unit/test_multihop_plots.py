@@ -4,9 +4,13 @@ slider steps and errors; the CoT gate picture of the construction."""
 import pandas as pd
 import pytest
 
-from georecall import multihop, multihop_plots, multihop_widgets, repro, tasks
-from georecall import multihop_constructions as mc
-from georecall import multihop_theory as mt
+from georecall import repro
+from georecall.construct import multihop as mc
+from georecall.explore import multihop as multihop_widgets
+from georecall.model import multihop
+from georecall.plot import multihop as multihop_plots
+from georecall.tasks import bijection as tasks
+from georecall.theory import multihop as mt
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,15 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from georecall import multihop_analysis, multihop_sweep, presets, repro, runner, search, sweeps, tables, tasks
-from georecall import multihop_constructions as mc
-from georecall.train import TrainResult
+from georecall import repro
+from georecall.analyse import multihop as multihop_analysis
+from georecall.construct import multihop as mc
+from georecall.run import multihop as multihop_sweep
+from georecall.run import runner
+from georecall.sweep import configs as sweeps
+from georecall.sweep import presets, search, tables
+from georecall.tasks import bijection as tasks
+from georecall.train.loop import TrainResult
 
 
 @pytest.fixture(autouse=True)
@@ -138,7 +144,7 @@ def test_build_gives_every_query_and_the_formats_model(fmt, heads, T):
 
 def test_build_refuses_a_single_hop_point():
     with pytest.raises(TypeError, match="MultiHopConfig"):
-        multihop_sweep.build(sweeps.RunConfig())
+        multihop_sweep.build_point(sweeps.RunConfig())
 
 
 @pytest.mark.parametrize("fmt", ["no_cot", "cot"])

@@ -4,7 +4,14 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from georecall import chapters, constructions, plots, plots_capacity, plots_construction, plotstyle, tasks, theory
+from georecall.construct import bijection as constructions
+from georecall.construct import views as chapters
+from georecall.plot import bijection as plots
+from georecall.plot import capacity as plots_capacity
+from georecall.plot import construction as plots_construction
+from georecall.plot import style as plotstyle
+from georecall.tasks import bijection as tasks
+from georecall.theory import bijection as theory
 
 
 def _steps(n=3):
@@ -152,7 +159,7 @@ def test_training_slider_shares_one_loss_range_with_labels():
 
 
 def test_threshold_scaling_draws_the_real_counting_bound_per_line():
-    from georecall import analysis
+    from georecall.analyse import bijection as analysis
 
     rows = [
         dict(data_format="single_hop", freeze_embed=False, n_subjects=N, n_relations=R, d_model=d, seed=s, accuracy=1.0)

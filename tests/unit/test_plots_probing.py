@@ -4,8 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from georecall import plots_probing as pp
-from georecall import widgets_probing
+from georecall.explore import probing as widgets_probing
+from georecall.plot import probing as pp
 
 METRICS = ["superposition_r2", "swap_success"]
 LABELS = {"superposition_r2": "R²", "swap_success": "swap"}

@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from georecall import probe_analysis as pa
-from georecall import tables
+from georecall.analyse import probing as pa
+from georecall.sweep import tables
 
 BASE = dict(
     source="trained",

@@ -5,16 +5,14 @@ import math
 import pytest
 import torch
 
-from georecall import (
-    constructions,
-    models,
-    probe_summary,
-    probes,
-    repro,
-    selector,
-    tasks,
-    theory,
-)
+from georecall import repro
+from georecall.construct import bijection as constructions
+from georecall.model import transformer as models
+from georecall.probe import selector
+from georecall.probe import storage as probes
+from georecall.probe import summary as probe_summary
+from georecall.tasks import bijection as tasks
+from georecall.theory import bijection as theory
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -5,7 +5,11 @@ import math
 import pytest
 import torch
 
-from georecall import constructions, models, recall, tasks, theory
+from georecall.construct import bijection as constructions
+from georecall.model import recall
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.theory import bijection as theory
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

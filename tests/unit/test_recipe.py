@@ -2,7 +2,8 @@
 
 import pytest
 
-from georecall import recipe, train
+from georecall.train import loop as train
+from georecall.train import recipe
 
 
 def test_book_recipe_is_the_default_and_the_documented_values():

@@ -7,7 +7,9 @@ import time
 import pandas as pd
 import pytest
 
-from georecall import cache, runner, search, sweeps, tables
+from georecall.run import runner
+from georecall.sweep import cache, search, tables
+from georecall.sweep import configs as sweeps
 
 
 def test_grid_exceeding_memory_fails_fast():
@@ -115,7 +117,7 @@ def test_a_failed_point_keeps_its_reason_and_never_counts_as_a_success():
 def test_line_with_rates_trains_failing_seeds_at_the_next_rate_only(monkeypatch):
     """A fake trainer (success iff d >= a per-(seed, rate) threshold): the search tries the second and third rates
     only for failing seeds of open probes, and the table's d* is the best-of-rates threshold."""
-    from georecall import analysis
+    from georecall.analyse import bijection as analysis
 
     need = {  # (seed, lr) -> smallest d that reaches the target
         (0, 1e-2): 5, (1, 1e-2): 8, (2, 1e-2): 12,

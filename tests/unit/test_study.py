@@ -5,7 +5,11 @@ import math
 
 import pytest
 
-from georecall import presets_probing, probe_summary, runner, study, sweeps, tables
+from georecall.probe import summary as probe_summary
+from georecall.run import runner, study
+from georecall.sweep import configs as sweeps
+from georecall.sweep import probing as presets_probing
+from georecall.sweep import tables
 
 N, R = 16, 2  # block construction: k = 4, d = R k + R + k = 14, m = 2 R k = 16
 RUN = sweeps.RunConfig(n_subjects=N, n_relations=R, d_model=14, d_mlp=16, max_steps=64, eval_every=16, early_stop=False)

@@ -5,7 +5,10 @@ import itertools
 
 import pytest
 
-from georecall import presets, presets_probing, search, sweeps, train
+from georecall.sweep import configs as sweeps
+from georecall.sweep import presets, search
+from georecall.sweep import probing as presets_probing
+from georecall.train import loop as train
 
 
 @pytest.mark.parametrize(

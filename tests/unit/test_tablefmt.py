@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from georecall import tablefmt
+from georecall.plot import tablefmt
 
 
 def test_show_renames_rounds_and_hides_the_index():

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from georecall import presets, tables
+from georecall.sweep import presets, tables
 
 
 def _dense_rows():

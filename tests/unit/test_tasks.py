@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from georecall import tasks
+from georecall.tasks import bijection as tasks
 
 GRID = [(2, 1), (7, 3), (64, 4), (300, 5)]
 

@@ -1,4 +1,4 @@
-"""Closed forms of georecall.theory: known values, monotonicity, vectorisation, validation, doctests."""
+"""Closed forms of georecall.theory.bijection: known values, monotonicity, vectorisation, validation, doctests."""
 
 import doctest
 import math
@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from georecall import models, theory
+from georecall.model import transformer as models
+from georecall.theory import bijection as theory
 
 BITS_TOL = 0.5  # known bit counts are quoted rounded to the nearest bit
 REL_TOL = 1e-12
@@ -15,7 +16,7 @@ REL_TOL = 1e-12
 def test_doctests():
     result = doctest.testmod(theory, raise_on_error=False, verbose=False)
     assert result.attempted > 10, "theory docstrings lost their examples"
-    assert result.failed == 0, f"{result.failed} doctest(s) failed in georecall.theory"
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in georecall.theory.bijection"
 
 
 @pytest.mark.parametrize(("N", "R", "bits"), [(1024, 8, 70_152), (4096, 16, 692_001), (2, 1, 1), (1, 5, 0)])

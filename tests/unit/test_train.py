@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from georecall import models, tasks, train
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import loop as train
 
 
 def test_tiny_task_reaches_full_accuracy():
@@ -64,7 +66,7 @@ def test_early_stop_false_trains_past_the_target():
 
 
 def test_batched_early_stop_false_matches_train():
-    from georecall.batched import train_batched
+    from georecall.train.batched import train_batched
 
     task = tasks.make_task(16, 2, seed=0)
     cfg = train.TrainConfig(max_steps=96, eval_every=32, target_accuracy=0.1, early_stop=False)

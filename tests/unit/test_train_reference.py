@@ -1,5 +1,6 @@
-"""The fast training paths (train.train through the fused stack, batched.train_batched) against a plain autograd
-reference: torch.optim.AdamW on models.Transformer's own forward, the loop train.train ran before the fused step."""
+"""The fast training paths (train.train through the fused stack, batched.train_batched) against the plain autograd
+reference (georecall.train.reference: torch.optim.AdamW on the Transformer's own forward, the loop train.train ran
+before the fused step)."""
 
 import copy
 from dataclasses import replace
@@ -7,39 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from georecall import _fused, batched, models, repro, tasks, train
+from georecall.model import transformer as models
+from georecall.tasks import bijection as tasks
+from georecall.train import _fused, batched
+from georecall.train import loop as train
+from georecall.train.reference import reference_train
 
 CFG = train.TrainConfig(lr=1e-2, max_steps=40, eval_every=8, target_accuracy=1.0)
-
-
-def reference_train(model, data, config):
-    """Autograd + torch.optim.AdamW, full batch or shuffled minibatches; history at step 0 and every eval_every."""
-    opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
-    )
-    g = repro.generator(config.data_seed, "data")
-    n, history = len(data), []
-    order, cursor = torch.empty(0, dtype=torch.long), 0
-    for step in range(config.max_steps + 1):
-        if step % config.eval_every == 0 or step == config.max_steps:
-            with torch.no_grad():
-                ev = train.evaluate(model, data)
-            history.append((step, ev.accuracy, ev.loss))
-            if ev.accuracy >= config.target_accuracy or step == config.max_steps:
-                return history
-        if n <= config.full_batch_max:
-            tokens, targets = data.tokens, data.targets
-        else:
-            if cursor + config.batch_size > len(order):
-                order, cursor = torch.randperm(n, generator=g), 0
-            idx = order[cursor : cursor + config.batch_size]
-            cursor += config.batch_size
-            tokens, targets = data.tokens[idx], data.targets[idx]
-        loss, _ = train.loss_and_correct(model(tokens, last_only=True), targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return history
 
 
 CASES = {  # six small configurations covering every switch of the fused step

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from georecall import models, tasks, transfer
+from georecall.model import transformer as models
+from georecall.probe import transfer
+from georecall.tasks import bijection as tasks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -12,23 +12,16 @@ import pandas as pd
 import pytest
 import torch
 
-from georecall import (
-    _checks,
-    batched,
-    cache,
-    executors,
-    models,
-    recall,
-    recipe,
-    repro,
-    runner,
-    search,
-    sweeps,
-    tables,
-    tasks,
-    train,
-    widgets,
-)
+from georecall import _checks, repro
+from georecall.explore import bijection as widgets
+from georecall.model import recall
+from georecall.model import transformer as models
+from georecall.run import executors, runner
+from georecall.sweep import cache, search, tables
+from georecall.sweep import configs as sweeps
+from georecall.tasks import bijection as tasks
+from georecall.train import batched, recipe
+from georecall.train import loop as train
 
 TASK = tasks.make_task(8, 2, seed=0)
 DATA = TASK.single_hop()

@@ -1,7 +1,8 @@
 import ipywidgets as W
 import pytest
 
-from georecall import train, widgets
+from georecall.explore import bijection as widgets
+from georecall.train import loop as train
 
 
 def test_explorer_shows_message_instead_of_traceback():
@@ -70,7 +71,7 @@ def test_construction_twin_is_a_slider_figure():
 def test_train_live_is_the_book_recipe_and_refuses_big_tasks():
     from dataclasses import replace
 
-    from georecall import tasks
+    from georecall.tasks import bijection as tasks
 
     live = widgets.train_live(8, 2, 8, max_steps=64, eval_every=16)
     config = replace(train.BOOK_RECIPE, max_steps=64, eval_every=16)
@@ -111,7 +112,9 @@ def _next_value(control):
 
 
 def _panels():
-    from georecall import disjoint_widgets, multihop_widgets, widgets_probing
+    from georecall.explore import disjoint as disjoint_widgets
+    from georecall.explore import multihop as multihop_widgets
+    from georecall.explore import probing as widgets_probing
 
     return {
         "budget": (lambda: widgets.budget_explorer(), "R"),
@@ -126,7 +129,7 @@ def _panels():
 
 @pytest.mark.parametrize("name", list(_panels()))
 def test_every_panel_redraws_its_figure_below_the_controls(name):
-    from georecall import plotstyle
+    from georecall.plot import style as plotstyle
 
     plotstyle.setup()
     make, control_name = _panels()[name]

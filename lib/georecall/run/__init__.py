@@ -1,0 +1,23 @@
+"""Running sweeps: one stack of points (:mod:`.runner`, with the points of the variants in :mod:`.disjoint` and
+:mod:`.multihop`, and the probing study's in :mod:`.study`), the scheduler that sends stacks of cache misses to an
+executor (:mod:`.scheduler`), and the executors (:mod:`.executors`: inline, a local process pool, or Dask).
+
+Everything is loaded on first use, so naming :mod:`.scheduler` imports no torch (the runner and the executors do).
+"""
+
+from .._lazy import lazy
+
+_LAZY = {  # name -> the module that defines it (imported on first use)
+    "run": ".runner",
+    "run_experiments": ".runner",
+    "make_table": ".runner",
+    "check_memory": ".runner",
+    "train_group": ".runner",
+    "Scheduler": ".scheduler",
+    "groups": ".scheduler",
+    "InlineExecutor": ".executors",
+    "make_executor": ".executors",
+}
+
+__all__ = list(_LAZY)
+__getattr__ = lazy(__name__, _LAZY)

@@ -1,0 +1,292 @@
+"""The one registry of committed tables: each table's name, columns and number format, and atomic write and load.
+
+A committed table is a CSV ``<data_dir>/<name>.csv`` that a chapter reads (the book passes its ``_data``
+folder; the library holds no book path). Two kinds:
+
+- **sweep** tables, one per experiment of a sweep preset (``e1_capacity``, ``e2_frozen``, ``e2_learned`` of
+  ``book``; ``disjoint_dstar``, ``disjoint_frozen`` of ``disjoint``, which add the columns ``n_answers``,
+  ``n_heads`` and ``batch_size``): one row per trained point, deterministic columns only (no wall times),
+  ``%.9g`` floats; the probing study's experiment writes three (``probing``, ``transfer``, ``gates``;
+  :mod:`georecall.run.study`);
+- the **multi-hop** d* table (``multihop``, from the ``multihop`` preset; ``multihop_smoke``, CI's small check of
+  the ``smoke`` preset, is never committed): one row per trained multi-hop point, with hops, heads, decoded and
+  teacher-forced accuracy;
+- the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
+
+Every table is written the same way: to a uniquely named temporary file in the target folder, then
+``os.replace``-d into place, so a reader never sees half a table and two writers never share a temporary file.
+``python -m georecall table NAME --out DIR`` regenerates one (:mod:`georecall.run.runner` computes it).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .._checks import check_columns
+
+__all__ = [
+    "TableSpec",
+    "TABLES",
+    "SWEEP",
+    "DENSE",
+    "SWEEP_COLUMNS",
+    "DISJOINT_COLUMNS",
+    "MULTIHOP_COLUMNS",
+    "SWEEP_TABLES",
+    "BOOK_SWEEP_TABLES",
+    "PROBING_TABLES",
+    "POINT_COLUMNS",
+    "PROBE_FIELDS",
+    "spec",
+    "write_table",
+    "write_tables",
+    "load_table",
+    "load_tables",
+]
+
+SWEEP, DENSE = "sweep", "dense"  # how a table is produced: a sweep experiment, or the dense construction's scan
+
+SWEEP_COLUMNS = (
+    "n_subjects",
+    "n_relations",
+    "d_model",
+    "d_mlp",
+    "freeze_embed",
+    "data_format",
+    "lr",
+    "max_steps",
+    "seed",
+    "device",
+    "n_facts",
+    "n_params",
+    "n_params_trainable",
+    "n_params_nonembed",
+    "accuracy",
+    "loss",
+    "steps",
+    "reached_target",
+    "heldout_accuracy",
+    "failed",  # empty, or why training failed (a NaN or infinite loss): such a point never counts as a success
+)
+# the probing study (preset "probing"; georecall.run.study writes the rows): a point's identity, then its measurements
+POINT_COLUMNS = (
+    "source",
+    "n_subjects",
+    "n_relations",
+    "d_model",
+    "d_mlp",
+    "init_scale",
+    "tie_embed",
+    "freeze_unembed",
+    "lr",
+    "weight_decay",
+    "max_steps",
+    "early_stop",
+    "seed",
+    "device",
+)
+PROBE_FIELDS = (  # georecall.probe.summary.ProbeSummary's fields but N, R, d, m (a test keeps the two in step)
+    "accuracy",
+    "superposition_r2",
+    "superposition_r2_null",
+    "k_prime",
+    "decode_accuracy",
+    "decode_accuracy_nearest",
+    "top_R",
+    "unembed_facts",
+    "unembed_facts_null",
+    "bits_subject_table",
+    "selectivity",
+    "selectivity_normalised",
+    "selectivity_random_net",
+    "selectivity_tau",
+    "active_units",
+    "var_relation",
+    "var_subject",
+    "var_interaction",
+    "linear_branch_r2",
+    "restricted_accuracy",
+    "gate_ablation_accuracy",
+    "gate_ablation_blind_share",
+    "swap_success",
+    "unit_ablation_max_drop",
+    "unit_ablation_selectivity",
+    "chance",
+)
+PROBING_COLUMNS = (*POINT_COLUMNS, "loss", "steps", "steps_to_target", *PROBE_FIELDS, "transfer_steps", "where_facts")
+TRANSFER_COLUMNS = (*POINT_COLUMNS, "protocol", "step", "accuracy")
+GATES_COLUMNS = (*POINT_COLUMNS, "unit", "relation", "activation")
+# the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
+DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
+MULTIHOP_COLUMNS = (
+    "n_subjects",
+    "n_relations",
+    "hops",
+    "data_format",
+    "d_model",
+    "d_mlp",
+    "n_heads",
+    "lr",
+    "max_steps",
+    "seed",
+    "device",
+    "n_facts",  # N R^h queries
+    "n_params",
+    "n_params_trainable",
+    "n_params_nonembed",
+    "accuracy",  # final answer y_h, autoregressively decoded with CoT
+    "train_accuracy",  # the trainer's (teacher-forced with CoT: every y_i right)
+    "step_accuracy",  # "a_1;...;a_h": decoded accuracy of each generated token (CoT), the final one (no CoT)
+    "min_margin",  # smallest correct-minus-best-other logit of the final answer over all queries
+    "loss",
+    "failed",
+    "steps",
+    "reached_target",
+)
+DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """How one committed table is laid out and produced."""
+
+    name: str
+    description: str
+    kind: str  # SWEEP (an experiment of ``preset``) or DENSE
+    columns: tuple[str, ...]  # the columns written, in this order
+    float_format: str  # printf format of floats in the CSV
+    preset: str | None = None  # SWEEP: the preset whose experiment ``experiment`` produces the table
+    experiment: str | None = None  # SWEEP: that experiment's name (default: the table's own name)
+
+    def __post_init__(self) -> None:
+        if self.kind not in (SWEEP, DENSE):
+            raise ValueError(f"kind must be {SWEEP!r} or {DENSE!r}, got {self.kind!r}")
+        if (self.kind == SWEEP) != (self.preset is not None):
+            raise ValueError(f"table {self.name!r}: a preset is required for sweep tables and only for them")
+
+
+def _sweep(name: str, description: str, *, preset: str = "book", columns=SWEEP_COLUMNS) -> TableSpec:
+    return TableSpec(
+        name=name, description=description, kind=SWEEP, columns=columns, float_format="%.9g", preset=preset
+    )
+
+
+def _probing(name: str, description: str, columns: tuple[str, ...], float_format: str = "%.9g") -> TableSpec:
+    return TableSpec(
+        name=name,
+        description=description,
+        kind=SWEEP,
+        columns=columns,
+        float_format=float_format,
+        preset="probing",
+        experiment="probing",
+    )
+
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        _probing("probing", "Chapter 4: every probe on each point of the probing study", PROBING_COLUMNS),
+        _probing("transfer", "Chapter 5: transfer accuracy per point, protocol and step", TRANSFER_COLUMNS),
+        _probing("gates", "Chapter 4: mean unit activation per relation (core, seed 0)", GATES_COLUMNS, "%.6g"),
+        _sweep(
+            "e1_capacity",
+            "Chapter 3: d* search with learned embeddings (lines along d, 3 seeds, best of 3 learning rates per seed)",
+        ),
+        _sweep("e2_frozen", "Chapter 3: capacity search with frozen embeddings (lines along N)"),
+        _sweep("e2_learned", "Chapter 3: learned embeddings at the frozen control's shapes, along N"),
+        _sweep(
+            "disjoint_dstar",
+            "Appendix: d* of learned models on disjoint attribute sets, against R log2 D and S (3 seeds)",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
+        _sweep(
+            "disjoint_frozen",
+            "Appendix: frozen-embedding capacity on disjoint sets (noisy and [s, r]), budget and batch checks",
+            preset="disjoint",
+            columns=DISJOINT_COLUMNS,
+        ),
+        _sweep(
+            "multihop",
+            "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64)",
+            preset="multihop",
+            columns=MULTIHOP_COLUMNS,
+        ),
+        _sweep(
+            "multihop_smoke",
+            "CI only (not committed): small multi-hop d* lines of the smoke preset",
+            preset="smoke",
+            columns=MULTIHOP_COLUMNS,
+        ),
+        TableSpec(
+            name="dense_accuracy",
+            description="Chapter 2: the dense construction's accuracy against d",
+            kind=DENSE,
+            columns=DENSE_COLUMNS,
+            float_format="%.6g",
+        ),
+    )
+}
+SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP and t.preset != "smoke")  # committed ones
+BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
+PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
+
+
+def spec(name: str) -> TableSpec:
+    """The registered table ``name``; ``ValueError`` naming the registered tables otherwise."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; registered tables: {sorted(TABLES)}")
+    return TABLES[name]
+
+
+def write_table(name: str, df: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
+    """Write ``df`` as ``<out_dir>/<name>.csv`` in the registered columns and float format, atomically (a
+    uniquely named temporary file in ``out_dir``, then ``os.replace``). Returns the path."""
+    t = spec(name)
+    check_columns(f"table {name!r}", df, t.columns)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.csv"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".csv.tmp")
+    os.close(fd)
+    try:
+        df[list(t.columns)].to_csv(tmp, index=False, float_format=t.float_format)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike) -> list[Path]:
+    """:func:`write_table` for every ``{name: DataFrame}``; returns the paths in order."""
+    return [write_table(name, df, out_dir) for name, df in tables.items()]
+
+
+def load_table(name: str, data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read the committed table ``<data_dir>/<name>.csv``; ``ValueError`` if its columns are not the registered ones."""
+    t = spec(name)
+    path = Path(data_dir) / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no table {path}; produce it with `python -m georecall table {name} --out {data_dir}`")
+    df = pd.read_csv(path)
+    if tuple(df.columns) != t.columns:
+        raise ValueError(f"{path} has columns {list(df.columns)}, expected {list(t.columns)}")
+    return df
+
+
+def load_tables(data_dir: str | os.PathLike, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``{name: DataFrame}`` of the committed tables ``names`` (default: every registered table in ``data_dir``)."""
+    if names is None:
+        names = [n for n in TABLES if (Path(data_dir) / f"{n}.csv").exists()]
+    return {name: load_table(name, data_dir) for name in names}
