@@ -5,7 +5,7 @@ on every chain of ``make_task(N, R, seed)``. No-CoT: ``multihop.no_cot_facts`` w
 on ``multihop.cot_facts`` (n_heads = 1), then autoregressive decoding (``multihop.evaluate_multihop(fmt="cot")``)
 scores the final answer. Run on one thread under ``nice``:
 
-    PYTHONPATH=lib python benchmarks/explore_multihop_train.py --fmt no-cot --R 2 --d 8 16 32 --lr 0.003 0.01
+    PYTHONPATH=lib python benchmarks/explore_multihop_train.py --fmt no_cot --R 2 --d 8 16 32 --lr 0.003 0.01
 """
 
 from __future__ import annotations

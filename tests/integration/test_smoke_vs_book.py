@@ -2,9 +2,13 @@
 multi-hop lines (`multihop_smoke`, a pipeline check smaller than any committed line) are checked on their own.
 
 Every smoke line is also a book line (same base config, seeds, grid and start), so the smoke run re-trains a
-subset of the committed points. On the machine that produced the tables the agreement is exact; elsewhere a
-different CPU kernel can change float round-off, which a chaotic near-threshold run can amplify, hence the
-tolerance. Set ``GEORECALL_SMOKE_TABLES`` to a folder written by ``python -m georecall sweep smoke --out DIR``
+subset of the committed points. On the machine that produced the tables the agreement is exact. On another CPU the
+kernels round differently, and a run that has not memorised its facts is chaotic: on one 2-core AMD EPYC machine 49
+of the 80 shared single-hop points moved: by up to 0.31 in accuracy where a run stayed below the 99% target, by less
+than 0.01 where it reached it, and one run flipped (0.969 against 0.996), with every d* unchanged. So the test holds each point to what the book reads from it: a run that memorises agrees within ``ACC_TOL``, a verdict
+(reached the target or not) may differ only for a run within ``NEAR_TARGET`` of the target on both machines, and
+every line's d* is the same (``test_smoke_thresholds_match_book``).
+Set ``GEORECALL_SMOKE_TABLES`` to a folder written by ``python -m georecall sweep smoke --out DIR``
 to reuse CI's smoke run; otherwise the test runs the preset itself (about a minute on 2 cores).
 """
 
@@ -18,9 +22,12 @@ from georecall.analyse import bijection as analysis
 from georecall.analyse import multihop as multihop_analysis
 from georecall.run import runner
 from georecall.sweep import tables
+from georecall.train.recipe import TrainConfig
 
 BOOK_DATA = Path(__file__).resolve().parents[2] / "book" / "_data"
 ACC_TOL = 0.02  # accuracy; ~1-2 facts of the smallest smoke tasks (64 x 1 = 64 facts)
+TARGET = TrainConfig().target_accuracy  # the book recipe's 99%
+NEAR_TARGET = 0.05  # a run this close to the target may land on either side of it on another CPU
 KEY = ["data_format", "freeze_embed", "n_subjects", "n_relations", "d_model", "d_mlp", "lr", "max_steps", "seed"]
 KEY_DISJOINT = ["n_answers", "n_heads", "batch_size"]  # the disjoint tables' extra identifying columns
 MIN_OVERLAP = 20  # the smoke preset shares at least this many points with the book tables
@@ -62,9 +69,15 @@ def test_smoke_points_match_book_points(smoke_tables, book_tables):
         key = KEY + [c for c in KEY_DISJOINT if c in smoke.columns]
         both = smoke.merge(book_tables[name], on=key, suffixes=("_smoke", "_book"))
         total += len(both)
-        diff = (both["accuracy_smoke"] - both["accuracy_book"]).abs()
-        worst = both.loc[diff.idxmax()] if len(both) else None
-        assert diff.max() <= ACC_TOL, f"{name}: accuracy differs by {diff.max():.4f} at\n{worst}"
+        memorised = both[both["reached_target_smoke"] & both["reached_target_book"]]
+        diff = (memorised["accuracy_smoke"] - memorised["accuracy_book"]).abs()
+        assert diff.max() <= ACC_TOL, f"{name}: accuracy differs by {diff.max():.4f} at\n{memorised.loc[diff.idxmax()]}"
+        flipped = both[both["reached_target_smoke"] != both["reached_target_book"]]
+        far = flipped[flipped[["accuracy_smoke", "accuracy_book"]].min(axis=1) < TARGET - NEAR_TARGET]
+        assert far.empty, (
+            f"{name}: the verdict differs for runs far from the target:\n"
+            f"{far[key + ['accuracy_smoke', 'accuracy_book']]}"
+        )
     assert total >= MIN_OVERLAP, f"only {total} overlapping points; the smoke lines should be book lines"
 
 

@@ -269,7 +269,7 @@ def test_model_context_too_short_for_h():
     task = tasks.make_task(8, 2, seed=0)
     no_cot, cot = mc.build_no_cot(task, 2), mc.build_cot(task, 2)
     with pytest.raises(
-        ValueError, match=r"n_ctx=3 is too short for h=3 hops in the no-cot format.*n_ctx >= 4.*h in \[1, 2\]"
+        ValueError, match=r"n_ctx=3 is too short for h=3 hops in the no_cot format.*n_ctx >= 4.*h in \[1, 2\]"
     ):
         mh.evaluate_multihop(no_cot, task, 3)
     with pytest.raises(ValueError, match=r"n_ctx=4 is too short for h=3 hops in the cot format.*n_ctx >= 6"):

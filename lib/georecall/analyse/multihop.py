@@ -52,7 +52,6 @@ def multihop_thresholds(
     for key, d_star, censored in _boundaries(probes, MULTIHOP_LINE, "d_model", largest=False):
         rec = dict(zip(MULTIHOP_LINE, key))
         N, R, h, fmt = int(rec["n_subjects"]), int(rec["n_relations"]), int(rec["hops"]), rec["data_format"]
-        theory_fmt = multihop_theory.NO_COT if fmt == NO_COT else multihop_theory.COT
         at = tab[(tab[MULTIHOP_LINE] == pd.Series(rec)).all(axis=1) & (tab["d_model"] == d_star)]
         ok = at[at["accuracy"] >= target]
         rows.append(
@@ -60,8 +59,8 @@ def multihop_thresholds(
                 **rec,
                 "d_star": d_star,
                 "censored": censored,
-                "construction_d": multihop_theory.dimension(N, R, h, theory_fmt),
-                "per_entity_bound_d": multihop_theory.per_entity_lower_bound_d(N, R, h, theory_fmt, bits_per_param),
+                "construction_d": multihop_theory.dimension(N, R, h, fmt),
+                "per_entity_bound_d": multihop_theory.per_entity_lower_bound_d(N, R, h, fmt, bits_per_param),
                 "steps_at_d_star": int(ok["steps"].max()) if len(ok) else -1,
                 "max_steps": int(at["max_steps"].max()),
                 "probes": int((probes[MULTIHOP_LINE] == pd.Series(rec)).all(axis=1).sum()),

@@ -230,7 +230,7 @@ def generate(model: Transformer, task: BijectionTask, subjects, path_rows) -> tu
 class MultiHopEvaluation:
     """Scores of a model on h-hop queries; accuracy is on the final answer y_h (argmax over all N entities)."""
 
-    fmt: str  # "no-cot" or "cot"
+    fmt: str  # "no_cot" or "cot"
     h: int
     accuracy: float  # share of queries whose final answer is right
     step_accuracy: tuple[float, ...]  # per generated token: h entries with CoT (autoregressive), 1 without
@@ -263,7 +263,7 @@ def evaluate_multihop(
 ) -> MultiHopEvaluation:
     """Score the h-hop queries ``index`` (all N R^h by default) through the model, chunk by chunk.
 
-    ``fmt="no-cot"``: one ``model(tokens, last_only=True)`` on [x, N+r_1, ..., N+r_h]. ``fmt="cot"``: :func:`generate`
+    ``fmt="no_cot"``: one ``model(tokens, last_only=True)`` on [x, N+r_1, ..., N+r_h]. ``fmt="cot"``: :func:`generate`
     (h autoregressive steps). Queries are generated per chunk, so memory stays at one chunk: a request whose single
     query (or ``chunk_size``) exceeds ``max_bytes`` raises ``ValueError`` before any forward pass.
 

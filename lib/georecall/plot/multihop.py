@@ -26,15 +26,13 @@ __all__ = [
     "plot_multihop_accuracy_slider",
 ]
 
-FORMAT_COLORS = {"no-cot": VERMILLION, "cot": BLUE}
-FORMAT_NAMES = {"no-cot": "without CoT", "cot": "with CoT"}
-_TABLE_FORMAT = {"no_cot": "no-cot", "cot": "cot"}  # the sweep tables' spelling -> the theory's
+FORMAT_COLORS = {"no_cot": VERMILLION, "cot": BLUE}
+FORMAT_NAMES = {"no_cot": "without CoT", "cot": "with CoT"}
 
 
 def _fmt(name: str) -> str:
-    name = _TABLE_FORMAT.get(name, name)
     if name not in FORMAT_COLORS:
-        raise ValueError(f"format must be one of {sorted(FORMAT_COLORS)} (or no_cot), got {name!r}")
+        raise ValueError(f"format must be one of {sorted(FORMAT_COLORS)}, got {name!r}")
     return name
 
 
@@ -94,7 +92,7 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
     ``dims``: rows of ``multihop_theory.dimension_table`` (columns h, format, d, per_entity_bound_d); ``th``: rows of
     ``multihop_analysis.multihop_thresholds`` (columns hops, data_format, d_star, censored, max_steps) or None."""
     traces = []
-    for fmt in ("no-cot", "cot"):
+    for fmt in ("no_cot", "cot"):
         rows = dims[dims["format"] == fmt].sort_values("h")
         color, name = FORMAT_COLORS[fmt], FORMAT_NAMES[fmt]
         traces.append(
@@ -149,7 +147,7 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
 
 
 def _global_bound_trace(dims, *, show_legend: bool = True) -> go.Scatter:
-    rows = dims[dims["format"] == "no-cot"].sort_values("h")
+    rows = dims[dims["format"] == "no_cot"].sort_values("h")
     return go.Scatter(
         x=rows["h"],
         y=rows["global_bound_d"],
@@ -229,7 +227,7 @@ def plot_multihop_accuracy_slider(curves, lines: Sequence[tuple[int, int]], *, N
     steps = []
     for R, h in lines:
         traces = []
-        for fmt in ("no-cot", "cot"):
+        for fmt in ("no_cot", "cot"):
             g = curves[
                 (curves["data_format"].map(_fmt) == fmt) & (curves["n_relations"] == R) & (curves["hops"] == h)
             ].sort_values("d_model")

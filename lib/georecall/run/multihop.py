@@ -24,19 +24,10 @@ from ..model import multihop
 from ..model import transformer as models
 from ..sweep.configs import NO_COT, MultiHopConfig
 from ..tasks import bijection as tasks
-from ..theory.multihop import COT as THEORY_COT
-from ..theory.multihop import NO_COT as THEORY_NO_COT
 
-__all__ = ["build_point", "scores", "theory_format", "STEP_SEPARATOR"]
+__all__ = ["build_point", "scores", "STEP_SEPARATOR"]
 
 STEP_SEPARATOR = ";"  # per-step accuracies in one table cell: "a_1;a_2;...;a_h"
-
-
-def theory_format(data_format: str) -> str:
-    """The sweep's format name (``no_cot``/``cot``) as ``multihop`` spells it (``no-cot``/``cot``)."""
-    if data_format not in (NO_COT, "cot"):
-        raise ValueError(f"data_format must be 'no_cot' or 'cot', got {data_format!r}")
-    return THEORY_NO_COT if data_format == NO_COT else THEORY_COT
 
 
 def build_point(config: MultiHopConfig):
@@ -58,7 +49,7 @@ def scores(config: MultiHopConfig, task, model, result) -> dict:
     trainer's, teacher-forced with CoT), ``step_accuracy`` ("a_1;...;a_h" with CoT, the final accuracy without),
     ``min_margin`` (the final answer's smallest correct-minus-best-other logit over all queries; None if not finite,
     as after a diverged run)."""
-    ev = multihop.evaluate_multihop(model, task, config.hops, fmt=theory_format(config.data_format))
+    ev = multihop.evaluate_multihop(model, task, config.hops, fmt=config.data_format)
     return {
         "accuracy": ev.accuracy,
         "train_accuracy": result.accuracy,

@@ -40,6 +40,7 @@ from typing import ClassVar
 from .._checks import check_bool, check_choice, check_int, check_seed
 from ..theory import bijection as theory
 from ..theory import multihop as multihop_theory
+from ..theory.multihop import COT, NO_COT  # multi-hop formats: answer at the last position, or every entity generated
 from ..train.recipe import BOOK_RECIPE, TrainConfig
 from . import cache as cache_mod
 
@@ -62,7 +63,6 @@ __all__ = [
 ]
 
 FORMATS = ("single_hop", "noisy")
-NO_COT, COT = "no_cot", "cot"  # multi-hop formats: answer at the last position, or every intermediate entity generated
 MULTIHOP_FORMATS = (NO_COT, COT)
 TASKS = ("bijection", "disjoint")  # shared attributes (tasks.make_task) or disjoint sets (disjoint.make_disjoint_task)
 DEVICES = ("cpu", "cuda")

@@ -245,7 +245,7 @@ def multihop_grid(heads: int, base: Sequence[int] = MULTIHOP_D_BASE) -> tuple[in
 def _multihop_start(N: int, R: int, h: int, fmt: str, grid: Sequence[int]) -> int:
     """First d probe: the grid value nearest the per-entity bits (R^h log2 N without CoT, R log2 N with it) over
     MULTIHOP_START_BITS; a prior that saves probes, the search moves away from it as needed."""
-    bits = multihop_theory.per_entity_bits(N, R, h, "no-cot" if fmt == NO_COT else "cot")
+    bits = multihop_theory.per_entity_bits(N, R, h, fmt)
     guess = max(float(grid[0]), bits / MULTIHOP_START_BITS)
     return _nearest(grid, guess)
 

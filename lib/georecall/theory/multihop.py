@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 MAX_HOPS = 16  # R^h path blocks: beyond a handful of hops the no-CoT construction is astronomically large anyway
-NO_COT, COT = "no-cot", "cot"
+NO_COT, COT = "no_cot", "cot"  # the one spelling of the two formats (tables, configs, plots)
 FORMATS = (NO_COT, COT)
 DEFAULT_BITS_PER_PARAM = 2.0  # ~2 bits/param measured for trained LMs (Allen-Zhu & Li, Physics of LMs 3.3)
 _MAX_R = 4096  # as tasks.MAX_RELATIONS
@@ -158,7 +158,7 @@ def sequence_cost(h: int, fmt: str) -> dict:
         no CoT: [x, r_1..r_h]            seq_len h + 1,  n_ctx h + 1,  1 pass,   1 generated token,  h heads
         CoT:    [x, r_1, y_1, .., r_h, y_h]  seq_len 2h + 1, n_ctx 2h,  h passes,  h generated tokens, 1 head
 
-    >>> sequence_cost(3, "cot")["forward_passes"], sequence_cost(3, "no-cot")["seq_len"]
+    >>> sequence_cost(3, "cot")["forward_passes"], sequence_cost(3, "no_cot")["seq_len"]
     (3, 4)
     """
     check_hops(h)
@@ -171,7 +171,7 @@ def per_entity_bits(N: int, R: int, h: int, fmt: str) -> float:
     """Bits one entity embedding must carry in the generic-decoder reading: R^h log2 N without CoT (all path
     answers from one pass), R log2 N with CoT (its own single-hop answers), for every h.
 
-    >>> per_entity_bits(256, 3, 2, "no-cot"), per_entity_bits(256, 3, 2, "cot")
+    >>> per_entity_bits(256, 3, 2, "no_cot"), per_entity_bits(256, 3, 2, "cot")
     (72.0, 24.0)
     """
     check_int("N (n_subjects)", N, 2)
@@ -222,7 +222,7 @@ def max_relations(
         no CoT: R^h k + h R + k + h - 1 <= d (padded)   or   R^h log2 N <= p d   =>  R ~ (p d / log2 N)^(1/h)
         CoT:    R k + R + k + 2 <= d                     or   R log2 N <= p d     (the same for every h)
 
-    >>> [max_relations(128, 256, h, "no-cot") for h in (1, 2, 3)], max_relations(128, 256, 3, "cot")
+    >>> [max_relations(128, 256, h, "no_cot") for h in (1, 2, 3)], max_relations(128, 256, 3, "cot")
     ([13, 3, 2], 13)
     """
     check_int("d (d_model)", d, 1)
