@@ -5,7 +5,8 @@ Every smoke line is also a book line (same base config, seeds, grid and start), 
 subset of the committed points. On the machine that produced the tables the agreement is exact. On another CPU the
 kernels round differently, and a run that has not memorised its facts is chaotic: on one 2-core AMD EPYC machine 49
 of the 80 shared single-hop points moved: by up to 0.31 in accuracy where a run stayed below the 99% target, by less
-than 0.01 where it reached it, and one run flipped (0.969 against 0.996), with every d* unchanged. So the test holds each point to what the book reads from it: a run that memorises agrees within ``ACC_TOL``, a verdict
+than 0.01 where it reached it, and one run flipped (0.969 against 0.996), with every d* unchanged. So the test
+holds each point to what the book reads from it: a run that memorises agrees within ``ACC_TOL``, a verdict
 (reached the target or not) may differ only for a run within ``NEAR_TARGET`` of the target on both machines, and
 every line's d* is the same (``test_smoke_thresholds_match_book``).
 Set ``GEORECALL_SMOKE_TABLES`` to a folder written by ``python -m georecall sweep smoke --out DIR``
