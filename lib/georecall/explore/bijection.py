@@ -1,4 +1,4 @@
-"""Live explorers: ipywidgets controls that recompute with ``georecall`` and redraw with ``plots``.
+"""Live explorers: ipywidgets controls that recompute with ``georecall`` and redraw with ``georecall.plot``.
 
 Every explorer is built by :func:`explorer`: a row of controls, a message line, and an output area. A
 control change calls ``render(**values)``; a ``ValueError`` (a bad combination of N, R, d ...) is shown as
@@ -264,7 +264,7 @@ def construction_twin(
     codes: str = "gaussian",
     subject: int = 0,
 ):
-    """Static twin of :func:`construction_explorer`: one precomputed slider step per d (a ``plots.slider_figure``)."""
+    """Static twin of :func:`construction_explorer`: one precomputed slider step per d (a ``georecall.plot.slider_figure``)."""
     views = []
     for d in d_values:
         snap = chapters.snapshot(N, R, placement=placement, d_model=int(d), k=k, codes=codes, subject=subject)

@@ -1,7 +1,7 @@
 """The appendix's live explorer: the disjoint construction for any (S, R, D), scored through the model.
 
-Built with :func:`georecall.widgets.explorer` (controls, a message line for bad combinations, an output area); the
-static book shows its precomputed slider twin, :func:`georecall.disjoint_plots.plot_margin_slider`.
+Built with :func:`georecall.explore.bijection.explorer` (controls, a message line for bad combinations, an output
+area); the static book shows its precomputed slider twin, :func:`georecall.plot.disjoint.plot_margin_slider`.
 """
 
 from __future__ import annotations

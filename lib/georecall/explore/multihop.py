@@ -3,7 +3,7 @@
 Each change redraws the dimension-against-hops view for (N, R) with the chosen d, says how many hops fit in d
 without CoT (by the construction and by the per-entity bound) and whether the CoT construction fits, and builds
 both constructions at (N, R, h) and scores every query through the model (small sizes only, so a redraw stays
-fast). The static book shows :func:`sizes_twin_steps` through ``multihop_plots.plot_sizes_slider`` instead.
+fast). The static book shows :func:`sizes_twin_steps` through ``georecall.plot.multihop.plot_sizes_slider`` instead.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Live explorers of Chapters 4 and 5: train one small model under a chosen recipe, then probe it and transfer.
 
 :func:`probe_view` is the render function (also callable on its own, e.g. to time it); :func:`probe_explorer`
-wraps it in :func:`georecall.widgets.explorer`. The static book shows the chapters' precomputed slider twins.
+wraps it in :func:`georecall.explore.bijection.explorer`. The static book shows the chapters' precomputed slider
+twins.
 """
 
 from __future__ import annotations
