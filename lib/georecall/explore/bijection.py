@@ -264,7 +264,7 @@ def construction_twin(
     codes: str = "gaussian",
     subject: int = 0,
 ):
-    """Static twin of :func:`construction_explorer`: one precomputed slider step per d (``georecall.plot.slider_figure``)."""
+    """Static twin of :func:`construction_explorer`: one slider step per d (``georecall.plot.slider_figure``)."""
     views = []
     for d in d_values:
         snap = chapters.snapshot(N, R, placement=placement, d_model=int(d), k=k, codes=codes, subject=subject)
