@@ -2,10 +2,11 @@
 #
 #   make setup          .venv (CPU torch + the package with [book,test]) and the npm browser assets; idempotent
 #   make book           clean build of book/_build/html; nonzero exit on any warning or failing cell
-#   make test           lint, unit+integration tests, nbval on book/, the book, then the browser tests (all required)
+#   make test           lint, then side by side: nbval on book/ + smoke sweep; unit+integration tests; the book, then
+#                       the browser tests (all required; see `test:` below)
 #   make lint           ruff check + ruff format --check over lib/, tests/, benchmarks/ and book/; actionlint and
 #                       zizmor (offline) over .github/workflows
-#   make test-unit | test-notebooks | test-browser     one stage (test-browser uses the existing build)
+#   make test-smoke | test-unit | test-notebooks | test-browser     one stage (test-browser uses the existing build)
 #   make lab            JupyterLab on 127.0.0.1 with the chapters (installs the [lab] extra into .venv on first use)
 #   make serve          serve the built book on 127.0.0.1 and print its URL
 #   make clean          remove build outputs (keeps .venv and .browser-assets; `make distclean` removes them too)
@@ -36,7 +37,7 @@ export BOOK_SCALE
 VENV_STAMP   := $(VENV)/.stamp
 ASSETS_STAMP := $(ASSETS)/.stamp-requirejs-$(REQUIREJS)-html-manager-$(HTML_MANAGER)-mathjax-$(MATHJAX)
 
-.PHONY: prereqs setup lint book test test-unit test-notebooks test-browser lab serve clean distclean
+.PHONY: prereqs setup lint book test test-smoke test-unit test-notebooks test-browser lab serve clean distclean
 
 # What the system must provide, by what is still to be made: python3-venv while .venv has no python, npm while the
 # browser assets are missing, chromium for the targets that run the browser tests (a target-specific value, which
@@ -87,36 +88,48 @@ lint: setup
 	$(VENV)/bin/actionlint -shellcheck= -pyflakes= $(WORKFLOWS)
 	$(VENV)/bin/zizmor --offline --strict-collection --no-progress --quiet $(WORKFLOWS)
 
-# The lint gate runs first, alone. Then two lanes run side by side, one per core: the unit and integration tests, then
-# nbval; the book build, then the browser tests against it. The stages of a lane run in order, and the lanes share
-# nothing (nbval runs the notebooks in memory, the build writes book/_build, the sweep writes build/). Each stage's log
-# is printed whole when the stage ends (--output-sync), with its wall time; a failing stage fails `make test` once
-# the other lane has finished. Every chapter is executed twice, afresh: by nbval and by the `-W` build.
+# The lint gate runs first, alone. Then three lanes run side by side on the two cores: nbval, then the smoke sweep and
+# its check against the committed tables; the other unit and integration tests; the book build, then the browser
+# tests against it. Three lanes for two cores, because no lane keeps a core busy throughout (the browser tests mostly
+# wait for figures, MathJax and slider updates; kernels start up). OpenMP threads that wait sleep instead of spinning
+# (OMP_WAIT_POLICY, no effect on results), so a waiting torch thread does not take a core from another lane. The
+# lanes share nothing (nbval runs the notebooks in memory, the build writes book/_build, the sweep writes build/).
+# Each stage's log is printed whole when the stage ends (--output-sync), with its wall time; a failing stage fails
+# `make test` once the running stages have finished. Every chapter is executed twice, from scratch: by nbval and by
+# the `-W` build.
 STAGE = start=$$SECONDS; $(MAKE) --no-print-directory $(1); echo "==== $(1) passed in $$((SECONDS - start)) s"
 
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-lanes
+	$(MAKE) --no-print-directory -j3 --output-sync=line test-lanes
 
-.PHONY: test-lanes test-lane-checks test-lane-book
-test-lanes: test-lane-checks test-lane-book
+.PHONY: test-lanes test-lane-smoke test-lane-unit test-lane-book
+test-lanes: export OMP_WAIT_POLICY = PASSIVE
+test-lanes: test-lane-smoke test-lane-unit test-lane-book
 
-test-lane-checks:
-	$(call STAGE,test-unit)
+test-lane-smoke:
 	$(call STAGE,test-notebooks)
+	$(call STAGE,test-smoke)
+
+test-lane-unit:
+	$(call STAGE,test-unit)
 
 test-lane-book:
 	$(call STAGE,book)
 	$(call STAGE,test-browser)
 
-# The sweep CLI's `smoke` preset (a subset of the committed `book` points), run fresh into build/; the tests then
-# check its tables against book/_data (tests/integration/test_smoke_vs_book.py).
-SMOKE_OUT := build/sweeps-smoke
+# The sweep CLI's `smoke` preset (a subset of the committed `book` points), run fresh into build/; then
+# tests/integration/test_smoke_vs_book.py checks its tables against book/_data. test-unit runs every other test.
+SMOKE_OUT  := build/sweeps-smoke
+SMOKE_TEST := tests/integration/test_smoke_vs_book.py
 
-test-unit: setup
+test-smoke: setup
 	rm -rf $(SMOKE_OUT)
 	$(PY) -m georecall sweep smoke --out $(SMOKE_OUT) --no-cache --quiet
-	GEORECALL_SMOKE_TABLES=$(SMOKE_OUT) $(PY) -m pytest tests -m "not browser"
+	GEORECALL_SMOKE_TABLES=$(SMOKE_OUT) $(PY) -m pytest $(SMOKE_TEST)
+
+test-unit: setup
+	$(PY) -m pytest tests -m "not browser" --ignore=$(SMOKE_TEST)
 	$(PY) -m pytest --doctest-modules lib/georecall
 
 # nbval: the notebooks in place, run top to bottom; the hidden `remove-cell` asserts are the checks.
