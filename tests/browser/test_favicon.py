@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from book_toc import toc_files
-from browser_paths import BOOK_DIR
+from browser_paths import BOOK_DIR, HTML_DIR
 
 pytestmark = pytest.mark.browser
 
@@ -26,3 +26,13 @@ def test_every_page_names_an_icon_the_book_serves(open_page, page_name):
     assert icon["count"] >= 1, f"{page_name}: no <link rel=icon> (a first visit would request /favicon.ico: 404)"
     assert icon["status"] == 200 and icon["type"].startswith("image/") and icon["size"] > 0, icon
     assert not log.http_errors, log.problems()
+
+
+def test_the_root_page_redirects_and_names_the_icon(open_page):
+    """The URL a reader is given serves index.html: it names an icon that needs no request (so no /favicon.ico 404
+    and no aborted request), and lands on the first page with no failed request."""
+    page, log = open_page("", 1366)
+    page.wait_for_url(f"**/{PAGES[0]}.html", timeout=30_000)
+    root = (HTML_DIR / "index.html").read_text()
+    assert '<link rel="icon" href="data:,">' in root and f'url={PAGES[0]}.html"' in root, root
+    assert not log.problems(), log.problems()
