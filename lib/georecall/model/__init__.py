@@ -1,8 +1,21 @@
-"""The one-layer transformer (:mod:`.transformer`), recall of any model on a fact set (:mod:`.recall`), and h-hop
-queries, decoding and scoring (:mod:`.multihop`).
+"""The one-layer transformer (:mod:`.transformer`), recall of any model on a fact set (:mod:`.recall`), h-hop
+queries, decoding and scoring (:mod:`.multihop`), and one network read across K fact sets (:mod:`.crossset`).
 """
 
-from . import multihop, recall, transformer
+from . import crossset, multihop, recall, transformer
+from .crossset import (
+    ENCODED,
+    PARAMETERIZATIONS,
+    PER_SET_TABLE,
+    CrossSetConfig,
+    CrossSetModel,
+    draw_bijections,
+    fresh_bijections,
+    set_accuracy,
+    set_bijections,
+    superposition_features,
+    superposition_map,
+)
 from .recall import (
     DEFAULT_MAX_BYTES,
     FORWARD,
@@ -31,6 +44,7 @@ from .transformer import (
 )
 
 __all__ = [
+    "crossset",
     "multihop",
     "recall",
     "transformer",
@@ -56,4 +70,15 @@ __all__ = [
     "last_residual",
     "hidden_activations",
     "gate_matrix",
+    "PARAMETERIZATIONS",
+    "ENCODED",
+    "PER_SET_TABLE",
+    "CrossSetConfig",
+    "CrossSetModel",
+    "draw_bijections",
+    "fresh_bijections",
+    "set_accuracy",
+    "set_bijections",
+    "superposition_features",
+    "superposition_map",
 ]

@@ -1,8 +1,10 @@
 """Probes of what a model stores where (:mod:`.storage`), the MLP as a selector (:mod:`.selector`), every probe's
-headline number (:mod:`.summary`) and zero-shot transfer (:mod:`.transfer`).
+headline number (:mod:`.summary`), zero-shot transfer (:mod:`.transfer`) and zero-shot evaluation of a network trained
+across fact sets (:mod:`.crossset`).
 """
 
-from . import selector, storage, summary, transfer
+from . import crossset, selector, storage, summary, transfer
+from .crossset import set_model, zero_shot
 from .storage import (
     LAMBDAS,
     QueryActivations,
@@ -42,6 +44,7 @@ from .transfer import (
 )
 
 __all__ = [
+    "crossset",
     "selector",
     "storage",
     "summary",
@@ -80,4 +83,6 @@ __all__ = [
     "transfer_all",
     "where_facts_live",
     "with_subject_embeddings",
+    "set_model",
+    "zero_shot",
 ]
