@@ -139,7 +139,7 @@ def probe(a) -> None:
         )
         r2 = probes.superposition(c["model"], new, seed=a.seeds[0])["r2_heldout"]
         print(f"(c) {name}: {a.protocol_steps} steps, accuracy {c['final']:.3f}, held-out superposition R2 {r2:.3f}")
-    rn = transfer._random_network(net, a.seeds[0])
+    rn = transfer.random_network(net, a.seeds[0])
     c = transfer.train_subject_embeddings(rn, new, steps=a.protocol_steps, lr=1e-2, seed=a.seeds[0], eval_every=10**9)
     print(f"(c') untrained network: accuracy {c['final']:.3f}")
 

@@ -50,6 +50,7 @@ from .storage import (
 __all__ = [
     "TransferResult",
     "new_bijections",
+    "random_network",
     "recall_accuracy",
     "reinit_lookup",
     "reinit_random",
@@ -243,7 +244,7 @@ def train_subject_embeddings(
     return {"steps": curve_steps, "accuracy": curve_acc, "final": curve_acc[-1], "model": net}
 
 
-def _random_network(model: Transformer, seed: int) -> Transformer:
+def random_network(model: Transformer, seed: int) -> Transformer:
     """An untrained network of the same config and dtype (init seed derived from ``seed``)."""
     init_seed = repro.stream_seed(seed, "transfer-random-net") % 2**31
     return Transformer(replace(model.config, init_seed=init_seed, freeze_embed=False)).to(model.dtype).eval()
@@ -305,7 +306,7 @@ def transfer_all(
 
     trained = train_subject_embeddings(model, new, steps=steps, lr=lr, seed=seed, eval_every=eval_every)
     control = train_subject_embeddings(
-        _random_network(model, seed), new, steps=steps, lr=lr, seed=seed, eval_every=eval_every
+        random_network(model, seed), new, steps=steps, lr=lr, seed=seed, eval_every=eval_every
     )
     return TransferResult(
         old_accuracy=recall_accuracy(model, perms),
