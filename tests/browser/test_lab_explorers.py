@@ -139,13 +139,15 @@ def lab(tmp_path_factory):
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
+            try:  # the kernel specs answer too (a notebook opened before they do asks which kernel to start)
+                with urllib.request.urlopen(f"{base}/api/kernelspecs?token={token}", timeout=5) as r:
+                    if "python3" in json.load(r).get("kernelspecs", {}):
+                        break
             except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start: {log_path.read_text()[-3000:]}", pytrace=False)
-                time.sleep(0.5)
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not start: {log_path.read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.5)
         yield base, token
     finally:
         proc.terminate()
@@ -153,6 +155,37 @@ def lab(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _api(base: str, token: str, path: str, method: str = "GET", body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{base}/api/{path}", data=data, method=method)
+    req.add_header("Authorization", f"token {token}")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        text = r.read()
+    return json.loads(text) if text else None
+
+
+def _start_kernel(base: str, token: str, notebook: str) -> None:
+    """Start the notebook's session (its python3 kernel) through the REST API before the page opens it, so the page
+    attaches to that kernel instead of asking which kernel to start (it asks when the notebook opens before the
+    kernel specs have loaded)."""
+    _api(base, token, "sessions", "POST", {"path": notebook, "type": "notebook", "kernel": {"name": "python3"}})
+
+
+def _wait_kernel_idle(base: str, token: str, notebook: str) -> None:
+    """Wait until the server reports an idle kernel with a client connected (the page) for ``notebook``."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+
+    def ready():
+        kernels = [s["kernel"] for s in _api(base, token, "sessions") if s["path"] == notebook]
+        return any(k["execution_state"] == "idle" and k.get("connections", 1) > 0 for k in kernels)
+
+    while not ready():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no idle kernel with a client for {notebook}", pytrace=False)
+        time.sleep(0.5)
 
 
 def _shutdown_kernels(base: str, token: str) -> None:
@@ -191,12 +224,21 @@ def _wait(predicate, timeout_s: float, what: str, poll_s: float = 0.25):
 
 
 def _accept_dialogs(page) -> list[str]:
-    """Accept any modal dialog JupyterLab shows while a notebook opens (the kernel chooser, when the kernel specs
-    arrive after the notebook), and return their texts."""
+    """Answer any modal dialog JupyterLab shows while a notebook opens (the kernel chooser, when the kernel specs
+    arrive after the notebook: pick the Python kernel, never "No Kernel"), and return their texts."""
     texts = []
-    while page.locator(".jp-Dialog").count():
-        texts.append(" ".join(page.locator(".jp-Dialog").first.inner_text().split()))
-        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+    for _ in range(5):
+        dialog = page.locator(".jp-Dialog")
+        if not dialog.count():
+            break
+        texts.append(" ".join(dialog.first.inner_text().split()))
+        choice = dialog.first.locator("select")
+        if choice.count():
+            labels = choice.first.locator("option").all_text_contents()
+            python = [label for label in labels if label.startswith("Python 3")]
+            assert python, f"no Python kernel offered in the kernel chooser: {labels}"
+            choice.first.select_option(label=python[0])
+        dialog.first.locator(".jp-mod-accept").first.click()
         time.sleep(0.5)
     return texts
 
@@ -276,10 +318,12 @@ def test_every_control_redraws_its_panel_in_jupyterlab(chapter, lab, lab_page):
     log.console_errors.clear()
     log.page_errors.clear()
     start = time.monotonic()
+    _start_kernel(base, token, f"{chapter}.ipynb")
     # ?reset: a fresh workspace, so the chapter opened before is not restored next to this one
     page.goto(f"{base}/lab/tree/{chapter}.ipynb?reset&token={token}", wait_until="load", timeout=120_000)
     page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
     _wait(lambda: page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count(), 120, "the kernel")
+    _wait_kernel_idle(base, token, f"{chapter}.ipynb")
     _run_all(page)
     ran_s = time.monotonic() - start
     try:
