@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import repro
-from .._checks import ArgumentTypeError, check_bool, check_int
+from .._checks import MAX_WORKERS, ArgumentTypeError, check_bool, check_int
 from ..tasks.bijection import SINGLE_HOP, BijectionTask, FactSet
 from .transformer import Transformer
 
@@ -271,7 +271,7 @@ def evaluate_recall(
         raise ValueError(f"method must be {FORWARD!r} or {FUSED!r}, got {method!r}")
     if workers is None:
         workers = torch.get_num_threads() if method == FUSED else 1
-    check_int("workers", workers, 1)
+    check_int("workers", workers, 1, MAX_WORKERS)
     if method == FORWARD and workers != 1:
         raise ValueError(f"workers applies to method={FUSED!r}; method={FORWARD!r} uses torch's own threads")
     check_int("max_bytes", max_bytes, 1)

@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from .._checks import ArgumentTypeError, check_int
+from .._checks import MAX_WORKERS, ArgumentTypeError, check_int
 
 __all__ = ["InlineExecutor", "make_executor", "check_dask_address", "DASK_ADDRESS", "PARENT_POLL_SECONDS"]
 
@@ -95,7 +95,7 @@ def make_executor(workers: int | None = None, dask: str | None = None, *, dask_t
         finally:
             client.close()
         return
-    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, 1)
+    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, 1, MAX_WORKERS)
     if workers == 1:
         yield InlineExecutor()
         return

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import repro
-from .._checks import ArgumentTypeError, check_bool, check_choice, check_int
+from .._checks import MAX_WORKERS, ArgumentTypeError, check_bool, check_choice, check_int
 from ..construct import views as chapters
 from ..sweep import cache as cache_mod
 from ..sweep import tables
@@ -316,7 +316,7 @@ def _check_run_args(device, workers, dask) -> None:
     if device == "cuda":
         repro.default_device("cuda")  # ValueError naming the device when CUDA is not available
     if workers is not None:
-        check_int("workers", workers, 1)
+        check_int("workers", workers, 1, MAX_WORKERS)
     if dask is not None:
         check_dask_address(dask)
 

@@ -21,9 +21,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._checks import check_columns
+from .files import atomic_write
 
 __all__ = [
     "TableSpec",
@@ -250,21 +249,15 @@ def spec(name: str) -> TableSpec:
 
 def write_table(name: str, df: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
     """Write ``df`` as ``<out_dir>/<name>.csv`` in the registered columns and float format, atomically (a
-    uniquely named temporary file in ``out_dir``, then ``os.replace``). Returns the path."""
+    uniquely named temporary file in ``out_dir``, given the mode the umask allows like cache entries, then
+    ``os.replace``). Returns the path."""
     t = spec(name)
     check_columns(f"table {name!r}", df, t.columns)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.csv"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".csv.tmp")
-    os.close(fd)
-    try:
-        df[list(t.columns)].to_csv(tmp, index=False, float_format=t.float_format)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    text = df[list(t.columns)].to_csv(index=False, float_format=t.float_format, lineterminator="\n")
+    atomic_write(path, text.encode())
     return path
 
 
