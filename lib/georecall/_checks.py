@@ -31,6 +31,7 @@ __all__ = [
     "check_columns",
     "check_finite",
     "check_nonempty",
+    "check_budget",
 ]
 
 MAX_WORKERS = 1024  # worker processes or threads one call may start (more is a typo, not a machine)
@@ -181,7 +182,7 @@ def check_finite(name: str, value):
     >>> check_finite("x", [1.0, float("nan")])
     Traceback (most recent call last):
     ...
-    ValueError: x holds non-finite values (NaN or inf); a diverged model or damaged input cannot be used
+    ValueError: x holds non-finite values (NaN or inf), which cannot be used
     """
     if hasattr(value, "named_parameters"):
         named = list(value.named_parameters())
@@ -202,9 +203,7 @@ def check_finite(name: str, value):
         except (TypeError, ValueError):  # ragged or non-numeric: not this check's business
             bad = False
     if bad:
-        raise ValueError(
-            f"{name} holds non-finite values (NaN or inf); a diverged model or damaged input cannot be used"
-        )
+        raise ValueError(f"{name} holds non-finite values (NaN or inf), which cannot be used")
     return value
 
 
@@ -214,3 +213,20 @@ def check_nonempty(name: str, value) -> None:
     n = value.numel() if hasattr(value, "numel") else (size if isinstance(size, int) else len(value))
     if n == 0:
         raise ValueError(f"{name} must not be empty")
+
+
+def check_budget(what: str, n_bytes: int, max_bytes: int) -> int:
+    """Return ``n_bytes`` if it is at most ``max_bytes``, else ``ValueError`` naming ``what``, the size and the budget,
+    before anything is allocated (Python ints: no overflow, however large the size).
+
+    >>> check_budget("x", 2**31, 2**30)
+    Traceback (most recent call last):
+    ...
+    ValueError: x needs ~2.00 GiB (2147483648 bytes), above the memory budget max_bytes=1073741824 (1.00 GiB)
+    """
+    if n_bytes > max_bytes:
+        raise ValueError(
+            f"{what} needs ~{n_bytes / 2**30:.2f} GiB ({n_bytes} bytes), above the memory budget "
+            f"max_bytes={max_bytes} ({max_bytes / 2**30:.2f} GiB)"
+        )
+    return n_bytes

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._checks import ArgumentTypeError, check_finite
 from ..sweep.configs import D_GRID, E1_LRS, majority
 from ..theory import bijection as theory
 
@@ -280,8 +281,20 @@ _R2_COL = {"log₂N": "r2_log2N", "√N": "r2_sqrtN", "N": "r2_N"}
 
 
 def fit_power_law(x, y) -> "FitResult":
-    """Least squares of log y on log x: ``slope`` is the exponent a in y ~ x^a."""
-    return fit_line(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
+    """Least squares of log y on log x: ``slope`` is the exponent a in y ~ x^a (x and y finite and > 0)."""
+    x, y = _finite_array("x", x), _finite_array("y", y)
+    for name, v in (("x", x), ("y", y)):
+        if (v <= 0).any():
+            raise ValueError(f"{name} must be > 0 for a power-law (log-log) fit, got {v[v <= 0][:3].tolist()}")
+    return fit_line(np.log(x), np.log(y))
+
+
+def _finite_array(name: str, values) -> np.ndarray:
+    try:
+        a = np.asarray(values, float)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
+    return check_finite(name, a)
 
 
 def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
@@ -380,11 +393,13 @@ def fit_line(x, y, *, through_origin: bool = False) -> FitResult:
     >>> round(f.slope, 2), f.n
     (1.98, 4)
     """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.size < (2 if through_origin else 3):
+    x, y = _finite_array("x", x), _finite_array("y", y)  # NaN or inf never becomes a confident fit
+    if x.shape != y.shape or x.ndim != 1 or x.size < (2 if through_origin else 3):
         raise ValueError(
             f"fit_line needs matching x and y with at least {2 if through_origin else 3} points, got {x.size}"
         )
+    if (not through_origin and np.ptp(x) == 0) or not np.any(x):
+        raise ValueError(f"x must vary for a line fit (all {x.size} values are {float(x[0])})")
     X = x[:, None] if through_origin else np.stack([x, np.ones_like(x)], axis=1)
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef
