@@ -276,8 +276,8 @@ class Cache:
     def _load(self, config, key: str, json_path: Path, npz_path: Path, expect) -> Artifact | None:
         try:
             raw = read_regular(json_path, MAX_JSON_BYTES)  # a FIFO, a device, a symlink or a huge file is refused
-        except NotRegularFileError as err:
-            self._reject(json_path, f"is not a readable regular file of at most {MAX_JSON_BYTES} bytes ({err})")
+        except NotRegularFileError as err:  # its message starts with the path
+            self._reject(json_path, str(err).removeprefix(f"{json_path} "))
             return None
         try:
             meta = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
@@ -309,6 +309,9 @@ class Cache:
             return None
         try:
             blob = read_regular(npz_path, MAX_NPZ_BYTES)
+        except NotRegularFileError as err:
+            self._reject(npz_path, str(err).removeprefix(f"{npz_path} "))
+            return None
         except OSError as err:
             self._reject(npz_path, f"cannot be read ({err.__class__.__name__}: {err.strerror or err})")
             return None
