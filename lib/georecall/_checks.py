@@ -30,7 +30,6 @@ __all__ = [
     "check_writable_dir",
     "check_columns",
     "check_finite",
-    "check_nonempty",
     "check_budget",
 ]
 
@@ -205,14 +204,6 @@ def check_finite(name: str, value):
     if bad:
         raise ValueError(f"{name} holds non-finite values (NaN or inf), which cannot be used")
     return value
-
-
-def check_nonempty(name: str, value) -> None:
-    """``ValueError`` naming ``name`` if ``value`` (a sequence, tensor, array or data frame) has no elements."""
-    size = getattr(value, "size", None)
-    n = value.numel() if hasattr(value, "numel") else (size if isinstance(size, int) else len(value))
-    if n == 0:
-        raise ValueError(f"{name} must not be empty")
 
 
 def check_budget(what: str, n_bytes: int, max_bytes: int) -> int:
