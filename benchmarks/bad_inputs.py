@@ -37,6 +37,7 @@ import torch
 
 from georecall import __main__ as cli
 from georecall import analyse, repro
+from georecall.analyse import multihop as multihop_analysis
 from georecall.construct import bijection as constructions
 from georecall.construct import multihop as multihop_constructions
 from georecall.construct import views
@@ -44,6 +45,8 @@ from georecall.explore import bijection as widgets
 from georecall.model import multihop, recall
 from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
+from georecall.plot import disjoint as disjoint_plots
+from georecall.plot import multihop as multihop_plots
 from georecall.probe import selector, storage, summary, transfer
 from georecall.run import multihop as multihop_runs
 from georecall.run import runner
@@ -296,6 +299,13 @@ def newer_cases() -> list[tuple[str, object, str]]:
         ("plot_bijections []", lambda: bijection_plots.plot_bijections([]), "perms"),
         ("plot_memory_budget empty", lambda: bijection_plots.plot_memory_budget(pd.DataFrame()), "table"),
         ("memory_budget_traces no rows", lambda: bijection_plots.memory_budget_traces(budget_df), "table"),
+        ("multihop_thresholds empty frame", lambda: multihop_analysis.multihop_thresholds(pd.DataFrame()), "df"),
+        ("multihop_curves empty frame", lambda: multihop_analysis.multihop_curves(pd.DataFrame()), "df"),
+        ("step_accuracies empty frame", lambda: multihop_analysis.step_accuracies(pd.DataFrame()), "df"),
+        ("tradeoff_traces empty frame", lambda: multihop_plots.tradeoff_traces(pd.DataFrame()), "dims"),
+        ("plot_dstar_vs_rlogd empty frame", lambda: disjoint_plots.plot_dstar_vs_rlogd(pd.DataFrame()), "dstar"),
+        ("plot_shared_vs_disjoint empty frame", lambda: disjoint_plots.plot_shared_vs_disjoint(pd.DataFrame()), "rows"),
+        ("plot_frozen_control empty frame", lambda: disjoint_plots.plot_frozen_control(pd.DataFrame()), "probe_rows"),
         # sizes above the memory budget are refused before allocating
         ("query_activations N = 100000", lambda: storage.query_activations(big_model, big_perms), "memory budget"),
         ("one_hot_fit_r2 N = 100000", lambda: storage.one_hot_fit_r2(torch.zeros(100_000, 2), big_perms), "budget"),
