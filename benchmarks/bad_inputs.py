@@ -1,6 +1,8 @@
-"""A careless user's sweep: about two hundred bad inputs to every public entry, the CLI and the cache, classified.
+"""A careless user's sweep: over three hundred bad inputs to every public entry, the CLI and the cache, classified.
 
-Each case is one call with one bad argument and the name its error should mention. A case is
+Each case is one call with one bad argument and the name its error should mention (``api``: the core; ``newer``:
+probes, selector, transfer, multi-hop, analyses, plots, widgets and constructions, including non-finite models,
+mismatched tasks and sizes above the memory budget). A case is
 
 - ``clear``: a ValueError/TypeError whose message names the parameter (or the file, for the cache);
 - ``unclear``: an exception that does not name it, or of another type (a raw torch/index error);
@@ -9,6 +11,8 @@ Each case is one call with one bad argument and the name its error should mentio
 
 Cache cases write a hostile entry file and expect ``load`` to return None with one ``CacheWarning`` naming the file;
 anything raised out of the cache counts as ``unclear`` (``n/a``: the case cannot be built against this library).
+An ``outcome`` case is a bad situation rather than a bad argument (a NaN accuracy in a table row, a table's file
+mode, a cache that cannot be written, a diverged run): it is ``clear`` when the library did the right thing.
 
     .venv/bin/python benchmarks/bad_inputs.py [--verbose]
 """
@@ -20,21 +24,33 @@ import contextlib
 import io
 import json
 import math
+import os
+import stat
 import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from georecall import __main__ as cli
-from georecall import repro
+from georecall import analyse, repro
+from georecall.analyse import multihop as multihop_analysis
 from georecall.construct import bijection as constructions
-from georecall.model import recall
+from georecall.construct import multihop as multihop_constructions
+from georecall.construct import views
+from georecall.explore import bijection as widgets
+from georecall.model import multihop, recall
 from georecall.model import transformer as models
+from georecall.plot import bijection as bijection_plots
+from georecall.plot import disjoint as disjoint_plots
+from georecall.plot import multihop as multihop_plots
+from georecall.probe import selector, storage, summary, transfer
+from georecall.run import multihop as multihop_runs
 from georecall.run import runner
-from georecall.sweep import cache, tables
+from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
 from georecall.tasks import bijection as tasks
 from georecall.train import batched, recipe
@@ -150,6 +166,239 @@ def call_cases() -> list[tuple[str, object, str]]:
     ]
 
 
+def _nan(model, value=math.nan):
+    """``model`` with one MLP weight set to ``value`` (a diverged model)."""
+    with torch.no_grad():
+        model.blocks[0].mlp.W_in[0, 0] = value
+    return model
+
+
+def _untied(n_subjects=8, n_relations=2, d=8, **kw):
+    task = tasks.make_task(n_subjects, n_relations, seed=0)
+    return task, models.Transformer(models.ModelConfig.for_task(task.single_hop(), d, d_mlp=2 * n_relations * 2, **kw))
+
+
+def _hop_model(n_ctx=3, d_vocab=10, d_mlp=8):
+    return models.Transformer(models.ModelConfig(d_vocab=d_vocab, d_vocab_out=8, n_ctx=n_ctx, d_model=8, d_mlp=d_mlp))
+
+
+def newer_cases() -> list[tuple[str, object, str]]:
+    """The modules that landed after the first validation pass (probes, selector, transfer, multi-hop, analyses,
+    plots, widgets, constructions): non-finite models and inputs, model-task mismatches, non-permutations,
+    arguments out of range, empty inputs and sizes above the memory budget."""
+    t, m = _untied()
+    nan_m, inf_m = _nan(_untied()[1]), _nan(_untied()[1], math.inf)
+    t3 = tasks.make_task(8, 3, seed=0)  # R differs from the model's R = 2
+    t16 = tasks.make_task(16, 2, seed=0)  # N differs
+    bad_perms = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6, 7]])
+    X, Y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 2, dtype=torch.float64)
+    Xnan = X.clone()
+    Xnan[0, 0] = math.nan
+    codes = torch.randn(8, 3, dtype=torch.float64)
+    acts = storage.query_activations(m, t)
+    nan_acts = storage.QueryActivations(**{**acts.__dict__, "post": acts.post * math.nan})
+    E = torch.randn(8, 8, dtype=torch.float64)
+    hop = _hop_model()
+    big_perms = torch.stack([torch.randperm(100_000) for _ in range(8)])
+    big_model = models.Transformer(models.ModelConfig(d_vocab=100_008, d_vocab_out=100_000, d_model=4, d_mlp=4))
+    wide = tasks.make_task(8, 1024, seed=0)  # R^h grows fast
+    budget_df = pd.DataFrame({c: [] for c in ("N", "information_bits")})
+    return [
+        # a non-finite model or input is never scored
+        ("evaluate_recall NaN model", lambda: recall.evaluate_recall(nan_m, t), "model"),
+        ("evaluate_recall inf model", lambda: recall.evaluate_recall(inf_m, t), "model"),
+        ("evaluate_recall NaN model on a FactSet", lambda: recall.evaluate_recall(nan_m, t.single_hop()), "model"),
+        ("evaluate_multihop NaN model", lambda: multihop.evaluate_multihop(_nan(_hop_model()), t, 2), "model"),
+        ("query_activations NaN model", lambda: storage.query_activations(nan_m, t), "model"),
+        ("probe_all NaN model", lambda: summary.probe_all(nan_m, t), "model"),
+        ("superposition NaN model", lambda: storage.superposition(nan_m, t), "model"),
+        ("recall_accuracy NaN model", lambda: transfer.recall_accuracy(nan_m, t.perms), "model"),
+        ("transfer_all NaN model", lambda: transfer.transfer_all(nan_m, t, steps=0), "model"),
+        ("where_facts_live inf model", lambda: transfer.where_facts_live(inf_m, t, steps=1), "model"),
+        ("with_subject_embeddings NaN E", lambda: transfer.with_subject_embeddings(m, E * math.nan), "E"),
+        (
+            "train_subject_embeddings NaN unembed",
+            lambda: transfer.train_subject_embeddings(m, t.perms, steps=1, unembed=m.W_U.detach() * math.nan),
+            "unembed",
+        ),
+        ("ridge_solve NaN X", lambda: storage.ridge_solve(Xnan, Y, 0.1), "X"),
+        ("ridge inf Y", lambda: storage.ridge(X, Y * math.inf, storage.subject_split(10)), "Y"),
+        ("nearest_code NaN codes", lambda: storage.nearest_code(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
+        ("attribute_codes NaN W_U", lambda: storage.attribute_codes(m.W_U.detach() * math.nan), "W_U"),
+        ("superposition_fit NaN E", lambda: storage.superposition_fit(E * math.nan, t.perms, codes), "embeddings"),
+        ("relation_decoders NaN codes", lambda: storage.relation_decoders(E, t.perms, codes * math.nan), "codes"),
+        ("selectivity NaN acts", lambda: selector.selectivity(nan_acts), "acts.post"),
+        ("restricted_accuracy NaN acts", lambda: selector.restricted_accuracy(m, t, acts=nan_acts), "acts.post"),
+        ("fit_line NaN x", lambda: analyse.fit_line([1.0, 2.0, math.nan], [1.0, 2.0, 3.0]), "x"),
+        ("fit_line inf y", lambda: analyse.fit_line([1.0, 2.0, 3.0], [1.0, math.inf, 3.0]), "y"),
+        ("fit_line constant x", lambda: analyse.fit_line([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]), "x"),
+        ("fit_line strings", lambda: analyse.fit_line("abc", [1.0, 2.0, 3.0]), "x"),
+        ("fit_power_law y = 0", lambda: analyse.fit_power_law([1, 2, 4], [0.0, 1.0, 2.0]), "y"),
+        ("fit_power_law negative x", lambda: analyse.fit_power_law([-1, 2, 4], [1.0, 1.0, 2.0]), "x"),
+        ("fit_power_law NaN y", lambda: analyse.fit_power_law([1, 2, 4], [1.0, math.nan, 2.0]), "y"),
+        # model and task checked against each other; permutations that are permutations
+        ("evaluate_recall task N differs", lambda: recall.evaluate_recall(m, t16), "task"),
+        ("evaluate_recall task R too large", lambda: recall.evaluate_recall(m, t3), "task"),
+        ("gate_matrix task R differs", lambda: recall.gate_matrix(_untied(8, 3)[1], t, [0, 1]), "R"),
+        ("hidden_activations subject 8", lambda: recall.hidden_activations(m, t, [8]), "subjects"),
+        ("hidden_activations no subjects", lambda: recall.hidden_activations(m, t, []), "subjects"),
+        ("evaluate_multihop task N differs", lambda: multihop.evaluate_multihop(hop, t16, 2), "task"),
+        ("path_gate_matrix task N differs", lambda: multihop.path_gate_matrix(hop, t16, 2, [0]), "task"),
+        ("path_gate_matrix no subjects", lambda: multihop.path_gate_matrix(_hop_model(d_mlp=8), t, 2, []), "subjects"),
+        ("cot_gate_steps task N differs", lambda: multihop.cot_gate_steps(_hop_model(4), t16, 0, [0, 1]), "task"),
+        ("query_activations task N differs", lambda: storage.query_activations(m, t16), "N="),
+        ("perms_of not a permutation", lambda: storage.perms_of(bad_perms), "perms"),
+        ("recall_accuracy perms not permutations", lambda: transfer.recall_accuracy(m, bad_perms), "perms"),
+        ("build_block perms not permutations", lambda: constructions.build_block(bad_perms), "perms"),
+        ("build_block float perms", lambda: constructions.build_block(t.perms.double()), "perms"),
+        (
+            "subject_embeddings perms not permutations",
+            lambda: constructions.subject_embeddings(constructions.block_recipe(8, 2), bad_perms),
+            "perms",
+        ),
+        (
+            "path_embeddings perms not permutations",
+            lambda: multihop_constructions.path_embeddings(bad_perms, 2, codes),
+            "perms",
+        ),
+        ("nearest_code k' differs", lambda: storage.nearest_code(Y, codes), "codes"),
+        ("ridge_solve rows differ", lambda: storage.ridge_solve(X, Y[:5], 0.1), "X and Y"),
+        ("ridge_solve X a list", lambda: storage.ridge_solve(X.tolist(), Y, 0.1), "X and Y"),
+        ("compare_weights shapes differ", lambda: views.compare_weights(m, _untied(d=16)[1], 8), "a and b"),
+        ("compare_weights b not a model", lambda: views.compare_weights(m, "b", 8), "b"),
+        ("with_subject_embeddings E shape", lambda: transfer.with_subject_embeddings(m, E[:4]), "E"),
+        # arguments out of their meaning
+        ("ridge_solve lam -1", lambda: storage.ridge_solve(X, Y, -1.0), "lam"),
+        ("ridge_solve lam NaN", lambda: storage.ridge_solve(X, Y, math.nan), "lam"),
+        ("ridge_solve lam True", lambda: storage.ridge_solve(X, Y, True), "lam"),
+        ("recall_accuracy chunk -1", lambda: transfer.recall_accuracy(m, t.perms, chunk=-1), "chunk"),
+        ("recall_accuracy chunk 0", lambda: transfer.recall_accuracy(m, t.perms, chunk=0), "chunk"),
+        ("evaluate_recall facts []", lambda: recall.evaluate_recall(m, t, facts=[]), "facts"),
+        ("evaluate_multihop index []", lambda: multihop.evaluate_multihop(hop, t, 2, index=[]), "index"),
+        ("evaluate_multihop chunk_size -1", lambda: multihop.evaluate_multihop(hop, t, 2, chunk_size=-1), "chunk_size"),
+        ("train_batched one model twice", lambda: batched.train_batched([m, m], DATA), "models"),
+        ("train_subject_embeddings lr True", lambda: transfer.train_subject_embeddings(m, t.perms, lr=True), "lr"),
+        ("train_subject_embeddings lr NaN", lambda: transfer.train_subject_embeddings(m, t.perms, lr=math.nan), "lr"),
+        ("log2_slider value True", lambda: widgets.log2_slider("N", True, 0, 4), "value"),
+        ("int_slider value True", lambda: widgets.int_slider("R", True, 1, 8), "value"),
+        ("int_slider value above hi", lambda: widgets.int_slider("R", 9, 1, 8), "value"),
+        ("int_slider step 0", lambda: widgets.int_slider("R", 2, 1, 8, step=0), "step"),
+        (
+            "evaluate_recall workers 10**6",
+            lambda: recall.evaluate_recall(m, t, method="fused", workers=10**6),
+            "workers",
+        ),
+        ("run workers 10**6", lambda: runner.run("smoke", workers=10**6), "workers"),
+        # empty inputs and missing columns name the argument
+        ("seed_summary missing columns", lambda: analyse.seed_summary(pd.DataFrame(), ["seed"]), "df"),
+        ("seed_summary no cols", lambda: analyse.seed_summary(pd.DataFrame({"accuracy": [1.0]}), []), "cols"),
+        ("dstar_growth empty frame", lambda: analyse.dstar_growth(pd.DataFrame()), "th"),
+        ("rate_effect empty frames", lambda: analyse.rate_effect(pd.DataFrame(), pd.DataFrame()), "th"),
+        ("bits_table empty frames", lambda: analyse.bits_table(pd.DataFrame(), pd.DataFrame()), "th"),
+        ("plot_training_history {}", lambda: bijection_plots.plot_training_history({}), "history"),
+        ("plot_bijections []", lambda: bijection_plots.plot_bijections([]), "perms"),
+        ("plot_memory_budget empty", lambda: bijection_plots.plot_memory_budget(pd.DataFrame()), "table"),
+        ("memory_budget_traces no rows", lambda: bijection_plots.memory_budget_traces(budget_df), "table"),
+        ("multihop_thresholds empty frame", lambda: multihop_analysis.multihop_thresholds(pd.DataFrame()), "df"),
+        ("multihop_curves empty frame", lambda: multihop_analysis.multihop_curves(pd.DataFrame()), "df"),
+        ("step_accuracies empty frame", lambda: multihop_analysis.step_accuracies(pd.DataFrame()), "df"),
+        ("tradeoff_traces empty frame", lambda: multihop_plots.tradeoff_traces(pd.DataFrame()), "dims"),
+        ("plot_dstar_vs_rlogd empty frame", lambda: disjoint_plots.plot_dstar_vs_rlogd(pd.DataFrame()), "dstar"),
+        ("plot_shared_vs_disjoint empty frame", lambda: disjoint_plots.plot_shared_vs_disjoint(pd.DataFrame()), "rows"),
+        ("plot_frozen_control empty frame", lambda: disjoint_plots.plot_frozen_control(pd.DataFrame()), "probe_rows"),
+        # sizes above the memory budget are refused before allocating
+        ("query_activations N = 100000", lambda: storage.query_activations(big_model, big_perms), "memory budget"),
+        ("one_hot_fit_r2 N = 100000", lambda: storage.one_hot_fit_r2(torch.zeros(100_000, 2), big_perms), "budget"),
+        ("probe max_bytes 1000", lambda: storage.check_probe_inputs(m, t, max_bytes=1000), "max_bytes"),
+        ("paths 10^12", lambda: multihop.paths(10, 12), "memory budget"),
+        ("queries of 1024^8 paths", lambda: multihop.queries(wide, 8), "memory budget"),
+        (
+            "evaluate_multihop 8 * 1024^16 queries",
+            lambda: multihop.evaluate_multihop(_hop_model(17, 1032), wide, 16),
+            "queries",
+        ),
+        (
+            "path_gate_matrix 1024^3 paths",
+            lambda: multihop.path_gate_matrix(_hop_model(4, 1032), wide, 3, [0]),
+            "budget",
+        ),
+    ]
+
+
+class _Result:  # a TrainResult stand-in for a diverged multi-hop run
+    accuracy, failed = 0.125, "loss became nan at step 16"
+
+
+def outcome_cases(tmp: Path) -> list[tuple[str, object]]:
+    """Bad situations that are not bad arguments: each call returns True when the library did the right thing (a
+    row marked failed, a file with the umask's mode, a cache that degrades with one warning naming the entry)."""
+
+    def table_marks(value):
+        t = tables.spec("e1_capacity")
+        df = pd.DataFrame([{c: 0 for c in t.columns} | {"accuracy": value, "failed": None}])
+        out = tmp / f"table-{value}"
+        return tables.load_table("e1_capacity", tables.write_table("e1_capacity", df, out).parent)["failed"].iloc[0]
+
+    def table_mode(mask):
+        old = os.umask(mask)
+        try:
+            t = tables.spec("dense_accuracy")
+            path = tables.write_table("dense_accuracy", pd.DataFrame({c: [] for c in t.columns}), tmp / f"m{mask}")
+        finally:
+            os.umask(old)
+        return stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+    def degrades(damage):
+        root = tmp / f"degrade-{damage}"
+        store, cfg = cache.Cache(root), {"case": damage}
+        store.prepare()
+        json_path, _ = store.paths(cache.config_key(cfg))
+        if damage == "shard is a file":
+            json_path.parent.write_text("x")
+        else:
+            json_path.mkdir(parents=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stored = [store.store(cfg, cache.Artifact({"accuracy": 0.5})), store.store({"b": 1}, cache.Artifact())]
+        named = [w for w in caught if str(json_path.with_suffix("")) in str(w.message)]  # the entry's JSON or NPZ
+        return stored == [None, None] and store.read_only and len(caught) == 1 and len(named) == 1
+
+    def multihop_failed_not_scored():
+        cfg = sweeps.MultiHopConfig(n_subjects=8, n_relations=2, hops=2, d_model=8, d_mlp=8, n_heads=2)
+        out = multihop_runs.scores(cfg, TASK, _nan(_hop_model()), _Result())
+        return out["min_margin"] is None and out["accuracy"] == _Result.accuracy
+
+    def fifo_read_refused():
+        path = tmp / "fifo"
+        os.mkfifo(path)
+        try:
+            files.read_regular(path, 100)
+        except files.NotRegularFileError as err:
+            return str(path) in str(err)
+        return False
+
+    return [
+        ("table row with NaN accuracy marked failed", lambda: table_marks(math.nan) == "accuracy is not finite"),
+        ("table row with inf accuracy marked failed", lambda: table_marks(math.inf) == "accuracy is not finite"),
+        ("table written with umask 022 is 0644", lambda: table_mode(0o022)),
+        ("table written with umask 002 is 0664", lambda: table_mode(0o002)),
+        ("cache shard folder is a file: store degrades", lambda: degrades("shard is a file")),
+        ("cache entry is a folder: store degrades", lambda: degrades("entry is a folder")),
+        ("diverged multi-hop run is not scored", multihop_failed_not_scored),
+        ("read_regular refuses a FIFO at once", fifo_read_refused),
+    ]
+
+
+def classify_outcome(call) -> tuple[str, str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok = call()
+    except Exception as err:  # noqa: BLE001 - an error here is a wrong answer to a bad situation
+        return "unclear", f"{type(err).__name__}: {err}"
+    return ("clear", "as expected") if ok is True else ("silent", f"returned {ok!r}")
+
+
 def cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
     f = tmp / "a-file"
     f.write_text("x")
@@ -172,6 +421,11 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("table without --out", ["table", "dense_accuracy"], "--out"),
         ("preset typo", ["sweep", "smok", *out], "smok"),
         ("no command", [], "command"),
+        ("--workers 10**9", ["sweep", "smoke", "--workers", "1000000000", *out], "--workers"),
+        ("--workers 1025", ["sweep", "smoke", "--workers", "1025", *out], "--workers"),
+        ("--out path too long", ["sweep", "smoke", "--out", str(tmp / ("x" * 300))], "--out"),
+        ("table --out path too long", ["table", "dense_accuracy", "--out", str(tmp / ("y" * 300))], "--out"),
+        ("--out component too long", ["sweep", "smoke", "--out", str(tmp / ("z" * 300) / "a")], "--out"),
     ]
     if torch.cuda.is_available():
         cases = [c for c in cases if c[0] != "--device cuda"]
@@ -204,6 +458,17 @@ def hostile_cache_cases() -> dict[str, object]:
         "NaN": lambda j: j.write_text('{"schema": NaN}'),
         "truncated": lambda j: j.write_text(j.read_text()[:40]),
         "older version": edit(lambda m: m.update(cache_version=1), sign=True),
+        "FIFO": lambda j: (j.unlink(), os.mkfifo(j)),
+        "symlink to /dev/zero": lambda j: (j.unlink(), j.symlink_to("/dev/zero")),
+        "symlink to /dev/urandom": lambda j: (j.unlink(), j.symlink_to("/dev/urandom")),
+        "symlink to a valid copy": lambda j: (j.rename(j.with_suffix(".copy")), j.symlink_to(j.with_suffix(".copy"))),
+        "dangling symlink": lambda j: (j.unlink(), j.symlink_to(j.with_suffix(".gone"))),
+        "NPZ is a FIFO": lambda j: (j.with_suffix(".npz").unlink(), os.mkfifo(j.with_suffix(".npz"))),
+        "NPZ symlink to /dev/zero": lambda j: (
+            j.with_suffix(".npz").unlink(),
+            j.with_suffix(".npz").symlink_to("/dev/zero"),
+        ),
+        "NPZ is a folder": lambda j: (j.with_suffix(".npz").unlink(), j.with_suffix(".npz").mkdir()),
     }
 
 
@@ -251,7 +516,7 @@ def classify_cache(tmp: Path, label: str, damage) -> tuple[str, str]:
             art = cache.Cache(tmp / "cache").load(cfg, expect=EXPECT)
         except BaseException as err:  # noqa: BLE001
             return "unclear", f"raised {type(err).__name__}: {err}"
-    named = [w for w in caught if str(json_path) in str(w.message)]
+    named = [w for w in caught if str(json_path.with_suffix("")) in str(w.message)]  # the entry's JSON or NPZ
     if art is not None:
         return "silent", f"loaded {art.scalars}"
     return ("clear" if len(named) == 1 else "unclear"), (str(named[0].message) if named else "no warning")
@@ -267,6 +532,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         for label, call, name in config_cases() + call_cases():
             results.append(("api", label, *classify_call(call, name)))
+        for label, call, name in newer_cases():
+            results.append(("newer", label, *classify_call(call, name)))
+        for label, call in outcome_cases(tmp):
+            results.append(("outcome", label, *classify_outcome(call)))
         for label, argv, name in cli_cases(tmp):
             results.append(("cli", label, *classify_cli(argv, name)))
         for label, damage in hostile_cache_cases().items():

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import repro
-from ._checks import check_writable_dir
+from ._checks import MAX_WORKERS, check_writable_dir
 from .run import runner
 from .run.executors import check_dask_address
 from .sweep import cache as cache_mod
@@ -41,6 +41,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, {MAX_WORKERS}], got {value}")
     return value
 
 
@@ -75,7 +82,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         default=None,
         help="local worker processes (default: CPU count; 1 with --device cuda)",
     )

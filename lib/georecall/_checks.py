@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "ArgumentTypeError",
     "MAX_SEED",
+    "MAX_WORKERS",
     "check_int",
     "check_bool",
     "check_float",
@@ -28,8 +29,11 @@ __all__ = [
     "check_choice",
     "check_writable_dir",
     "check_columns",
+    "check_finite",
+    "check_budget",
 ]
 
+MAX_WORKERS = 1024  # worker processes or threads one call may start (more is a typo, not a machine)
 MAX_SEED = 2**63 - 1  # seeds are non-negative 63-bit integers everywhere (repro.stream_seed hashes them)
 
 
@@ -127,9 +131,9 @@ def check_writable_dir(name: str, path: str | os.PathLike, *, create: bool = Tru
     if str(path).strip() == "":
         raise ValueError(f"{name} must not be empty (use '.' for the current folder)")
     folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{name} {str(folder)!r} is not a folder (a file of that name exists)")
     try:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{name} {str(folder)!r} is not a folder (a file of that name exists)")
         if create:
             folder.mkdir(parents=True, exist_ok=True)
         if not folder.is_dir():
@@ -140,9 +144,10 @@ def check_writable_dir(name: str, path: str | os.PathLike, *, create: bool = Tru
         finally:
             os.close(fd)
             os.unlink(probe)
-    except OSError as err:
+    except OSError as err:  # e.g. a path too long for the file system
         reason = err.strerror or str(err)
-        raise ValueError(f"{name} {str(folder)!r} is not a writable folder ({reason})") from None
+        shown = str(folder) if len(str(folder)) <= 200 else str(folder)[:200] + "..."
+        raise ValueError(f"{name} {shown!r} is not a writable folder ({reason})") from None
     return folder
 
 
@@ -154,3 +159,65 @@ def check_columns(name: str, df, columns: Iterable[str], hint: str = "") -> None
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{name} lacks columns {missing}" + (f"; {hint}" if hint else ""))
+
+
+def _non_finite(array) -> bool:
+    """True if the tensor or array ``array`` (floating or complex) holds a NaN or an infinity."""
+    if hasattr(array, "isfinite") and hasattr(array, "detach"):  # a torch tensor (no torch import here)
+        if array.dtype.is_floating_point or array.dtype.is_complex:
+            return not bool(array.detach().isfinite().all())
+        return False
+    a = np.asarray(array)
+    return a.dtype.kind in "fc" and not bool(np.isfinite(a).all())
+
+
+def check_finite(name: str, value):
+    """Return ``value`` if it holds no NaN or infinity, else ``ValueError`` naming ``name`` (and the parameter).
+
+    ``value`` is a model (anything with ``named_parameters``: every parameter and buffer is checked, so a diverged
+    model is never scored), a tensor, an array, a number or a sequence of numbers. Non-numeric values (strings,
+    objects) and integer arrays pass; the caller checks their types.
+
+    >>> check_finite("x", [1.0, float("nan")])
+    Traceback (most recent call last):
+    ...
+    ValueError: x holds non-finite values (NaN or inf), which cannot be used
+    """
+    if hasattr(value, "named_parameters"):
+        named = list(value.named_parameters())
+        named += list(value.named_buffers()) if hasattr(value, "named_buffers") else []
+        for pname, tensor in named:
+            if _non_finite(tensor):
+                raise ValueError(
+                    f"{name} has non-finite weights (NaN or inf) in {pname}; a diverged model cannot be scored"
+                )
+        return value
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return value
+    if isinstance(value, numbers.Number):
+        bad = isinstance(value, numbers.Real) and not math.isfinite(float(value))
+    else:
+        try:
+            bad = _non_finite(value)
+        except (TypeError, ValueError):  # ragged or non-numeric: not this check's business
+            bad = False
+    if bad:
+        raise ValueError(f"{name} holds non-finite values (NaN or inf), which cannot be used")
+    return value
+
+
+def check_budget(what: str, n_bytes: int, max_bytes: int) -> int:
+    """Return ``n_bytes`` if it is at most ``max_bytes``, else ``ValueError`` naming ``what``, the size and the budget,
+    before anything is allocated (Python ints: no overflow, however large the size).
+
+    >>> check_budget("x", 2**31, 2**30)
+    Traceback (most recent call last):
+    ...
+    ValueError: x needs ~2.00 GiB (2147483648 bytes), above the memory budget max_bytes=1073741824 (1.00 GiB)
+    """
+    if n_bytes > max_bytes:
+        raise ValueError(
+            f"{what} needs ~{n_bytes / 2**30:.2f} GiB ({n_bytes} bytes), above the memory budget "
+            f"max_bytes={max_bytes} ({max_bytes / 2**30:.2f} GiB)"
+        )
+    return n_bytes

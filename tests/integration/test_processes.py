@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from georecall.run import executors
 from georecall.sweep import tables
 
 LIB = Path(__file__).resolve().parents[2] / "lib"
@@ -84,6 +85,7 @@ def test_kill_9_of_the_cli_leaves_no_worker_alive(tmp_path):
 WRITER = """
 import sys
 import pandas as pd
+from georecall.run import executors
 from georecall.sweep import tables
 value, n = float(sys.argv[1]), int(sys.argv[2])
 df = pd.DataFrame({c: [value] * 500 for c in tables.DENSE_COLUMNS})
@@ -109,3 +111,20 @@ def test_two_writers_into_one_output_folder_never_clash_and_readers_see_whole_ta
     assert tables.load_table("dense_accuracy", tmp_path)["accuracy"].iloc[0] in (0.25, 0.75)
     assert not [p for p in tmp_path.iterdir() if p.name != "dense_accuracy.csv"], "no temporary file is left"
     assert reads > 0
+
+
+def _sigint_ignored() -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_pool_workers_ignore_ctrl_c_and_the_parent_ends_them_at_once():
+    """A terminal's Ctrl-C reaches the whole process group: workers ignore it (so none prints a KeyboardInterrupt
+    traceback), and the parent's KeyboardInterrupt terminates the busy workers instead of waiting for their stacks."""
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with executors.make_executor(workers=2) as ex:
+            assert ex.submit(_sigint_ignored).result(timeout=60)
+            ex.submit(time.sleep, 60)
+            time.sleep(1)
+            raise KeyboardInterrupt
+    assert time.monotonic() - t0 < 30, "the pool waited for a stack nobody will read"

@@ -5,7 +5,11 @@ contains the parameter's name (or the thing that is wrong). Wrong types raise ``
 which is both.
 """
 
+import importlib.util
 import math
+import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,6 +53,17 @@ def _nan_model():
     return m
 
 
+def _audit():
+    """The bad-input audit (benchmarks/bad_inputs.py), whose case tables these tests share."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bad_inputs.py"
+    spec = importlib.util.spec_from_file_location("bad_inputs_audit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+AUDIT = _audit()
+NEWER = AUDIT.newer_cases()  # probes, selector, transfer, multi-hop, analyses, plots, widgets, constructions
 SMALL_EXP = sweeps.Experiment(name="x", description="", points=(sweeps.RunConfig(n_subjects=8),))
 
 # (case id, call, the name the message must contain)
@@ -239,3 +254,56 @@ def test_the_live_explorers_refuse_bad_sizes_naming_them():
             widgets.train_live(**kwargs)
     with pytest.raises(ValueError, match="power of two"):
         widgets.log2_slider("N", 100, 3, 10)
+
+
+def test_the_newer_modules_table_is_large_and_its_ids_unique():
+    assert len(NEWER) >= 60 and len({c[0] for c in NEWER}) == len(NEWER)
+
+
+@pytest.mark.parametrize(("call", "name"), [c[1:] for c in NEWER], ids=[c[0] for c in NEWER])
+def test_the_newer_modules_refuse_bad_input_naming_it(call, name):
+    """A non-finite model or input, a model that does not fit the task, a non-permutation, an argument out of range,
+    an empty input or a size above the memory budget: a ValueError/TypeError that names it, before any work."""
+    with pytest.raises((ValueError, TypeError)) as err:
+        call()
+    assert name in str(err.value), f"message does not name {name!r}: {err.value}"
+
+
+def test_bad_situations_end_as_they_should(tmp_path):
+    """A NaN or infinite accuracy marks its table row failed; tables get the umask's mode; a cache whose shard or
+    entry has the wrong type degrades to read-only with one warning naming the entry; a diverged multi-hop run is
+    not scored; a FIFO is refused at once."""
+    cases = AUDIT.outcome_cases(tmp_path)
+    assert len(cases) >= 8
+    for label, call in cases:
+        assert AUDIT.classify_outcome(call) == ("clear", "as expected"), label
+
+
+@pytest.mark.parametrize("damage", ["FIFO", "symlink to /dev/zero", "symlink to a valid copy", "NPZ is a FIFO"])
+def test_a_cache_entry_that_is_not_a_regular_file_is_refused_at_once(tmp_path, damage):
+    verdict, detail = AUDIT.classify_cache(tmp_path, damage, AUDIT.hostile_cache_cases()[damage])
+    assert verdict == "clear", detail
+
+
+def test_a_row_with_a_non_finite_metric_is_marked_failed_by_the_runner(monkeypatch):
+    cfg = sweeps.RunConfig(n_subjects=8)
+    task, _, model, _, _ = runner.build(cfg)
+    result = recipe.TrainResult(accuracy=math.nan, loss=0.1, steps=1, reached_target=False, seconds=0.0)
+    monkeypatch.setattr(runner.bijection_runs, "scores", lambda *a: {"heldout_accuracy": math.inf})
+    row = runner._pack(cfg, task, model, result)["scalars"]
+    assert row["accuracy"] is None and row["heldout_accuracy"] is None
+    assert row["failed"] == "non-finite accuracy, heldout_accuracy"
+    assert cache.check_scalars(row) is None  # storable: the cache holds no NaN
+
+
+def test_loading_a_fifo_cache_entry_never_hangs(tmp_path):
+    """The cache never blocks on a FIFO: loading an entry replaced by one warns once and returns None at once."""
+    store = cache.Cache(tmp_path)
+    store.store({"a": 1}, cache.Artifact({"x": 1.0}))
+    json_path, _ = store.paths(cache.config_key({"a": 1}))
+    json_path.unlink()
+    os.mkfifo(json_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cache.Cache(tmp_path).load({"a": 1}) is None
+    assert len(caught) == 1 and str(json_path) in str(caught[0].message)

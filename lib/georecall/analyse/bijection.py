@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._checks import ArgumentTypeError, check_columns, check_finite
 from ..sweep.configs import D_GRID, E1_LRS, majority
 from ..theory import bijection as theory
 
@@ -148,6 +149,8 @@ def rate_effect(df: pd.DataFrame, th: pd.DataFrame, *, target: float = 0.99) -> 
 
     Where ``first_alone`` is False, the first rate on its own would have put d* at least one grid step higher:
     every rate failed for the majority at the probe below d* (the sweep's rule)."""
+    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)")
+    check_columns("df", df, ("n_subjects", "n_relations", "d_model", "seed", "lr", "accuracy"))
     rows = []
     for _, t in th[th["censored"] == ""].iterrows():
         N, R, d = int(t["n_subjects"]), int(t["n_relations"]), int(t["d_star"])
@@ -214,6 +217,9 @@ def accuracy_curves(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 def seed_summary(df: pd.DataFrame, cols: Sequence[str], *, target: float = 0.99) -> pd.DataFrame:
     """One row per group of ``cols`` over rows that are one seed each: accuracy mean, min and max over the seeds,
     ``n_ok`` seeds at >= ``target`` of ``n_seeds``."""
+    check_columns("df", df, ("accuracy", *cols))
+    if not len(cols):
+        raise ValueError("cols must name at least one column to group by")
     g = df.assign(ok=df["accuracy"] >= target).groupby(list(cols), as_index=False)
     return g.agg(
         accuracy_mean=("accuracy", "mean"),
@@ -233,6 +239,7 @@ def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
     fits d* = a + b·f(N) for f = log2 N, sqrt(N) and N, and ``best_form``, the f with the highest R^2 (a name of
     :data:`GROWTH_FORMS`). ``grid_step_at_max`` is the gap between d*(N_max) and the grid value below it (the
     resolution of the measurement). Lines with fewer than three N are left out."""
+    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)")
     rows = []
     for R, g in th.sort_values("n_subjects").groupby("n_relations"):
         if len(g) < 3:
@@ -276,12 +283,27 @@ def describe_growth(growth: pd.DataFrame) -> str:
     return ". ".join(parts) + "."
 
 
+_TH_COLUMNS = ("n_subjects", "n_relations", "d_star", "censored")  # what a thresholds() table holds
+_CAP_COLUMNS = ("capacity_N", "n_relations", "censored", "d_model", "d_mlp", "data_format", "bits_stored")
+_CAP_COLUMNS += ("params_nonembed", "bits_per_param")  # what a frozen_capacity() table holds
 _R2_COL = {"log₂N": "r2_log2N", "√N": "r2_sqrtN", "N": "r2_N"}
 
 
 def fit_power_law(x, y) -> "FitResult":
-    """Least squares of log y on log x: ``slope`` is the exponent a in y ~ x^a."""
-    return fit_line(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
+    """Least squares of log y on log x: ``slope`` is the exponent a in y ~ x^a (x and y finite and > 0)."""
+    x, y = _finite_array("x", x), _finite_array("y", y)
+    for name, v in (("x", x), ("y", y)):
+        if (v <= 0).any():
+            raise ValueError(f"{name} must be > 0 for a power-law (log-log) fit, got {v[v <= 0][:3].tolist()}")
+    return fit_line(np.log(x), np.log(y))
+
+
+def _finite_array(name: str, values) -> np.ndarray:
+    try:
+        a = np.asarray(values, float)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
+    return check_finite(name, a)
 
 
 def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
@@ -326,6 +348,8 @@ def side_by_side(frozen: pd.DataFrame, learned: pd.DataFrame, shapes: Sequence[t
 def bits_table(th: pd.DataFrame, cap: pd.DataFrame) -> pd.DataFrame:
     """Bits stored at >= 99% per parameter: learned models at d* (bits / all parameters, and bits / the 2·N·d
     embedding weights) and frozen models at capacity (bits / trainable attention + MLP parameters)."""
+    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)")
+    check_columns("cap", cap, _CAP_COLUMNS, "pass frozen_capacity(df)")
     rows = []
     for _, r in th[th["censored"] == ""].iterrows():
         N, R, d = int(r["n_subjects"]), int(r["n_relations"]), int(r["d_star"])
@@ -380,11 +404,13 @@ def fit_line(x, y, *, through_origin: bool = False) -> FitResult:
     >>> round(f.slope, 2), f.n
     (1.98, 4)
     """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.size < (2 if through_origin else 3):
+    x, y = _finite_array("x", x), _finite_array("y", y)  # NaN or inf never becomes a confident fit
+    if x.shape != y.shape or x.ndim != 1 or x.size < (2 if through_origin else 3):
         raise ValueError(
             f"fit_line needs matching x and y with at least {2 if through_origin else 3} points, got {x.size}"
         )
+    if (not through_origin and np.ptp(x) == 0) or not np.any(x):
+        raise ValueError(f"x must vary for a line fit (all {x.size} values are {float(x[0])})")
     X = x[:, None] if through_origin else np.stack([x, np.ones_like(x)], axis=1)
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef

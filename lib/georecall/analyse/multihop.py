@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from .._checks import check_columns
 from ..sweep.configs import COT, NO_COT
 from ..theory import DEFAULT_BITS_PER_PARAM
 from ..theory import multihop as multihop_theory
@@ -21,6 +22,9 @@ from .bijection import _boundaries, _success_by_probe, seed_summary  # the sweep
 __all__ = ["MULTIHOP_LINE", "multihop_thresholds", "multihop_curves", "step_accuracies"]
 
 MULTIHOP_LINE = ["data_format", "n_subjects", "n_relations", "hops"]  # one d* line of the multihop table
+
+
+_HINT = "pass the multihop table (load_table('multihop', ...))"
 
 
 def _with_h1_cot(df: pd.DataFrame) -> pd.DataFrame:
@@ -43,6 +47,7 @@ def multihop_thresholds(
     (``theory.multihop.dimension``) and the per-entity bound at ``bits_per_param``. ``censored`` as in
     :func:`georecall.analyse.bijection.thresholds`; ``steps_at_d_star``: the most steps a succeeding run at d* took;
     ``shared`` marks the h = 1 CoT rows, copied from no-CoT (the same runs)."""
+    check_columns("df", df, [*MULTIHOP_LINE, "d_model", "seed", "lr", "accuracy", "steps", "max_steps"], _HINT)
     tab = _with_h1_cot(df)
     # a probe's seeds: one row per (seed, rate tried); only these columns, so the rates of a seed fold into one
     probes = _success_by_probe(
@@ -73,6 +78,7 @@ def multihop_thresholds(
 def multihop_curves(df: pd.DataFrame) -> pd.DataFrame:
     """Final-answer accuracy against d per (format, N, R, h): each seed at the best of the rates it tried, then
     mean, min and max over seeds, and seeds at >= 99% (``n_ok`` of ``n_seeds``); h = 1 filed under both formats."""
+    check_columns("df", df, [*MULTIHOP_LINE, "d_model", "seed", "accuracy"], _HINT)
     tab = _with_h1_cot(df)
     best = tab.groupby([*MULTIHOP_LINE, "d_model", "seed"], as_index=False).agg(accuracy=("accuracy", "max"))
     return seed_summary(best, [*MULTIHOP_LINE, "d_model"])
@@ -81,6 +87,9 @@ def multihop_curves(df: pd.DataFrame) -> pd.DataFrame:
 def step_accuracies(df: pd.DataFrame) -> pd.DataFrame:
     """The multihop table's ``step_accuracy`` cells ("a_1;...;a_h") as columns ``step_1`` ... ``step_H`` (NaN past a
     row's h), next to the row's format, N, R, h, d, lr, seed, accuracy and train_accuracy."""
+    check_columns(
+        "df", df, [*MULTIHOP_LINE, "d_model", "lr", "seed", "accuracy", "train_accuracy", "step_accuracy"], _HINT
+    )
     parts = [[float(v) for v in str(cell).split(";")] for cell in df["step_accuracy"]]
     width = max((len(p) for p in parts), default=0)
     steps = pd.DataFrame(

@@ -33,6 +33,7 @@ import torch
 
 from .. import repro
 from .._checks import check_int
+from ..model.compat import check_permutations
 from ..model.recall import DEFAULT_MAX_BYTES
 from ..model.transformer import ModelConfig, Transformer
 from ..tasks.bijection import BijectionTask
@@ -314,9 +315,7 @@ def dense_recipe(
 
 def subject_embeddings(recipe: Recipe, perms: torch.Tensor) -> torch.Tensor:
     """e_s = sum_r Q_r u_{pi_r(s)}, [N, d_s]: the only part of a construction that depends on the bijections."""
-    perms = torch.as_tensor(perms)
-    if perms.shape != (recipe.R, recipe.N):
-        raise ValueError(f"perms must be [R, N] = [{recipe.R}, {recipe.N}], got {tuple(perms.shape)}")
+    perms = check_permutations("perms", torch.as_tensor(perms), recipe.N, recipe.R)
     k = recipe.k
     E = torch.zeros(recipe.N, recipe.d_subject, dtype=recipe.dtype)  # [N, d_s]
     for r in range(recipe.R):
@@ -365,7 +364,7 @@ def build(recipe: Recipe, perms: torch.Tensor) -> Transformer:
 def _perms_of(task) -> torch.Tensor:
     if isinstance(task, BijectionTask):
         return task.perms
-    return torch.as_tensor(task)
+    return check_permutations("task perms", torch.as_tensor(task))
 
 
 def build_block(

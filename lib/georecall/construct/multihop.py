@@ -59,6 +59,7 @@ import math
 import torch
 
 from .._checks import check_int
+from ..model.compat import check_permutations
 from ..model.multihop import paths
 from ..model.recall import DEFAULT_MAX_BYTES
 from ..model.transformer import ModelConfig, Transformer
@@ -72,10 +73,9 @@ DEFAULT_BETA = 40.0  # attention logit gap: leak e^-40 ~ 4e-18, below float64 ro
 
 
 def _perms_of(task) -> torch.Tensor:
-    perms = task.perms if isinstance(task, BijectionTask) else torch.as_tensor(task)
-    if perms.ndim != 2 or perms.shape[1] < 2:
-        raise ValueError(f"task must be a BijectionTask or a perms tensor [R, N] with N >= 2, got {tuple(perms.shape)}")
-    return perms.long()
+    if isinstance(task, BijectionTask):
+        return task.perms.long()
+    return check_permutations("task perms", torch.as_tensor(task))
 
 
 def _check_beta(beta) -> float:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
 
 from .. import repro
-from .._checks import check_int
+from .._checks import ArgumentTypeError, check_int
 from ..model.recall import FORWARD, RecallEvaluation, evaluate_recall, hidden_activations
 from ..model.transformer import Transformer
 from ..tasks.bijection import make_task
@@ -195,6 +195,12 @@ def weight_summary(model: Transformer):
 
 def compare_weights(a: Transformer, b: Transformer, n_subjects: int):
     """Per parameter block, whether two models are bitwise identical; W_E is split into subject and relation rows."""
+    for name, m in (("a", a), ("b", b)):
+        if not isinstance(m, Transformer):
+            raise ArgumentTypeError(f"{name} must be a georecall.model.transformer.Transformer, got {type(m).__name__}")
+    if replace(a.config, init_seed=0) != replace(b.config, init_seed=0):
+        raise ValueError(f"a and b must have the same shape to compare weights, got {a.config} and {b.config}")
+    check_int("n_subjects", n_subjects, 1, a.config.d_vocab)
     pa = {n: p.detach() for n, p in a.named_parameters()}
     pb = {n: p.detach() for n, p in b.named_parameters()}
     rows = []

@@ -37,12 +37,17 @@ LIVE_MAX_FACTS = 8192  # the live explorers train at most this many facts (N*R),
 def log2_slider(description: str, value: int, lo_exp: int, hi_exp: int) -> W.SelectionSlider:
     """A slider over powers of two 2^lo_exp .. 2^hi_exp; ``value`` must be one of them."""
     options = [2**e for e in range(check_int("lo_exp", lo_exp, 0), check_int("hi_exp", hi_exp, lo_exp) + 1)]
+    check_int(f"{description}: value", value, options[0], options[-1])  # a bool is not a slider position
     if value not in options:
         raise ValueError(f"{description}: value must be a power of two in [{options[0]}, {options[-1]}], got {value!r}")
     return W.SelectionSlider(description=description, options=options, value=value, continuous_update=False)
 
 
 def int_slider(description: str, value: int, lo: int, hi: int, step: int = 1) -> W.IntSlider:
+    """An integer slider lo .. hi in steps of ``step`` (ints, not bools), starting at ``value``."""
+    check_int(f"{description}: lo", lo, -(2**53))
+    check_int(f"{description}: value", value, lo, check_int(f"{description}: hi", hi, lo))
+    check_int(f"{description}: step", step, 1)
     return W.IntSlider(description=description, value=value, min=lo, max=hi, step=step, continuous_update=False)
 
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_budget, check_int
 from ..tasks.bijection import IGNORE, BijectionTask, FactSet
 from ..theory.multihop import COT, NO_COT, check_format, check_hops
+from .compat import check_model_task
 from .recall import DEFAULT_MAX_BYTES, last_residual
 from .transformer import Transformer
 
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 CHUNK_LOGIT_BYTES = 8 * 2**20  # default chunk: its logits fit in cache
+MAX_QUERIES = 2**53  # a query count beyond exact float64 counting (and any run time) is refused
 CHUNK_WORKING_BYTES = 256 * 2**20  # and its activations stay well inside any budget (wide h-head models)
 FORWARD, TABLES = "forward", "tables"  # evaluate_multihop methods for the no-CoT format
 
@@ -63,6 +65,7 @@ def paths(R: int, h: int) -> torch.Tensor:
     """
     check_int("R (n_relations)", R, 1)
     check_hops(h)
+    check_budget(f"the R^h = {R}^{h} relation paths [R^h, h]", 8 * (h + 2) * R**h, DEFAULT_MAX_BYTES)
     q = torch.arange(R**h)[:, None]  # [R^h, 1]
     place = R ** torch.arange(h - 1, -1, -1)[None, :]  # [1, h]: R^(h-1), ..., 1
     return (q // place) % R  # [R^h, h]
@@ -74,6 +77,8 @@ def queries(task: BijectionTask, h: int, index=None) -> tuple[torch.Tensor, torc
     check_hops(h)
     P = task.R**h
     total = task.N * P
+    if index is None:
+        check_budget(f"all N R^h = {task.N}*{task.R}^{h} queries", 8 * (h + 1) * total, DEFAULT_MAX_BYTES)
     i = torch.arange(total) if index is None else torch.as_tensor(index, dtype=torch.int64).reshape(-1)
     if i.numel() and (int(i.min()) < 0 or int(i.max()) >= total):
         raise ValueError(
@@ -210,6 +215,7 @@ def generate(model: Transformer, task: BijectionTask, subjects, path_rows) -> tu
     """
     subjects, p = _check_query(task, subjects, path_rows)
     h = p.shape[1]
+    check_model_task(model, task, data_format=None, seq_len=1)
     check_context(model, h, COT)
     model.config.check_fits(task.config.d_vocab, task.N, 2 * h)
     truth = chain(task, subjects, p).to(model.device)  # [n, h]
@@ -278,15 +284,16 @@ def evaluate_multihop(
         raise ValueError(f"method must be {FORWARD!r} or {TABLES!r}, got {method!r}")
     if method == TABLES and fmt != NO_COT:
         raise ValueError(f"method={TABLES!r} applies to fmt={NO_COT!r}; CoT decoding uses the forward pass")
+    check_model_task(model, task, data_format=None, seq_len=1)  # finite weights, N and N + R; h via the context
     check_context(model, h, fmt)
     check_int("max_bytes", max_bytes, 1)
     cfg = model.config
-    if task.N != cfg.d_vocab_out or task.config.d_vocab > cfg.d_vocab:
-        raise ValueError(
-            f"task has N={task.N}, R={task.R} but the model has d_vocab_out={cfg.d_vocab_out}, d_vocab={cfg.d_vocab}"
-        )
     sel = None if index is None else torch.as_tensor(index, dtype=torch.int64).reshape(-1)
     n = task.N * task.R**h if sel is None else sel.numel()
+    if n == 0:
+        raise ValueError("index must not be empty (an empty query set has no accuracy)")
+    if n > MAX_QUERIES:
+        raise ValueError(f"N R^h = {task.N}*{task.R}^{h} = {n} queries, more than {MAX_QUERIES} can be scored")
     itemsize = torch.finfo(model.dtype).bits // 8
     T = h + 1 if fmt == NO_COT else 2 * h
     per_query = _query_bytes(task.N, cfg.d_model, cfg.d_mlp, T, h, itemsize)
@@ -353,9 +360,17 @@ def path_gate_matrix(model: Transformer, task: BijectionTask, h: int, subjects) 
     position of the 2k MLP units of path q' (units 2 q' k .. 2 q' k + 2k - 1, the path-superposition layout) when
     the query asks path q, averaged over ``subjects``. For the AND-gated selector only the diagonal is non-zero."""
     check_hops(h)
+    check_model_task(model, task, data_format=None, seq_len=1)
     check_context(model, h, NO_COT)
-    subjects = torch.as_tensor(subjects, dtype=torch.int64).reshape(-1)
+    subjects, _ = _check_query(task, subjects, torch.zeros(h, dtype=torch.int64))
+    if subjects.numel() == 0:
+        raise ValueError("subjects must not be empty")
     P = task.R**h
+    check_budget(
+        f"the gate picture of {len(subjects)} subjects x {P}^2 path pairs",
+        4 * len(subjects) * P * (model.config.d_mlp + 4 * model.config.d_model + P),
+        DEFAULT_MAX_BYTES,
+    )
     if model.config.d_mlp % (2 * P):
         raise ValueError(
             f"d_mlp={model.config.d_mlp} is not 2 k R^h units for R^h={P} paths (not a path-superposition model)"

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import repro
-from .._checks import ArgumentTypeError, check_bool, check_int
-from ..tasks.bijection import SINGLE_HOP, BijectionTask, FactSet
+from .._checks import MAX_WORKERS, ArgumentTypeError, check_bool, check_budget, check_int
+from ..tasks.bijection import BijectionTask, FactSet
+from .compat import check_model, check_model_task
 from .transformer import Transformer
 
 __all__ = [
@@ -261,8 +262,7 @@ def evaluate_recall(
     A request that cannot fit in ``max_bytes`` (one fact alone above budget, or ``chunk_size`` too large)
     raises ``ValueError`` before any allocation.
     """
-    if not isinstance(model, Transformer):
-        raise ArgumentTypeError(f"model must be a georecall.model.transformer.Transformer, got {type(model).__name__}")
+    check_model(model)  # a Transformer with finite weights: a diverged model is never scored
     check_bool("return_margins", return_margins)
     cfg = model.config
     N, d, m = cfg.d_vocab_out, cfg.d_model, cfg.d_mlp
@@ -271,7 +271,7 @@ def evaluate_recall(
         raise ValueError(f"method must be {FORWARD!r} or {FUSED!r}, got {method!r}")
     if workers is None:
         workers = torch.get_num_threads() if method == FUSED else 1
-    check_int("workers", workers, 1)
+    check_int("workers", workers, 1, MAX_WORKERS)
     if method == FORWARD and workers != 1:
         raise ValueError(f"workers applies to method={FUSED!r}; method={FORWARD!r} uses torch's own threads")
     check_int("max_bytes", max_bytes, 1)
@@ -281,11 +281,7 @@ def evaluate_recall(
         model.config.check_fits(task.d_vocab, task.d_vocab_out, task.seq_len, task.data_format)
         n_total = len(task)
     elif isinstance(task, BijectionTask):
-        model.config.check_fits(task.config.d_vocab, task.N, 2, SINGLE_HOP)  # its facts in the [s, r] format
-        if task.N != N or task.config.d_vocab > cfg.d_vocab:
-            raise ValueError(
-                f"task has N={task.N}, R={task.R} but the model has d_vocab_out={N}, d_vocab={cfg.d_vocab}"
-            )
+        check_model_task(model, task)  # its facts in the [s, r] format
         n_total = task.N * task.R
     else:
         raise ArgumentTypeError(f"task must be a BijectionTask or a FactSet, got {type(task).__name__}")
@@ -297,6 +293,8 @@ def evaluate_recall(
     n = n_total if index is None else index.numel()
     if index is not None and n and (int(index.min()) < 0 or int(index.max()) >= n_total):
         raise ValueError(f"facts must index [0, {n_total - 1}]")
+    if n == 0:
+        raise ValueError("facts must not be empty (an empty fact set has no accuracy)")
 
     if method == FORWARD:
         per_fact, fixed, default_chunk = _fact_bytes(N, d, m, itemsize), 0, CHUNK_LOGIT_BYTES // (N * itemsize)
@@ -368,7 +366,15 @@ def evaluate_recall(
 
 def hidden_activations(model: Transformer, task: BijectionTask, subjects) -> torch.Tensor:
     """Post-ReLU MLP activations at the query position for every relation, [n_subjects, R, m]."""
+    check_model_task(model, task)
     subjects = torch.as_tensor(subjects, dtype=torch.int64).reshape(-1)
+    if subjects.numel() == 0 or int(subjects.min()) < 0 or int(subjects.max()) >= task.N:
+        raise ValueError(f"subjects must be a non-empty set of entities in [0, {task.N - 1}] (N={task.N})")
+    check_budget(
+        f"the activations [n R, m] of {len(subjects)} subjects",
+        4 * len(subjects) * task.R * (model.config.d_mlp + 2 * model.config.d_model),
+        DEFAULT_MAX_BYTES,
+    )
     R = task.R
     s = subjects.repeat_interleave(R)
     r = torch.arange(R).repeat(len(subjects))
@@ -380,7 +386,10 @@ def hidden_activations(model: Transformer, task: BijectionTask, subjects) -> tor
 def gate_matrix(model: Transformer, task: BijectionTask, subjects) -> torch.Tensor:
     """Mean activation of relation r''s units (the 2k units r'*2k .. r'*2k+2k-1) when the query is relation r,
     [R (query), R (unit block)]. For a gated selector only the diagonal is non-zero."""
-    acts = hidden_activations(model, task, subjects)  # [n, R, m]
+    check_model_task(model, task, exact_vocab=True)
     R = task.R
+    if model.config.d_mlp % R:
+        raise ValueError(f"d_mlp={model.config.d_mlp} does not split into R={R} blocks of units (one per relation)")
+    acts = hidden_activations(model, task, subjects)  # [n, R, m]
     blocks = acts.reshape(acts.shape[0], R, R, -1)  # [n, r_query, r_unit, 2k]
     return blocks.abs().mean(dim=(0, 3))  # [R, R]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 
+from .._checks import check_columns
 from .style import (
     BLUE,
     VERMILLION,
@@ -132,6 +133,12 @@ def _loss_axis(losses, *, fixed: bool = False) -> dict:
 
 def training_traces(history: dict, *, name: str = "", color: str | None = None, show_legend: bool = True) -> list:
     """Loss (left axis, solid) and accuracy on all facts (right axis, dotted) of one training run."""
+    missing = [k for k in ("step", "loss", "accuracy") if k not in history] if isinstance(history, dict) else None
+    if missing is None or missing or not len(history["step"]):
+        raise ValueError(
+            f"history must be a TrainResult.history dict with non-empty 'step', 'loss', 'accuracy'"
+            f"{f'; lacks {missing}' if missing else ''}"
+        )
     prefix = f"{name}: " if name else ""
     return [
         go.Scatter(
@@ -173,6 +180,8 @@ def plot_training_history(history: dict, *, title: str = "Training on all facts"
 
 def plot_bijections(perms, *, title: str = "Each relation is a random bijection") -> go.Figure:
     """Scatter of (s, pi_r(s)) for every relation r of a ``[R, N]`` permutation table (one colour per relation)."""
+    if len(perms) == 0 or len(perms[0]) == 0:
+        raise ValueError("perms must be a non-empty [R, N] permutation table")
     fig = go.Figure()
     R, N = len(perms), len(perms[0])
     for r in range(R):
@@ -205,6 +214,9 @@ _BUDGET_SERIES = (
 
 def memory_budget_traces(table, *, show_legend: bool = True) -> list[go.Scatter]:
     """Traces of :func:`plot_memory_budget` for one R (``table`` holds one row per N)."""
+    check_columns("table", table, ("N", *(c for c, *_ in _BUDGET_SERIES)), "pass the memory-budget table")
+    if len(table) == 0:
+        raise ValueError("table must not be empty (one row per N)")
     traces = []
     for column, name, dash, colour in _BUDGET_SERIES:
         traces.append(
@@ -233,6 +245,7 @@ def plot_memory_budget(table) -> go.Figure:
 
     ``table`` is tidy: columns N, R and the ``_BUDGET_SERIES`` columns (bits / weight counts).
     """
+    check_columns("table", table, ("R",), "pass the memory-budget table")
     Rs = sorted(set(table["R"]))
     steps = [
         SliderStep(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from .._checks import check_columns
 from .bijection import SliderStep, slider_figure
 from .style import BLUE, GREY, PALETTE, VERMILLION, color_for_R, legend_below, log_axis, wrap
 
@@ -31,6 +32,7 @@ def plot_dstar_vs_rlogd(dstar) -> go.Figure:
     D; the construction's d = R k + R + k (open markers) and the counting bound at 2 bits per weight (crosses).
 
     ``dstar``: rows with S, R, D, d_star, d_fail, R_log2_D, construction_d, counting_d_p2."""
+    check_columns("dstar", dstar, ("S", "R", "D", "d_star", "d_fail", "R_log2_D", "construction_d", "counting_d_p2"))
     fig = go.Figure()
     for (R, D), g in dstar.groupby(["R", "D"], sort=True):
         low = (g["d_star"] - g["d_fail"].fillna(g["d_star"])).tolist()
@@ -78,6 +80,7 @@ def plot_shared_vs_disjoint(rows) -> go.Figure:
     """d* against the number of subjects S for the shared-attribute task (attributes = subjects) and for disjoint
     attribute sets, with R·log₂(answers per relation) dashed: it grows with S when attributes are shared, not when
     each relation has its own D. ``rows``: setting, S, d_star, censored, R_log2_answers."""
+    check_columns("rows", rows, ("setting", "S", "d_star", "censored", "R_log2_answers"))
     fig = go.Figure()
     colors = (BLUE, VERMILLION)
     for color, (setting, g) in zip(colors, rows.groupby("setting", sort=True)):
@@ -106,6 +109,7 @@ def plot_frozen_control(probe_rows, *, target: float = 0.99) -> go.Figure:
     """Mean judged accuracy (held-out draw in the noisy format, all facts in [s, r]) against the number of facts,
     one line per (regime, format, steps, batch); the success threshold dotted. ``probe_rows``: label, facts,
     judged_mean, n_ok, n_seeds."""
+    check_columns("probe_rows", probe_rows, ("label", "facts", "judged_mean", "n_ok", "n_seeds"))
     fig = go.Figure()
     for label, g in probe_rows.groupby("label", sort=False):
         g = g.sort_values("facts")

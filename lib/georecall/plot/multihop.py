@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from .._checks import check_columns
 from .bijection import SliderStep, slider_figure
 from .style import BLUE, GREY, VERMILLION, legend_below, log_axis, wrap
 
@@ -91,6 +92,9 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
 
     ``dims``: rows of ``multihop_theory.dimension_table`` (columns h, format, d, per_entity_bound_d); ``th``: rows of
     ``multihop_analysis.multihop_thresholds`` (columns hops, data_format, d_star, censored, max_steps) or None."""
+    check_columns("dims", dims, ("h", "format", "d", "per_entity_bound_d"), "pass multihop_theory.dimension_table")
+    if th is not None:
+        check_columns("th", th, ("hops", "data_format", "d_star", "censored", "max_steps"), "pass multihop_thresholds")
     traces = []
     for fmt in ("no_cot", "cot"):
         rows = dims[dims["format"] == fmt].sort_values("h")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_finite
 from ..model.transformer import Transformer
 from .storage import (
     F64,
@@ -51,12 +52,14 @@ def _acts(model: Transformer, task, acts: QueryActivations | None) -> tuple[torc
         acts = query_activations(model, perms)
     elif not isinstance(acts, QueryActivations) or (acts.R, acts.N) != tuple(perms.shape):
         raise ValueError("acts must be the QueryActivations of this model on this task (query_activations)")
-    return perms, acts
+    return perms, _check_acts(acts)
 
 
 def _check_acts(acts) -> QueryActivations:
     if not isinstance(acts, QueryActivations):
         raise TypeError(f"acts must be QueryActivations (probes.query_activations), got {type(acts).__name__}")
+    for name in ("embed", "post", "mlp_out", "resid_post", "logits"):
+        check_finite(f"acts.{name}", getattr(acts, name))
     return acts
 
 

@@ -36,8 +36,10 @@ from dataclasses import dataclass
 import torch
 
 from .. import repro
-from .._checks import check_int
+from .._checks import check_budget, check_finite, check_float, check_int
+from ..model.recall import DEFAULT_MAX_BYTES
 from ..model.transformer import Transformer
+from .inputs import F64, check_codes, check_embeddings, check_probe_inputs, check_xy, perms_of
 
 __all__ = [
     "LAMBDAS",
@@ -63,40 +65,9 @@ __all__ = [
 ]
 
 LAMBDAS = (0.0, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # ridge penalties, in units of the mean feature variance
-F64 = torch.float64
 
 
 # --- inputs ------------------------------------------------------------------------------------------------------
-
-
-def perms_of(task) -> torch.Tensor:
-    """The bijections of ``task`` (a ``BijectionTask`` or a perms tensor [R, N]) as an int64 tensor [R, N]."""
-    perms = task.perms if hasattr(task, "perms") else task
-    if not isinstance(perms, torch.Tensor):
-        raise TypeError(f"task must be a BijectionTask or a perms tensor [R, N], got {type(task).__name__}")
-    if perms.ndim != 2 or perms.shape[1] < 2:
-        raise ValueError(f"task perms must be [R, N] with N >= 2, got shape {tuple(perms.shape)}")
-    perms = perms.to(torch.int64)
-    N = perms.shape[1]
-    if not torch.equal(perms.sort(dim=1).values, torch.arange(N).expand_as(perms)):
-        raise ValueError("task perms must hold one bijection of [0, N) per row (perms[r] a permutation)")
-    return perms
-
-
-def check_probe_inputs(model, task) -> torch.Tensor:
-    """Validate (model, task) for the single-hop ``[s, N + r]`` probes; return perms [R, N]."""
-    if not isinstance(model, Transformer):
-        raise TypeError(f"model must be a georecall.model.transformer.Transformer, got {type(model).__name__}")
-    perms = perms_of(task)
-    R, N = perms.shape
-    cfg = model.config
-    if cfg.d_vocab_out != N:
-        raise ValueError(f"model has d_vocab_out={cfg.d_vocab_out} output classes but the task has N={N} attributes")
-    if cfg.d_vocab < N + R:
-        raise ValueError(f"model embeds d_vocab={cfg.d_vocab} tokens but the task needs N + R = {N + R}")
-    if cfg.n_ctx < 2:
-        raise ValueError(f"model has n_ctx={cfg.n_ctx}; the [s, r] queries need n_ctx >= 2")
-    return perms
 
 
 # --- activations --------------------------------------------------------------------------------------------------
@@ -216,6 +187,8 @@ class RidgeFit:
 
 def ridge_solve(X: torch.Tensor, Y: torch.Tensor, lam: float) -> RidgeFit:
     """min_{W,b} ||Y - X W - b||^2 + lam * (tr(Xc^T Xc) / p) ||W||^2 with Xc the centred X; lam = 0: min-norm lstsq."""
+    X, Y = check_xy(X, Y)
+    lam = check_float("lam (ridge penalty)", lam, 0.0)
     mx, my = X.mean(0), Y.mean(0)
     Xc, Yc = X - mx, Y - my  # [n, p], [n, q]
     p = Xc.shape[1]
@@ -232,9 +205,7 @@ def ridge_solve(X: torch.Tensor, Y: torch.Tensor, lam: float) -> RidgeFit:
 def ridge(X: torch.Tensor, Y: torch.Tensor, split: Split, lambdas=LAMBDAS) -> RidgeFit:
     """Ridge regression of Y [n, q] on X [n, p] (rows indexed by subject): the penalty with the smallest squared
     error on ``split.val`` after fitting on ``split.train``, then refitted on train + val."""
-    X, Y = X.to(F64), Y.to(F64)
-    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X and Y must be [n, p] and [n, q] with the same n, got {tuple(X.shape)}, {tuple(Y.shape)}")
+    X, Y = check_xy(X, Y)
     if not lambdas or any(not (isinstance(x, (int, float)) and x >= 0) for x in lambdas):
         raise ValueError(f"lambdas must be a non-empty sequence of numbers >= 0, got {lambdas!r}")
     errors = []
@@ -263,6 +234,7 @@ def attribute_codes(W_U: torch.Tensor, k_prime: int | None = None, *, rtol: floa
     """
     if not isinstance(W_U, torch.Tensor) or W_U.ndim != 2:
         raise ValueError(f"W_U must be a [d, N] tensor, got {type(W_U).__name__} {getattr(W_U, 'shape', '')}")
+    check_finite("W_U", W_U)
     U = W_U.detach().to("cpu", F64).T  # [N, d]
     _, S, Vh = torch.linalg.svd(U, full_matrices=False)  # S [min(N, d)], Vh [min, d]
     rank = int((S > rtol * S[0]).sum()) if S.numel() and S[0] > 0 else 0
@@ -277,6 +249,14 @@ def attribute_codes(W_U: torch.Tensor, k_prime: int | None = None, *, rtol: floa
 
 def nearest_code(Y: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """argmin_a ||y - u_a||^2 for every row y of Y [n, k'] over codes [N, k'], as int64 [n]."""
+    if not (isinstance(Y, torch.Tensor) and isinstance(codes, torch.Tensor) and Y.ndim == codes.ndim == 2) or (
+        Y.shape[1] != codes.shape[1] or codes.shape[0] < 1
+    ):
+        raise ValueError(
+            f"Y and codes must be [n, k'] and [N, k'] with the same k', got {getattr(Y, 'shape', Y)}, "
+            f"{getattr(codes, 'shape', codes)}"
+        )
+    check_finite("Y", Y), check_finite("codes", codes)
     d2 = (Y * Y).sum(1, keepdim=True) - 2 * Y @ codes.T + (codes * codes).sum(1)  # [n, N]
     return d2.argmin(dim=1)
 
@@ -284,18 +264,6 @@ def nearest_code(Y: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
 def _features(perms: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """phi(s) = [u_{pi_1(s)}; ...; u_{pi_R(s)}], [N, R*k']."""
     return torch.cat([codes[perms[r]] for r in range(perms.shape[0])], dim=1)
-
-
-def _check_codes(codes: torch.Tensor, N: int) -> torch.Tensor:
-    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[0] != N:
-        raise ValueError(f"codes must be an [N, k'] tensor with N={N}, got {getattr(codes, 'shape', type(codes))}")
-    return codes.to("cpu", F64)
-
-
-def _check_embeddings(E: torch.Tensor, N: int) -> torch.Tensor:
-    if not isinstance(E, torch.Tensor) or E.ndim != 2 or E.shape[0] != N:
-        raise ValueError(f"embeddings must be an [N, d] tensor with N={N}, got {getattr(E, 'shape', type(E))}")
-    return E.detach().to("cpu", F64)
 
 
 # --- P1: tied superposition ---------------------------------------------------------------------------------------
@@ -312,7 +280,7 @@ def superposition_fit(
     """
     perms = perms_of(perms)
     R, N = perms.shape
-    E, codes = _check_embeddings(E, N), _check_codes(codes, N)
+    E, codes = check_embeddings(E, N), check_codes(codes, N)
     split = subject_split(N, seed=seed)
     X = _features(perms, codes)  # [N, R k']
     fit = ridge(X, E, split, lambdas)
@@ -351,7 +319,8 @@ def one_hot_fit_r2(E: torch.Tensor, perms: torch.Tensor) -> float:
     fits any table exactly; it is kept only to show why the probes do not use it."""
     perms = perms_of(perms)
     R, N = perms.shape
-    E = _check_embeddings(E, N)
+    E = check_embeddings(E, N)
+    check_budget(f"the one-hot design [N, R N] (N={N}, R={R})", 8 * N * R * N, DEFAULT_MAX_BYTES)
     X = torch.zeros(N, R * N, dtype=F64)
     for r in range(R):
         X[torch.arange(N), r * N + perms[r]] = 1.0
@@ -385,7 +354,7 @@ def relation_decoders(
     """
     perms = perms_of(perms)
     R, N = perms.shape
-    E, codes = _check_embeddings(E, N), _check_codes(codes, N)
+    E, codes = check_embeddings(E, N), check_codes(codes, N)
     code_scores(codes[:1], codes, rule)  # validates rule
     split = subject_split(N, seed=seed)
     test = split.test

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import repro
-from .._checks import check_int
+from .._checks import check_finite, check_float, check_int
+from ..model.compat import check_model
 from ..model.transformer import Transformer
 from .storage import (
     F64,
@@ -93,6 +94,8 @@ def with_subject_embeddings(model: Transformer, E: torch.Tensor) -> Transformer:
     N = model.config.d_vocab_out
     if not isinstance(E, torch.Tensor) or E.shape != (N, model.config.d_model):
         raise ValueError(f"E must be [N, d] = [{N}, {model.config.d_model}], got {getattr(E, 'shape', type(E))}")
+    check_model(model)
+    check_finite("E (subject embeddings)", E)
     out = copy.deepcopy(model)
     with torch.no_grad():
         out.embed.W_E[:N] = E.to(out.device, out.dtype)
@@ -104,6 +107,7 @@ def with_subject_embeddings(model: Transformer, E: torch.Tensor) -> Transformer:
 def recall_accuracy(model: Transformer, perms: torch.Tensor, *, chunk: int = 8192) -> float:
     """Share of the N R queries ``[s, N + r]`` whose argmax is perms[r, s]."""
     perms = check_probe_inputs(model, perms)
+    check_int("chunk", chunk, 1)
     R, N = perms.shape
     tokens = query_tokens(N, R)
     target = perms.T.reshape(-1)  # subject-major, like the tokens
@@ -168,8 +172,7 @@ def reinit_selector_inverse(
 
 def reinit_random(model: Transformer, *, seed: int = 0) -> torch.Tensor:
     """Protocol (d): subject rows ~ N(0, 1/d), [N, d], from ``repro.generator(seed, "transfer-random")``."""
-    if not isinstance(model, Transformer):
-        raise TypeError(f"model must be a georecall.model.transformer.Transformer, got {type(model).__name__}")
+    check_model(model)
     N, d = model.config.d_vocab_out, model.config.d_model
     return torch.randn(N, d, generator=repro.generator(seed, "transfer-random"), dtype=F64) / d**0.5
 
@@ -200,8 +203,7 @@ def train_subject_embeddings(
     perms = _check_transfer_model(model, perms)
     check_int("steps", steps, 0)
     check_int("eval_every", eval_every, 1)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    check_float("lr", lr, 0.0, lo_open=True)
     R, N = perms.shape
     net = with_subject_embeddings(model, reinit_random(model, seed=seed))
     if unembed is not None:
@@ -210,6 +212,7 @@ def train_subject_embeddings(
                 f"unembed must be a tensor shaped like W_U {tuple(model.W_U.shape)}, "
                 f"got {getattr(unembed, 'shape', type(unembed))}"
             )
+        check_finite("unembed", unembed)
         with torch.no_grad():
             net.unembed.W_U.copy_(unembed.to(net.device, net.dtype))
     for p in net.parameters():

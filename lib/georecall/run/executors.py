@@ -1,7 +1,9 @@
 """Where sweep stacks run: inline, in a local spawn process pool whose workers die with their parent, or on a Dask
 cluster.
 
-Pool workers must not outlive the process that started them: a killed sweep (``kill -9``, a closed terminal)
+Pool workers ignore SIGINT: a Ctrl-C in a terminal reaches every process of the group, and the parent alone
+handles it, terminating its workers (no worker prints a traceback). Pool workers must not outlive the process that
+started them: a killed sweep (``kill -9``, a closed terminal)
 would otherwise leave workers training stacks nobody will read. Each worker therefore asks Linux to send it
 SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``), and, on any platform, a daemon thread polls its
 parent's pid once a second and exits when the parent is gone.
@@ -24,7 +26,7 @@ import time
 
 import torch
 
-from .._checks import ArgumentTypeError, check_int
+from .._checks import MAX_WORKERS, ArgumentTypeError, check_int
 
 __all__ = ["InlineExecutor", "make_executor", "check_dask_address", "DASK_ADDRESS", "PARENT_POLL_SECONDS"]
 
@@ -65,7 +67,15 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _init_worker(parent_pid: int) -> None:
     die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the pool
     torch.set_num_threads(1)
+
+
+def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes: the sweep is over (Ctrl-C or an error), nobody will read their stacks."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            proc.terminate()
 
 
 def check_dask_address(address) -> str:
@@ -95,7 +105,7 @@ def make_executor(workers: int | None = None, dask: str | None = None, *, dask_t
         finally:
             client.close()
         return
-    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, 1)
+    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, 1, MAX_WORKERS)
     if workers == 1:
         yield InlineExecutor()
         return
@@ -107,5 +117,8 @@ def make_executor(workers: int | None = None, dask: str | None = None, *, dask_t
     )
     try:
         yield pool
+    except BaseException:
+        _stop_workers(pool)  # workers ignore Ctrl-C (no tracebacks of theirs); the parent ends them here
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

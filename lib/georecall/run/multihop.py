@@ -49,6 +49,8 @@ def scores(config: MultiHopConfig, task, model, result) -> dict:
     trainer's, teacher-forced with CoT), ``step_accuracy`` ("a_1;...;a_h" with CoT, the final accuracy without),
     ``min_margin`` (the final answer's smallest correct-minus-best-other logit over all queries; None if not finite,
     as after a diverged run)."""
+    if result.failed:  # a diverged model is never scored: the row keeps the trainer's record, marked failed
+        return {"accuracy": result.accuracy, "train_accuracy": result.accuracy, "step_accuracy": "", "min_margin": None}
     ev = multihop.evaluate_multihop(model, task, config.hops, fmt=config.data_format)
     return {
         "accuracy": ev.accuracy,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import repro
-from .._checks import ArgumentTypeError, check_bool, check_choice, check_int
+from .._checks import MAX_WORKERS, ArgumentTypeError, check_bool, check_choice, check_int
 from ..construct import views as chapters
 from ..sweep import cache as cache_mod
 from ..sweep import tables
@@ -135,6 +135,10 @@ def build(config: RunConfig):
     return variant(config).build_point(config)
 
 
+def _non_finite(value) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _pack(config: RunConfig, task, model, result) -> dict:
     scalars = {
         "accuracy": result.accuracy,
@@ -149,6 +153,11 @@ def _pack(config: RunConfig, task, model, result) -> dict:
     }
     # the variant's own scores: the held-out accuracy, or (multi-hop) the decoded accuracy in place of the trainer's
     scalars.update(variant(config).scores(config, task, model, result))
+    bad = [k for k in ("accuracy", "train_accuracy", "heldout_accuracy") if _non_finite(scalars.get(k))]
+    for k in bad:  # a non-finite metric is no score: the row is kept, marked failed (the cache stores no NaN)
+        scalars[k] = None
+    if bad and not scalars["failed"]:
+        scalars["failed"] = f"non-finite {', '.join(bad)}"
     arrays = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
     return {"scalars": scalars, "arrays": arrays}
 
@@ -316,7 +325,7 @@ def _check_run_args(device, workers, dask) -> None:
     if device == "cuda":
         repro.default_device("cuda")  # ValueError naming the device when CUDA is not available
     if workers is not None:
-        check_int("workers", workers, 1)
+        check_int("workers", workers, 1, MAX_WORKERS)
     if dask is not None:
         check_dask_address(dask)
 

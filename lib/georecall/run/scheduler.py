@@ -22,7 +22,7 @@ from ..sweep.configs import MultiHopConfig, RunConfig
 __all__ = ["ROW_SCALARS", "MULTIHOP_ROW_SCALARS", "row_scalars", "Scheduler", "groups"]
 
 ROW_SCALARS = {  # the scalars of one trained point, as stored in the cache (checked on load)
-    "accuracy": float,
+    "accuracy": (float, type(None)),  # None when not finite (the row is then marked failed)
     "loss": (float, type(None)),  # None when training diverged (see "failed")
     "steps": int,
     "reached_target": bool,
@@ -35,7 +35,7 @@ ROW_SCALARS = {  # the scalars of one trained point, as stored in the cache (che
 }
 MULTIHOP_ROW_SCALARS = {  # a multi-hop point (georecall.run.multihop.scores): no held-out draw, decoded scores
     **{k: v for k, v in ROW_SCALARS.items() if k != "heldout_accuracy"},
-    "train_accuracy": float,  # the trainer's (teacher-forced with CoT); "accuracy" is the final answer's
+    "train_accuracy": (float, type(None)),  # the trainer's (teacher-forced with CoT); "accuracy" is the final answer's
     "step_accuracy": str,  # "a_1;...;a_h", decoded accuracy of each generated token
     "min_margin": (float, type(None)),  # None when the scores are not finite (a failed run)
 }

@@ -24,7 +24,10 @@ Concurrency: two processes sharing a cache never train the same entry twice. Bef
 process takes an advisory ``fcntl`` lock on ``<key>.lock`` (:meth:`Cache.claim`); a second process that finds
 the lock held waits for it and then loads the entry the first one wrote (or computes it, if the first one died
 before writing). The locks are released by the operating system when a process dies. A cache folder that
-cannot be written is used read-only: :meth:`Cache.prepare` says so once, before any work.
+cannot be written is used read-only: :meth:`Cache.prepare` says so once, before any work; one that stops
+accepting writes mid-sweep (a full disk, a shard folder that is a file) turns read-only with one warning naming
+the entry, and the sweep goes on uncached. Only regular files are read (a FIFO or a symlink is refused), each
+bounded by its expected size.
 
 The root is ``$GEORECALL_CACHE`` if set (and not empty), else ``~/.cache/georecall``.
 """
@@ -39,7 +42,6 @@ import json
 import math
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import CACHE_VERSION, __version__
+from .files import _HOST, NotRegularFileError, read_regular
+from .files import atomic_write as _atomic_write
 
 try:
     import fcntl  # advisory locks (POSIX); without them two processes may compute one entry twice (never wrongly)
@@ -74,6 +78,7 @@ __all__ = [
 SCHEMA = "georecall-cache/2"  # layout of one entry (the files above; 2: whole-entry checksum); others are not loaded
 ENV_VAR = "GEORECALL_CACHE"
 MAX_JSON_BYTES = 16 * 2**20  # an entry's JSON is a few kB; a larger file is not read
+MAX_NPZ_BYTES = 4 * 2**30  # an entry's arrays are at most a few hundred MB; a larger file is not read
 STALE_TMP_SECONDS = 3600  # a temporary file this old is stale even if its writer cannot be checked (another host)
 _SCALAR_TYPES = (bool, int, float, str, type(None))
 
@@ -150,36 +155,6 @@ def _provenance() -> dict:
         info["torch"] = torch.__version__
     info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return info
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux exposes it (else set and restored at once)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_HOST = socket.gethostname().replace(".", "_") or "host"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a unique temp file in the same folder, fsync, chmod (umask), ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp creates 0600; a shared cache needs the umask's bits
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _tmp_is_stale(path: Path, now: float) -> bool:
@@ -291,7 +266,7 @@ class Cache:
         key = config_key(config)
         json_path, npz_path = self.paths(key)
         try:
-            if not json_path.exists():
+            if not os.path.lexists(json_path):
                 return None
             return self._load(config, key, json_path, npz_path, expect)
         except Exception as err:  # hostile or damaged content of any kind: never let it escape
@@ -299,10 +274,10 @@ class Cache:
             return None
 
     def _load(self, config, key: str, json_path: Path, npz_path: Path, expect) -> Artifact | None:
-        with open(json_path, "rb") as f:
-            raw = f.read(MAX_JSON_BYTES + 1)
-        if len(raw) > MAX_JSON_BYTES:
-            self._reject(json_path, f"is larger than {MAX_JSON_BYTES} bytes")
+        try:
+            raw = read_regular(json_path, MAX_JSON_BYTES)  # a FIFO, a device, a symlink or a huge file is refused
+        except NotRegularFileError as err:  # its message starts with the path
+            self._reject(json_path, str(err).removeprefix(f"{json_path} "))
             return None
         try:
             meta = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
@@ -333,7 +308,10 @@ class Cache:
             self._reject(json_path, why)
             return None
         try:
-            blob = npz_path.read_bytes()
+            blob = read_regular(npz_path, MAX_NPZ_BYTES)
+        except NotRegularFileError as err:
+            self._reject(npz_path, str(err).removeprefix(f"{npz_path} "))
+            return None
         except OSError as err:
             self._reject(npz_path, f"cannot be read ({err.__class__.__name__}: {err.strerror or err})")
             return None
@@ -365,6 +343,17 @@ class Cache:
             return None
         key = config_key(config)
         json_path, npz_path = self.paths(key)
+        try:
+            return self._write(config, artifact, arrays, key, json_path, npz_path)
+        except OSError as err:  # a full disk, a shard that is a file, an entry that is a folder: go on uncached
+            self.read_only = True
+            self._warn(
+                f"cache entry {json_path} could not be written ({err.strerror or err}): the cache is used read-only "
+                "from now on, new results are not stored"
+            )
+            return None
+
+    def _write(self, config, artifact: Artifact, arrays: dict, key: str, json_path: Path, npz_path: Path) -> Path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez(buf, **arrays)

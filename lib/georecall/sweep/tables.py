@@ -21,16 +21,16 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
+from .files import atomic_write
 
 __all__ = [
     "TableSpec",
@@ -50,6 +50,7 @@ __all__ = [
     "write_tables",
     "load_table",
     "load_tables",
+    "mark_non_finite",
 ]
 
 SWEEP, DENSE = "sweep", "dense"  # how a table is produced: a sweep experiment, or the dense construction's scan
@@ -248,23 +249,37 @@ def spec(name: str) -> TableSpec:
     return TABLES[name]
 
 
+def mark_non_finite(df: pd.DataFrame, metrics: Sequence[str] = ("accuracy",)) -> pd.DataFrame:
+    """``df`` with ``failed`` set (``"<metric> is not finite"``) in every row whose metric is NaN or infinite and
+    whose ``failed`` cell is empty, so no such row passes for a scored point; ``df`` itself when it has no
+    ``failed`` column or no such row."""
+    cols = [m for m in metrics if m in df.columns]
+    if "failed" not in df.columns or not cols:
+        return df
+    failed = df["failed"]
+    empty = failed.isna() | (failed.astype(str) == "")
+    bad = pd.Series("", index=df.index, dtype=object)
+    for m in cols:
+        values = pd.to_numeric(df[m], errors="coerce").astype(float)
+        hit = empty & ~np.isfinite(values.to_numpy()) & (bad == "")
+        bad[hit] = f"{m} is not finite"
+    if not (bad != "").any():
+        return df
+    return df.assign(failed=failed.astype(object).where(bad == "", bad))
+
+
 def write_table(name: str, df: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
     """Write ``df`` as ``<out_dir>/<name>.csv`` in the registered columns and float format, atomically (a
-    uniquely named temporary file in ``out_dir``, then ``os.replace``). Returns the path."""
+    uniquely named temporary file in ``out_dir``, given the mode the umask allows like cache entries, then
+    ``os.replace``). Returns the path."""
     t = spec(name)
     check_columns(f"table {name!r}", df, t.columns)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.csv"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".csv.tmp")
-    os.close(fd)
-    try:
-        df[list(t.columns)].to_csv(tmp, index=False, float_format=t.float_format)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    df = mark_non_finite(df)
+    text = df[list(t.columns)].to_csv(index=False, float_format=t.float_format, lineterminator="\n")
+    atomic_write(path, text.encode())
     return path
 
 

@@ -290,10 +290,10 @@ def _fused_gradient(
 def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], configs: Sequence[TrainConfig]) -> None:
     if not models:
         raise ValueError("models: train_batched needs at least one model")
+    if len({id(m) for m in models}) != len(models):
+        raise ValueError("models must be distinct objects (one model passed twice would be trained as two)")
     if not len(models) == len(datas) == len(configs):
-        raise ValueError(
-            f"got {len(models)} models, {len(datas)} data sets and {len(configs)} configs; they must match"
-        )
+        raise ValueError(f"got {len(models)} models, {len(datas)} data sets, {len(configs)} configs; they must match")
     for i, (m, d, c) in enumerate(zip(models, datas, configs)):
         check_model_and_data(m, d, name=f"datas[{i}]")
         if not isinstance(c, TrainConfig):
