@@ -64,11 +64,11 @@ def display_bundle(result: object) -> dict:
     """The ``display_data`` output that shows ``result`` in an ``Output`` widget.
 
     A plotly figure gives its own mimebundle (plotly's JSON, which JupyterLab and VS Code draw, and the HTML twin of
-    ``plotstyle.setup``); anything else goes through IPython's formatters. Objects that only know how to display
-    themselves (``_ipython_display_``) would print into whatever cell is current instead, so they are refused.
+    ``plot.setup``); anything else goes through IPython's formatters. An object that only displays itself
+    (``_ipython_display_``) yields an empty bundle there, having printed into whatever cell is current: ``TypeError``.
     """
     if isinstance(result, go.Figure):
-        data = result._repr_mimebundle_()  # the current renderer's bundle (``plotstyle.setup``: JSON + HTML twin)
+        data = result._repr_mimebundle_()  # the current renderer's bundle (``plot.setup``: JSON + HTML twin)
         if PLOTLY_MIME not in data:  # a renderer that opens a browser or writes a file yields none of it
             data = {**data, **pio.renderers["plotly_mimetype"].to_mimebundle(result.to_dict())}
     else:
