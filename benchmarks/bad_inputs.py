@@ -42,7 +42,7 @@ from georecall.construct import bijection as constructions
 from georecall.construct import multihop as multihop_constructions
 from georecall.construct import views
 from georecall.explore import bijection as widgets
-from georecall.model import multihop, recall
+from georecall.model import crossset, multihop, recall
 from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
 from georecall.plot import disjoint as disjoint_plots
@@ -63,6 +63,13 @@ INT_BAD = [True, 2.5, "8", None, np.float64(3.0)]
 BOOL_BAD = ["no", 1, 0, None, "False"]
 FLOAT_BAD = [math.inf, math.nan, "0.1", True, None]
 SEED_BAD = [-1, 1.5, True, 2**64]
+
+
+class _SelfDisplaying:
+    """An object that only displays itself (IPython's ``_ipython_display_``), as plotly figures do."""
+
+    def _ipython_display_(self):
+        pass
 
 
 def _model(**kw):
@@ -283,6 +290,17 @@ def newer_cases() -> list[tuple[str, object, str]]:
         ("int_slider value True", lambda: widgets.int_slider("R", True, 1, 8), "value"),
         ("int_slider value above hi", lambda: widgets.int_slider("R", 9, 1, 8), "value"),
         ("int_slider step 0", lambda: widgets.int_slider("R", 2, 1, 8, step=0), "step"),
+        ("explorer debounce_s -1", lambda: widgets.explorer({}, lambda: 0, debounce_s=-1.0), "debounce_s"),
+        ("explorer render not callable", lambda: widgets.explorer({}, "figure"), "render"),
+        ("display_bundle self-displaying object", lambda: widgets.display_bundle(_SelfDisplaying()), "display bundle"),
+        ("CrossSetConfig n_sets 0", lambda: crossset.CrossSetConfig(n_sets=0), "n_sets"),
+        ("CrossSetConfig unknown parameterization", lambda: crossset.CrossSetConfig(parameterization="x"), "param"),
+        (
+            "CrossSetConfig free tables with K = inf",
+            lambda: crossset.CrossSetConfig(n_sets=math.inf, parameterization="free"),
+            "encoded",
+        ),
+        ("CrossSetConfig penalty -1", lambda: crossset.CrossSetConfig(penalty=-1.0), "penalty"),
         (
             "evaluate_recall workers 10**6",
             lambda: recall.evaluate_recall(m, t, method="fused", workers=10**6),

@@ -21,7 +21,7 @@ import plotly.io as pio
 from IPython.core.formatters import format_display_data
 
 from .. import repro
-from .._checks import check_bool, check_int
+from .._checks import ArgumentTypeError, check_bool, check_float, check_int
 from ..construct import views as chapters
 from ..plot import bijection as plots
 from ..plot import construction as plots_construction
@@ -118,6 +118,9 @@ def explorer(
     A ``ValueError`` from ``render`` (a bad combination of N, R, d ...) is shown in the message line and keeps the last
     good figure; in a scheduled redraw any other exception is shown there too, since no cell would show it.
     """
+    check_float("debounce_s", debounce_s, 0.0, 10.0)
+    if not callable(render):
+        raise ArgumentTypeError(f"render must be callable, got {type(render).__name__}")
     message = W.HTML()
     out = W.Output()
     pending: list[asyncio.TimerHandle] = []
