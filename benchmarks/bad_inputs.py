@@ -47,6 +47,7 @@ from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
 from georecall.plot import disjoint as disjoint_plots
 from georecall.plot import multihop as multihop_plots
+from georecall.probe import crossset as probe_crossset
 from georecall.probe import selector, storage, summary, transfer
 from georecall.run import multihop as multihop_runs
 from georecall.run import runner
@@ -54,6 +55,7 @@ from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
 from georecall.tasks import bijection as tasks
 from georecall.train import batched, recipe
+from georecall.train import crossset as train_crossset
 from georecall.train import loop as train
 
 TASK = tasks.make_task(8, 2, seed=0)
@@ -63,6 +65,12 @@ INT_BAD = [True, 2.5, "8", None, np.float64(3.0)]
 BOOL_BAD = ["no", 1, 0, None, "False"]
 FLOAT_BAD = [math.inf, math.nan, "0.1", True, None]
 SEED_BAD = [-1, 1.5, True, 2**64]
+
+
+def _crossset_run():
+    """A two-step cross-set run on a tiny task (K = 2 sets of N = 8, R = 2), for the probe's argument checks."""
+    cfg = crossset.CrossSetConfig(n_subjects=8, n_relations=2, d_model=4, n_sets=2, steps=2, eval_every=2)
+    return train_crossset.train_crossset(cfg)
 
 
 class _SelfDisplaying:
@@ -301,6 +309,11 @@ def newer_cases() -> list[tuple[str, object, str]]:
             "encoded",
         ),
         ("CrossSetConfig penalty -1", lambda: crossset.CrossSetConfig(penalty=-1.0), "penalty"),
+        ("train_crossset config None", lambda: train_crossset.train_crossset(None), "CrossSetConfig"),
+        ("zero_shot result None", lambda: probe_crossset.zero_shot(None), "CrossSetResult"),
+        ("set_model k out of range", lambda: probe_crossset.set_model(_crossset_run(), 5), "k"),
+        ("zero_shot protocol_steps -1", lambda: probe_crossset.zero_shot(_crossset_run(), protocol_steps=-1), "steps"),
+        ("zero_shot lr NaN", lambda: probe_crossset.zero_shot(_crossset_run(), lr=math.nan), "lr"),
         (
             "evaluate_recall workers 10**6",
             lambda: recall.evaluate_recall(m, t, method="fused", workers=10**6),
