@@ -1,12 +1,12 @@
 """Reading the committed tables, torch-free: thresholds, capacities, fits and growth (:mod:`.bijection`), and one
-module per study (:mod:`.multihop`, :mod:`.disjoint`, :mod:`.probing`). The tables are loaded with
+module per study (:mod:`.multihop`, :mod:`.disjoint`, :mod:`.probing`, :mod:`.crossset`). The tables are loaded with
 :func:`load_table` / :func:`load_tables` (from :mod:`georecall.sweep.tables`); :func:`multihop_grid` is the d grid the
 multi-hop lines searched (from :mod:`georecall.sweep.presets`).
 """
 
 from ..sweep.presets import multihop_grid
-from ..sweep.tables import BOOK_SWEEP_TABLES, PROBING_TABLES, load_table, load_tables
-from . import disjoint, multihop, probing
+from ..sweep.tables import BOOK_SWEEP_TABLES, CROSSSET_TABLES, PROBING_TABLES, load_table, load_tables
+from . import crossset, disjoint, multihop, probing
 from .bijection import (
     GROWTH_FORMS,
     FitResult,
@@ -26,6 +26,7 @@ from .bijection import (
 )
 
 __all__ = [
+    "crossset",
     "disjoint",
     "multihop",
     "probing",
@@ -48,5 +49,6 @@ __all__ = [
     "load_tables",
     "BOOK_SWEEP_TABLES",
     "PROBING_TABLES",
+    "CROSSSET_TABLES",
     "multihop_grid",
 ]

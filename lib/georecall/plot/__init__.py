@@ -1,11 +1,11 @@
 """The book's figures: each takes arrays or data frames and returns a ``go.Figure`` (imports no trainer). Shared
 encodings and Chapter 1 here (:mod:`.bijection`), the render style (:mod:`.style`), tables for readers
 (:mod:`.tablefmt`), and one module per chapter or study: :mod:`.construction`, :mod:`.capacity`, :mod:`.probing`,
-:mod:`.multihop`, :mod:`.disjoint`.
+:mod:`.crossset`, :mod:`.multihop`, :mod:`.disjoint`.
 """
 
 from ..plot.style import BLUE, GREEN, GREY, LIGHT_GREY, ORANGE, PALETTE, PURPLE, SKY
-from . import capacity, construction, disjoint, multihop, probing, style, tablefmt
+from . import capacity, construction, crossset, disjoint, multihop, probing, style, tablefmt
 from .bijection import (
     SliderStep,
     color_for_R,
@@ -25,6 +25,7 @@ from .tablefmt import Col, format_value, show
 __all__ = [
     "capacity",
     "construction",
+    "crossset",
     "disjoint",
     "multihop",
     "probing",

@@ -1,6 +1,7 @@
 """Running sweeps: one stack of points (:mod:`.runner`, with the points of the variants in :mod:`.disjoint` and
-:mod:`.multihop`, and the probing study's in :mod:`.study`), the scheduler that sends stacks of cache misses to an
-executor (:mod:`.scheduler`), and the executors (:mod:`.executors`: inline, a local process pool, or Dask).
+:mod:`.multihop`, the probing study's in :mod:`.study` and the cross-set study's in :mod:`.crossset`), the
+scheduler that sends stacks of cache misses to an executor (:mod:`.scheduler`), and the executors
+(:mod:`.executors`: inline, a local process pool, or Dask).
 
 Everything is loaded on first use, so naming :mod:`.scheduler` imports no torch (the runner and the executors do).
 """

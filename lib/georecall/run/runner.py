@@ -41,6 +41,7 @@ from ..sweep.search import LineState
 from ..theory import bijection as theory
 from ..train.batched import EVAL_ELEMENTS, train_batched
 from . import bijection as bijection_runs
+from . import crossset as crossset_runs
 from . import disjoint as disjoint_runs
 from . import multihop as multihop_sweep
 from . import study
@@ -76,6 +77,8 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     (4 * parameters). B is the full data (or ``batch_size`` beyond ``full_batch_max``), and evaluation chunks
     are bounded by ``batched.EVAL_ELEMENTS``.
     """
+    if hasattr(configs[0], "memory_bytes"):  # cross-set points: one per stack, their own estimate
+        return int(sum(c.memory_bytes() for c in configs) + 3 * 4 * EVAL_ELEMENTS)
     configs = [getattr(c, "run", c) for c in configs]  # a probing point trains its run
     c = configs[0]
     M = len(configs)
@@ -107,7 +110,7 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
     sizes = sorted((estimate_memory_bytes(g) for g in groups), reverse=True)
     need = sum(sizes[: max(1, workers)])
     if need > MEMORY_HEADROOM * available:
-        biggest = max(groups, key=estimate_memory_bytes)[0]
+        biggest = getattr(max(groups, key=estimate_memory_bytes)[0], "run", max(groups, key=estimate_memory_bytes)[0])
         raise ValueError(
             f"this grid needs about {need / 2**30:.1f} GiB ({max(1, workers)} worker(s); largest stack "
             f"N={biggest.n_subjects}, R={biggest.n_relations}, d={biggest.d_model}, {len(groups[0])} model(s)), "
@@ -187,8 +190,13 @@ def _config(fields: dict) -> RunConfig:
 
 
 def _work(config_dicts: Sequence[dict]) -> list[dict]:
-    """The executor's unit of work: a probing stack (``study.probe_group``) or a training stack (``train_group``)."""
-    return (study.probe_group if "run" in config_dicts[0] else train_group)(config_dicts)
+    """The executor's unit of work: a probing stack (``study.probe_group``), a cross-set point
+    (``crossset.crossset_group``) or a training stack (``train_group``)."""
+    if "run" in config_dicts[0]:
+        return study.probe_group(config_dicts)
+    if "parameterization" in config_dicts[0]:
+        return crossset_runs.crossset_group(config_dicts)
+    return train_group(config_dicts)
 
 
 # --- the scheduler ---------------------------------------------------------------------------------------------
@@ -287,6 +295,9 @@ def run_experiments(
     for ei, e in enumerate(experiments):
         if e.probing:  # the probing study writes its own tables (probing, transfer, gates)
             tables |= study.experiment_tables(e.points, sched.rows)
+            continue
+        if e.crossset:  # so does the cross-set study (crossset, crossset_gates)
+            tables |= crossset_runs.crossset_tables(e.points, sched.rows)
             continue
         configs = list(e.points)
         for li, line in enumerate(e.lines):

@@ -1,9 +1,10 @@
 """Sweeps, declared and torch-free: run configs (:mod:`.configs`), the threshold search (:mod:`.search`), the named
-presets (:mod:`.presets`, the probing study's points in :mod:`.probing`), the content-addressed cache
-(:mod:`.cache`, keyed by a config's fields) and the registry of committed tables (:mod:`.tables`).
+presets (:mod:`.presets`, the probing study's points in :mod:`.probing`, the cross-set study's in
+:mod:`.crossset`), the content-addressed cache (:mod:`.cache`, keyed by a config's fields) and the registry of
+committed tables (:mod:`.tables`).
 """
 
-from . import cache, presets, probing, tables
+from . import cache, crossset, presets, probing, tables
 from .configs import (
     COT,
     D_GRID,
@@ -72,6 +73,7 @@ from .tables import (
 __all__ = [
     "cache",
     "presets",
+    "crossset",
     "probing",
     "tables",
     "RunConfig",

@@ -352,9 +352,18 @@ class Experiment:
     def __post_init__(self) -> None:
         kinds = {type(p) for p in self.points}
         if len(kinds) > 1:
-            raise TypeError(f"experiment {self.name!r}: points must be all RunConfig or all ProbePoint")
-        if self.lines and self.probing:
-            raise ValueError(f"experiment {self.name!r}: threshold lines cannot be mixed with probing points")
+            raise TypeError(
+                f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint or CrossSetPoint)"
+            )
+        if self.lines and (self.probing or self.crossset):
+            raise ValueError(
+                f"experiment {self.name!r}: threshold lines cannot be mixed with probing or cross-set points"
+            )
+
+    @property
+    def crossset(self) -> bool:
+        """True when the points are ``sweep.crossset.CrossSetPoint`` (recognised by their ``parameterization``)."""
+        return bool(self.points) and hasattr(self.points[0], "parameterization")
 
     @property
     def probing(self) -> bool:

@@ -1,6 +1,7 @@
 """The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables), ``disjoint`` (the appendix's committed
 tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.sweep.probing`), ``multihop``
-(Chapter 6's table) and ``paper`` (full scale, GPU).
+(Chapter 6's table), ``crossset`` (the cross-set study of Chapters 4 and 5, :mod:`georecall.sweep.crossset`) and
+``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweep.configs.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d, each probe trying the rates ``sweep.E1_LRS`` per seed, best of them), E2 (capacity searches with
@@ -32,6 +33,7 @@ from ..theory import bijection as theory
 from ..theory import disjoint as disjoint_theory
 from ..theory import multihop as multihop_theory
 from .configs import COT, D_GRID, E1_LRS, N_GRID_FROZEN, NO_COT, Experiment, MultiHopConfig, Preset, RunConfig
+from .crossset import crossset_points, crossset_smoke_points
 from .probing import probing_points, probing_smoke_points
 from .search import Line, Recheck
 
@@ -325,6 +327,9 @@ def _smoke() -> Preset:
                 points=tuple(_dj_frozen_line("single_hop", 96).configs_at(DJ_S_GRID.index(96))),
             ),
             Experiment(name="probing", description="two points of the probing study", points=probing_smoke_points()),
+            Experiment(
+                name="crossset", description="three points of the cross-set study", points=crossset_smoke_points()
+            ),
             _multihop_smoke(),
         ),
     )
@@ -335,6 +340,14 @@ def _probing() -> Preset:
         name="probing",
         description="Chapters 4-5: probes and transfer, N = 256, R = 4, d in {8..44}, recipe ablations",
         experiments=(Experiment(name="probing", description="the probing study", points=probing_points()),),
+    )
+
+
+def _crossset() -> Preset:
+    return Preset(
+        name="crossset",
+        description="Chapters 4-5: networks trained across K fact sets, N = 256, R = 4; zero-shot transfer and probes",
+        experiments=(Experiment(name="crossset", description="the cross-set study", points=crossset_points()),),
     )
 
 
@@ -400,13 +413,15 @@ PRESETS: dict[str, Callable[[], Preset]] = {
     "book": _book,
     "disjoint": _disjoint,
     "probing": _probing,
+    "crossset": _crossset,
     "multihop": _multihop,
     "paper": _paper,
 }
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (one of :data:`PRESETS`: smoke, book, disjoint, probing, multihop, paper), moved to
+    """The named preset (one of :data:`PRESETS`: smoke, book, disjoint, probing, crossset, multihop,
+    paper), moved to
     ``device``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")

@@ -43,6 +43,9 @@ __all__ = [
     "SWEEP_TABLES",
     "BOOK_SWEEP_TABLES",
     "PROBING_TABLES",
+    "CROSSSET_TABLES",
+    "CROSSSET_COLUMNS",
+    "CROSSSET_POINT_COLUMNS",
     "POINT_COLUMNS",
     "PROBE_FIELDS",
     "spec",
@@ -125,6 +128,41 @@ PROBE_FIELDS = (  # georecall.probe.summary.ProbeSummary's fields but N, R, d, m
 PROBING_COLUMNS = (*POINT_COLUMNS, "loss", "steps", "steps_to_target", *PROBE_FIELDS, "transfer_steps", "where_facts")
 TRANSFER_COLUMNS = (*POINT_COLUMNS, "protocol", "step", "accuracy")
 GATES_COLUMNS = (*POINT_COLUMNS, "unit", "relation", "activation")
+# the cross-set study (preset "crossset"; georecall.run.crossset writes the rows)
+CROSSSET_POINT_COLUMNS = (
+    "n_subjects",
+    "n_relations",
+    "d_model",
+    "n_sets",  # K, or "inf"
+    "parameterization",
+    "steps",
+    "lr",
+    "sets_per_step",
+    "penalty",
+    "protocol_steps",
+    "seed",
+    "device",
+)
+CROSSSET_COLUMNS = (
+    *CROSSSET_POINT_COLUMNS,
+    "train_accuracy",
+    "train_min_set_accuracy",
+    "loss",
+    "zs_encoder",  # zero-shot on a fresh draw through the learned encoder (free tables: their joint fit)
+    "encoder_fit_r2",
+    "zs_superposition",  # Chapter 5's protocols on the shared network, set 0 as the old facts: (a)
+    "zs_selector_inverse",  # (b)
+    "zs_random",  # (d)
+    "zs_lookup",
+    "zs_trained",  # (c)
+    "zs_random_network",  # (c')
+    "zs_untrained_encoder",
+    "zs_old_facts",
+    "trained_rows_r2",  # held-out superposition R^2 of the rows (c) found
+    "chance",
+    *(f"probe_{k}" for k in PROBE_FIELDS if k != "chance"),
+)
+CROSSSET_GATES_COLUMNS = (*CROSSSET_POINT_COLUMNS, "unit", "relation", "activation")
 # the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
 DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
 MULTIHOP_COLUMNS = (
@@ -198,6 +236,24 @@ TABLES: dict[str, TableSpec] = {
         _probing("probing", "Chapter 4: every probe on each point of the probing study", PROBING_COLUMNS),
         _probing("transfer", "Chapter 5: transfer accuracy per point, protocol and step", TRANSFER_COLUMNS),
         _probing("gates", "Chapter 4: mean unit activation per relation (core, seed 0)", GATES_COLUMNS, "%.6g"),
+        TableSpec(
+            name="crossset",
+            description="Chapters 4 and 5: networks trained across K fact sets, zero-shot transfer and probes",
+            kind=SWEEP,
+            columns=CROSSSET_COLUMNS,
+            float_format="%.9g",
+            preset="crossset",
+            experiment="crossset",
+        ),
+        TableSpec(
+            name="crossset_gates",
+            description="Chapter 4: mean unit activation per relation of cross-set networks (d = 44, seed 0)",
+            kind=SWEEP,
+            columns=CROSSSET_GATES_COLUMNS,
+            float_format="%.6g",
+            preset="crossset",
+            experiment="crossset",
+        ),
         _sweep(
             "e1_capacity",
             "Chapter 3: d* search with learned embeddings (lines along d, 3 seeds, best of 3 learning rates per seed)",
@@ -240,6 +296,7 @@ TABLES: dict[str, TableSpec] = {
 SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP and t.preset != "smoke")  # committed ones
 BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
+CROSSSET_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "crossset")  # the cross-set study's
 
 
 def spec(name: str) -> TableSpec:

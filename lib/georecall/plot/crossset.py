@@ -1,0 +1,162 @@
+"""Figures of the cross-set study (Chapters 4 and 5): the zero-shot phase diagram over K and d with a slider over the
+parameterization, the transfer threshold against R log2 N beside Chapter 3's d*, and the training-versus-transfer
+bars of the live explorer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .._checks import check_columns
+from .bijection import SliderStep, slider_figure
+from .style import BLUE, GREY, LIGHT_GREY, VERMILLION, legend_below, wrap
+
+__all__ = ["plot_phase_diagram", "plot_transfer_threshold", "plot_crossset_bars"]
+
+
+def _k_label(K: float) -> str:
+    return "∞" if math.isinf(float(K)) else str(int(K))
+
+
+def plot_phase_diagram(
+    summary, labels: Mapping[str, str], *, metric: str = "zs_encoder", target: float = 0.99, title: str
+) -> go.Figure:
+    """Heatmaps of ``metric`` (mean over seeds, written in each cell) over K (columns) and d (rows), one slider step
+    per parameterization in ``labels`` (parameterization -> label). ``summary``: an ``analyse.crossset.summarise``
+    frame at one N and R. Cells not run (pruned) are blank; a cell at or above ``target`` on every seed is marked ✓."""
+    check_columns("summary", summary, ["parameterization", "n_sets", "d_model", metric, f"{metric}_min"])
+    if summary.empty:
+        raise ValueError("summary has no rows")
+    Ks = sorted(summary["n_sets"].unique())
+    ds = sorted(summary["d_model"].unique())
+    x = [f"K = {_k_label(K)}" for K in Ks]
+    y = [f"d = {d}" for d in ds]
+    steps = []
+    for param, label in labels.items():
+        g = summary[summary["parameterization"] == param].set_index(["d_model", "n_sets"])
+        if g.empty:
+            continue
+        z = np.full((len(ds), len(Ks)), np.nan)
+        text = [["not run" for _ in Ks] for _ in ds]
+        for i, d in enumerate(ds):
+            for j, K in enumerate(Ks):
+                if (d, K) in g.index:
+                    row = g.loc[(d, K)]
+                    z[i, j] = float(row[metric])
+                    text[i][j] = f"{100 * z[i, j]:.1f}%" + (" ✓" if float(row[f"{metric}_min"]) >= target else "")
+        trace = go.Heatmap(
+            z=z,
+            x=x,
+            y=y,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title=dict(text="zero-shot<br>accuracy", side="top"), len=0.9, thickness=12),
+            hovertemplate="%{x}, %{y}: %{text}<extra></extra>",
+            name=label,
+        )
+        steps.append(SliderStep(label=param.replace("_", " "), traces=[trace], title=f"{title}: {label}"))
+    if not steps:
+        raise ValueError(f"summary has none of the parameterizations {list(labels)}")
+    layout = dict(
+        xaxis=dict(title=dict(text="fact sets trained across, K"), type="category"),
+        yaxis=dict(title=dict(text="embedding dimension d"), type="category"),
+    )
+    return slider_figure(steps, slider_label="parameterization", layout=layout, plot_px=300)
+
+
+def plot_transfer_threshold(single, cross, *, title: str) -> go.Figure:
+    """d against R log2 N: Chapter 3's single-set memorisation threshold d* (``single``: columns R_log2_N, d_star,
+    n_relations; grey) and the cross-set zero-shot transfer threshold (``cross``: an
+    ``analyse.crossset.transfer_thresholds`` frame with a ``label`` column, one marker series per label; a threshold
+    above every d tried is drawn as an open triangle at the largest d tried, meaning "more than this")."""
+    check_columns("single", single, ["R_log2_N", "d_star"])
+    check_columns("cross", cross, ["R_log2_N", "d_threshold", "censored", "d_tried", "label"])
+    if single.empty or cross.empty:
+        raise ValueError("single and cross must have rows")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=single["R_log2_N"],
+            y=single["d_star"],
+            mode="markers",
+            name="Chapter 3: memorise one set (d*)",
+            marker=dict(color=LIGHT_GREY, size=8),
+            hovertemplate="R·log₂N=%{x:.0f}: d*=%{y}<extra></extra>",
+        )
+    )
+    x_end = float(max(single["R_log2_N"].max(), cross["R_log2_N"].max()))
+    colors = (BLUE, VERMILLION, GREY)
+    for i, (label, g) in enumerate(cross.groupby("label", sort=False)):
+        reached = g[g["censored"] != "above"]
+        above = g[g["censored"] == "above"]
+        color = colors[i % len(colors)]
+        fig.add_trace(
+            go.Scatter(
+                x=reached["R_log2_N"],
+                y=reached["d_threshold"],
+                mode="markers+lines",
+                name=f"zero-shot ≥ 99%: {label}",
+                marker=dict(color=color, size=11, symbol="diamond"),
+                line=dict(color=color, width=1),
+                hovertemplate="R·log₂N=%{x:.0f}: smallest d = %{y}<extra></extra>",
+            )
+        )
+        if len(above):
+            top = [max(int(v) for v in s.split(", ")) for s in above["d_tried"]]
+            fig.add_trace(
+                go.Scatter(
+                    x=above["R_log2_N"],
+                    y=top,
+                    mode="markers",
+                    name=f"{label}: not reached up to this d",
+                    marker=dict(color=color, size=12, symbol="triangle-up-open"),
+                    hovertemplate="R·log₂N=%{x:.0f}: no d ≤ %{y} reaches 99%<extra></extra>",
+                )
+            )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, x_end],
+            y=[0, x_end],
+            mode="lines",
+            name="d = R·log₂N",
+            line=dict(color=GREY, dash="dot", width=1),
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        title=dict(text=wrap(title)),
+        xaxis=dict(title=dict(text="R·log₂N (bits to name R attributes)"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="embedding dimension d"), rangemode="tozero"),
+    )
+    return legend_below(fig, plot_px=340)
+
+
+def plot_crossset_bars(values: Mapping[str, float], labels: Mapping[str, str], *, title: str) -> go.Figure:
+    """One bar per measurement (``values``: key -> accuracy in [0, 1]; ``labels``: key -> axis label, in order)."""
+    keys: Sequence[str] = [k for k in labels if k in values]
+    if not keys:
+        raise ValueError("values has none of the labelled measurements")
+    y = [float(values[k]) for k in keys]
+    fig = go.Figure(
+        go.Bar(
+            x=[labels[k] for k in keys],
+            y=y,
+            marker_color=[BLUE if i < 2 else LIGHT_GREY for i in range(len(keys))],
+            text=[f"{100 * v:.0f}%" for v in y],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(text=wrap(title)),
+        yaxis=dict(title=dict(text="accuracy (share of the N·R facts)"), range=[0, 1.12], tickformat=".0%"),
+        xaxis=dict(tickangle=-30),
+        showlegend=False,
+    )
+    return legend_below(fig, plot_px=300)
