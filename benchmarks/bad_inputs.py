@@ -37,7 +37,9 @@ import torch
 
 from georecall import __main__ as cli
 from georecall import analyse, repro
+from georecall.analyse import disjoint as disjoint_analysis
 from georecall.analyse import multihop as multihop_analysis
+from georecall.analyse import probing as probing_analysis
 from georecall.construct import bijection as constructions
 from georecall.construct import multihop as multihop_constructions
 from georecall.construct import views
@@ -45,8 +47,12 @@ from georecall.explore import bijection as widgets
 from georecall.model import crossset, multihop, recall
 from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
+from georecall.plot import capacity as capacity_plots
+from georecall.plot import construction as construction_plots
 from georecall.plot import disjoint as disjoint_plots
 from georecall.plot import multihop as multihop_plots
+from georecall.plot import probing as probing_plots
+from georecall.plot import tablefmt
 from georecall.probe import crossset as probe_crossset
 from georecall.probe import selector, storage, summary, transfer
 from georecall.run import multihop as multihop_runs
@@ -353,7 +359,171 @@ def newer_cases() -> list[tuple[str, object, str]]:
             lambda: multihop.path_gate_matrix(_hop_model(4, 1032), wide, 3, [0]),
             "budget",
         ),
+    ] + empty_input_cases()
+
+
+def _empty(*columns: str) -> pd.DataFrame:
+    """A table with every column a function reads and no rows: only the emptiness is wrong."""
+    return pd.DataFrame({c: [] for c in columns})
+
+
+def empty_input_cases() -> list[tuple[str, object, str]]:
+    """Every analysis and figure of the probing, capacity, construction, multi-hop and disjoint chapters with an
+    empty table or list (all columns present, no rows): a ValueError naming the empty argument, never an empty
+    figure, a zero or an IndexError/KeyError."""
+    sweep = _empty("n_subjects", "n_relations", "d_model", "seed", "lr", "accuracy", "data_format", "freeze_embed")
+    th = _empty("n_subjects", "n_relations", "d_star", "censored", "R_log2_N", "R_k", "counting_bound_d")
+    point = _empty(*tables.POINT_COLUMNS)
+    summ = _empty("recipe", "d_model", "weight_decay", "acc", "acc_min", "acc_max", "n_seeds")
+    row = pd.Series({"acc": 0.5, "acc_min": 0.4, "acc_max": 0.6, "n_seeds": 3})
+    group = {"name": "g", "values": {"acc": 0.5}}
+    curves = _empty("n_subjects", "n_relations", "d_model", "accuracy_mean", "accuracy_min", "accuracy_max", "n_ok")
+    curves = curves.assign(n_seeds=[])
+    fit = analyse.fit_line([1.0, 2.0, 3.0], [1.0, 2.0, 3.1])
+    mh = _empty(*multihop_analysis.MULTIHOP_LINE, "d_model", "seed", "lr", "accuracy", "steps", "max_steps")
+    mh_curves = _empty(*multihop_analysis.MULTIHOP_LINE, "d_model", "accuracy_mean", "accuracy_min", "accuracy_max")
+    mh_curves = mh_curves.assign(n_ok=[], n_seeds=[])
+    dims = _empty("h", "format", "d", "per_entity_bound_d", "global_bound_d")
+    dj = _empty("n_subjects", "n_relations", "n_answers", "d_model", "freeze_embed", "seed", "data_format")
+    dj = dj.assign(accuracy=[], heldout_accuracy=[])
+    budget = _empty("N", "R", "associative_params", "geometric_subject_table", "geometric_nonembedding_params")
+    dense = _empty("N", "R", "d_model", "accuracy")
+    bounds = _empty("N", "R", "block_d", "lower_bound_d")
+    transfer = _empty(*tables.POINT_COLUMNS, "protocol", "step", "accuracy")
+    colors = {"superposition": "#000000"}
+    return [
+        # analyses of the sweep tables
+        ("thresholds empty table", lambda: analyse.thresholds(sweep), "df"),
+        ("frozen_capacity empty table", lambda: analyse.frozen_capacity(sweep), "df"),
+        ("accuracy_curves empty table", lambda: analyse.accuracy_curves(sweep), "df"),
+        ("seed_summary empty table", lambda: analyse.seed_summary(sweep, ["n_subjects"]), "df"),
+        ("rate_effect empty th", lambda: analyse.rate_effect(sweep.assign(steps=[]), th), "th"),
+        ("dstar_growth empty th", lambda: analyse.dstar_growth(th), "th"),
+        ("side_by_side no shapes", lambda: analyse.side_by_side(_SBS, _SBS, []), "shapes"),
+        ("side_by_side shapes match nothing", lambda: analyse.side_by_side(_SBS, _SBS, [(99, 1, "x")]), "shapes"),
+        ("side_by_side empty frozen", lambda: analyse.side_by_side(_SBS.iloc[:0], _SBS, [(8, 32, "x")]), "frozen"),
+        ("bits_table both empty", lambda: analyse.bits_table(th, _empty(*_CAP)), "th and cap"),
+        # the probing study (analyse.probing)
+        ("recipe_labels empty table", lambda: probing_analysis.recipe_labels(point), "df"),
+        ("summarise empty probing", lambda: probing_analysis.summarise(point.assign(acc=[]), ["acc"]), "probing"),
+        ("summarise no metrics", lambda: probing_analysis.summarise(_POINT_ROW, []), "metrics"),
+        ("transfer_finals empty transfer", lambda: probing_analysis.transfer_finals(transfer), "transfer"),
+        ("where_facts empty transfer", lambda: probing_analysis.where_facts(transfer), "transfer"),
+        ("point_rows empty df", lambda: probing_analysis.point_rows(point, d_model=16), "df"),
+        ("core_rows empty summary", lambda: probing_analysis.core_rows(summ), "summary"),
+        ("bar_group no metrics", lambda: probing_analysis.bar_group(row, [], "g"), "metrics"),
+        ("bar_group row a dict", lambda: probing_analysis.bar_group({"acc": 0.5}, ["acc"], "g"), "row"),
+        # multi-hop and disjoint analyses
+        ("multihop_thresholds empty table", lambda: multihop_analysis.multihop_thresholds(mh), "df"),
+        ("multihop_curves empty table", lambda: multihop_analysis.multihop_curves(mh), "df"),
+        ("disjoint dstar empty table", lambda: disjoint_analysis.dstar(dj), "df"),
+        ("disjoint probes by []", lambda: disjoint_analysis.probes(dj, []), "by"),
+        ("disjoint budget_verdict empty table", lambda: disjoint_analysis.budget_verdict(dj, "noisy"), "df"),
+        # figures: capacity
+        ("accuracy_vs_d_traces empty curves", lambda: capacity_plots.accuracy_vs_d_traces(curves, 64), "curves"),
+        ("plot_accuracy_vs_d_slider no Ns", lambda: capacity_plots.plot_accuracy_vs_d_slider(_CURVE, []), "Ns"),
+        ("plot_accuracy_vs_d_slider N absent", lambda: capacity_plots.plot_accuracy_vs_d_slider(_CURVE, [3]), "N=3"),
+        ("plot_threshold_scaling empty th", lambda: capacity_plots.plot_threshold_scaling(th, fit), "th"),
+        ("plot_dstar_vs_N empty th", lambda: capacity_plots.plot_dstar_vs_N(th), "th"),
+        ("plot_frozen_capacity empty cap", lambda: capacity_plots.plot_frozen_capacity(_empty(*_CAP), fit), "cap"),
+        ("plot_side_by_side empty rows", lambda: capacity_plots.plot_side_by_side(_empty(*_SBS_ROWS)), "rows"),
+        ("plot_bits_per_param empty table", lambda: capacity_plots.plot_bits_per_param(_empty(*_BITS)), "table"),
+        # figures: the construction
+        ("plot_codes []", lambda: construction_plots.plot_codes([]), "codes"),
+        ("plot_codes [[]]", lambda: construction_plots.plot_codes([[]]), "codes"),
+        (
+            "plot_superposition no parts",
+            lambda: construction_plots.plot_superposition([], [1.0], row_labels=["e"], title="t"),
+            "parts",
+        ),
+        (
+            "plot_construction_view no activations",
+            lambda: construction_plots.plot_construction_view([], [1], [0.0, 1.0], k=2, title="t"),
+            "activations",
+        ),
+        (
+            "plot_construction_view no margin bins",
+            lambda: construction_plots.plot_construction_view([[1.0]], [], [], k=2, title="t"),
+            "margin_counts",
+        ),
+        ("plot_dense_accuracy empty table", lambda: construction_plots.plot_dense_accuracy(dense, bounds), "table"),
+        (
+            "dense_accuracy_traces bounds lack an R",
+            lambda: construction_plots.dense_accuracy_traces(_DENSE, bounds),
+            "bounds",
+        ),
+        (
+            "plot_parameter_comparison empty budget",
+            lambda: construction_plots.plot_parameter_comparison(budget),
+            "budget",
+        ),
+        # figures: probing and transfer
+        ("plot_probe_bars no groups", lambda: probing_plots.plot_probe_bars([], ["acc"], {}, title="t"), "groups"),
+        ("plot_probe_bars no metrics", lambda: probing_plots.plot_probe_bars([group], [], {}, title="t"), "metrics"),
+        (
+            "plot_probe_bars group lacks a metric",
+            lambda: probing_plots.plot_probe_bars([group], ["x"], {}, title="t"),
+            "groups[0]",
+        ),
+        (
+            "plot_probes_vs_d empty summary",
+            lambda: probing_plots.plot_probes_vs_d(summ, ["acc"], {}, title="t"),
+            "summary",
+        ),
+        ("plot_probes_vs_d no metrics", lambda: probing_plots.plot_probes_vs_d(summ, [], {}, title="t"), "metrics"),
+        ("plot_gate_pictures []", lambda: probing_plots.plot_gate_pictures([], title="t"), "pictures"),
+        ("plot_where_facts empty df", lambda: probing_plots.plot_where_facts(_empty(*_WHERE), title="t"), "df"),
+        (
+            "plot_transfer_vs_d no summaries",
+            lambda: probing_plots.plot_transfer_vs_d({}, colors, colors, construction={}, title="t"),
+            "summaries",
+        ),
+        (
+            "plot_transfer_bars no protocols",
+            lambda: probing_plots.plot_transfer_bars(_empty("label"), {}, colors, title="t"),
+            "protocols",
+        ),
+        (
+            "plot_transfer_curves empty curves",
+            lambda: probing_plots.plot_transfer_curves(
+                _empty("protocol", "step", "accuracy"), colors, colors, title="t"
+            ),
+            "curves",
+        ),
+        ("transfer_slider []", lambda: probing_plots.transfer_slider([], colors, colors), "steps"),
+        # figures: multi-hop, disjoint, the task; tables for readers
+        ("tradeoff_traces empty dims", lambda: multihop_plots.tradeoff_traces(dims), "dims"),
+        ("plot_tradeoff []", lambda: multihop_plots.plot_tradeoff([]), "steps"),
+        ("plot_path_gates empty matrix", lambda: multihop_plots.plot_path_gates([], [], title="t"), "matrix"),
+        (
+            "plot_path_gates labels differ",
+            lambda: multihop_plots.plot_path_gates([[1.0]], ["a", "b"], title="t"),
+            "matrix",
+        ),
+        (
+            "plot_multihop_accuracy_slider empty curves",
+            lambda: multihop_plots.plot_multihop_accuracy_slider(mh_curves, [(2, 2)], N=64),
+            "curves",
+        ),
+        ("margin_traces no bins", lambda: disjoint_plots.margin_traces([], [], min_margin=0.5), "counts"),
+        ("plot_margin_slider []", lambda: disjoint_plots.plot_margin_slider([]), "views"),
+        ("slider_figure []", lambda: bijection_plots.slider_figure([], slider_label="x"), "steps"),
+        ("plot_training_by_d []", lambda: bijection_plots.plot_training_by_d([], N=8, R=2), "runs"),
+        ("show empty df", lambda: tablefmt.show(th, {"d_star": "d*"}), "df"),
     ]
+
+
+_CAP = ("data_format", "params_nonembed", "capacity_facts", "d_model", "d_mlp", "capacity_N", "n_relations")
+_CAP += ("censored", "bits_stored", "bits_per_param")
+_SBS = pd.DataFrame({"d_model": [8], "d_mlp": [32], "data_format": ["x"], "n_subjects": [64], "accuracy": [1.0]})
+_SBS_ROWS = ("label", "n_subjects", "accuracy_mean", "regime")
+_BITS = ("label", "regime", "bits_per_param", "params_counted")
+_WHERE = ("d_model", "weight_decay", "seed", "where_as_trained", "where_shuffled", "where_gaussian")
+_CURVE = pd.DataFrame(
+    {"n_subjects": [64], "n_relations": [2], "d_model": [8], "accuracy_mean": [1.0], "accuracy_min": [1.0]}
+).assign(accuracy_max=1.0, n_ok=3, n_seeds=3)
+_DENSE = pd.DataFrame({"N": [64], "R": [2], "d_model": [8], "accuracy": [1.0]})
+_POINT_ROW = pd.DataFrame([{c: 0 for c in tables.POINT_COLUMNS}])
 
 
 class _Result:  # a TrainResult stand-in for a diverged multi-hop run
