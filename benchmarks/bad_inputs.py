@@ -56,7 +56,7 @@ from georecall.plot import tablefmt
 from georecall.probe import crossset as probe_crossset
 from georecall.probe import selector, storage, summary, transfer
 from georecall.run import multihop as multihop_runs
-from georecall.run import runner
+from georecall.run import runner, saved
 from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
 from georecall.tasks import bijection as tasks
@@ -526,6 +526,92 @@ _DENSE = pd.DataFrame({"N": [64], "R": [2], "d_model": [8], "accuracy": [1.0]})
 _POINT_ROW = pd.DataFrame([{c: 0 for c in tables.POINT_COLUMNS}])
 
 
+class _Unpicklable:
+    """An object whose unpickling would create the folder ``marker``: a model file that must never be unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def model_files(tmp: Path) -> dict[str, Path]:
+    """Model files for the saved-model cases (``run.saved``, ``python -m georecall evaluate``): a trained-shape model
+    (N = 8, R = 2) with its task, the same diverged (a NaN weight), one without a task, an N = 100000 model whose
+    probes need ~1 TiB, a FIFO, junk bytes, a pickled object, another format version and a tensor of the wrong shape."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="models-", dir=tmp))  # a fresh folder per call
+    task, model = _untied()
+    paths = {name: folder / f"{name}.pt" for name in ("good", "nan", "no_task", "big", "fifo", "junk", "pickle", "v2")}
+    saved.save_model(model, paths["good"], task=task)
+    saved.save_model(model, paths["no_task"])
+    saved.save_model(_nan(_untied()[1]), paths["nan"], task=task)
+    big = models.Transformer(models.ModelConfig(d_vocab=100_008, d_vocab_out=100_000, d_model=4, d_mlp=4))
+    saved.save_model(big, paths["big"], task=tasks.TaskConfig(n_subjects=100_000, n_relations=8))
+    os.mkfifo(paths["fifo"])
+    paths["junk"].write_bytes(b"not a model")
+    torch.save({"x": _Unpicklable(folder / "unpickled")}, paths["pickle"])
+    torch.save({"format": saved.FORMAT, "version": 2}, paths["v2"])
+    good = torch.load(paths["good"], weights_only=True)
+    good["state_dict"]["W_E"] = torch.zeros(3, 3)
+    paths["shape"] = folder / "shape.pt"
+    torch.save(good, paths["shape"])
+    return paths
+
+
+def saved_model_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """A saved model through the API: files that are not regular, not models, another version or the wrong shape are
+    refused naming the file; a diverged model, a task that does not fit and a probe above the budget are refused by
+    the evaluators' own checks, before any work."""
+    f, (t, m) = model_files(tmp), _untied()
+    return [
+        ("load_model a FIFO", lambda: saved.load_model(f["fifo"]), "FIFO"),
+        ("load_model /dev/zero", lambda: saved.load_model("/dev/zero"), "/dev/zero"),
+        ("load_model a folder", lambda: saved.load_model(tmp), "folder"),
+        ("load_model above max_bytes", lambda: saved.load_model(f["good"], max_bytes=100), "100"),
+        ("load_model junk bytes", lambda: saved.load_model(f["junk"]), "not a georecall model"),
+        ("load_model a pickled object", lambda: saved.load_model(f["pickle"]), "nothing was unpickled"),
+        ("load_model format version 2", lambda: saved.load_model(f["v2"]), "version"),
+        ("load_model a tensor of another shape", lambda: saved.load_model(f["shape"]), "shape"),
+        ("evaluate_saved NaN model", lambda: saved.evaluate_saved(f["nan"]), "non-finite"),
+        ("evaluate_saved task N differs", lambda: saved.evaluate_saved(f["good"], n_subjects=16), "N=16"),
+        ("evaluate_saved task R differs", lambda: saved.evaluate_saved(f["good"], n_relations=3), "R=3"),
+        ("evaluate_saved no task anywhere", lambda: saved.evaluate_saved(f["no_task"]), "n_subjects"),
+        ("evaluate_saved probe above the budget", lambda: saved.evaluate_saved(f["big"], probe=True), "memory budget"),
+        ("evaluate_saved probe 'yes'", lambda: saved.evaluate_saved(f["good"], probe="yes"), "probe"),
+        ("save_model not a model", lambda: saved.save_model("model", tmp / "x.pt"), "model"),
+        ("save_model task a dict", lambda: saved.save_model(m, tmp / "x.pt", task={"n_subjects": 8}), "task"),
+        ("save_model path a folder", lambda: saved.save_model(m, tmp), "folder"),
+        ("probe_all max_bytes 1000", lambda: summary.probe_all(m, t, max_bytes=1000), "max_bytes"),
+        ("probe_all max_bytes '1e9'", lambda: summary.probe_all(m, t, max_bytes="1e9"), "max_bytes"),
+    ]
+
+
+def evaluate_cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
+    """``python -m georecall evaluate``: each fault is one line on stderr, exit status 2, no traceback."""
+    f = model_files(tmp)
+    ev = lambda name, *more: ["evaluate", str(f[name]), *more]  # noqa: E731
+    return [
+        ("evaluate NaN model", ev("nan"), "non-finite"),
+        ("evaluate task N differs", ev("good", "--n-subjects", "16"), "N=16"),
+        ("evaluate task R differs", ev("good", "--n-relations", "3"), "R=3"),
+        ("evaluate model file is a FIFO", ev("fifo"), "FIFO"),
+        ("evaluate /dev/zero", ["evaluate", "/dev/zero"], "/dev/zero"),
+        ("evaluate oversize probe", ev("big", "--probe"), "memory budget"),
+        ("evaluate probe above --max-bytes", ev("good", "--probe", "--max-bytes", "1000"), "max_bytes=1000"),
+        ("evaluate junk bytes", ev("junk"), "not a georecall model"),
+        ("evaluate a pickled object", ev("pickle"), "nothing was unpickled"),
+        ("evaluate format version 2", ev("v2"), "version"),
+        ("evaluate a tensor of another shape", ev("shape"), "shape"),
+        ("evaluate missing file", ["evaluate", str(tmp / "missing.pt")], "missing.pt"),
+        ("evaluate no task recorded", ev("no_task"), "n_subjects"),
+        ("evaluate --seed -1", ev("good", "--seed", "-1"), "seed"),
+        ("evaluate --max-bytes 0", ev("good", "--max-bytes", "0"), "--max-bytes"),
+        ("evaluate --n-subjects eight", ev("good", "--n-subjects", "eight"), "--n-subjects"),
+    ]
+
+
 class _Result:  # a TrainResult stand-in for a diverged multi-hop run
     accuracy, failed = 0.125, "loss became nan at step 16"
 
@@ -578,7 +664,30 @@ def outcome_cases(tmp: Path) -> list[tuple[str, object]]:
             return str(path) in str(err)
         return False
 
+    def cli_fifo_cache_entry():
+        """A sweep whose cache entry is a FIFO: one warning line naming the entry, the table written, exit 0."""
+        argv = ["sweep", "smoke", "--only", "disjoint_frozen", "--workers", "1", "--quiet"]
+        argv += ["--cache-dir", str(tmp / "cli-cache"), "--out", str(tmp / "cli-out")]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli.main(argv)  # fills the cache
+        entry = next((tmp / "cli-cache").rglob("*.json"))
+        entry.unlink()
+        os.mkfifo(entry)
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("default")  # as in a fresh process (the audit silences warnings around each case)
+            code = cli.main(argv)
+        lines = err.getvalue().strip().splitlines()
+        return code == 0 and len(lines) == 1 and "warning:" in lines[0] and str(entry) in lines[0]
+
+    def never_unpickled():
+        f = model_files(tmp / "unpickle")
+        code = classify_cli(["evaluate", str(f["pickle"])], "model file")[0]
+        return not (f["pickle"].parent / "unpickled").exists() and code == "clear"
+
     return [
+        ("CLI sweep with a FIFO cache entry warns on one line", cli_fifo_cache_entry),
+        ("a pickled object in a model file is never unpickled", never_unpickled),
         ("table row with NaN accuracy marked failed", lambda: table_marks(math.nan) == "accuracy is not finite"),
         ("table row with inf accuracy marked failed", lambda: table_marks(math.inf) == "accuracy is not finite"),
         ("table written with umask 022 is 0644", lambda: table_mode(0o022)),
@@ -689,17 +798,22 @@ def classify_call(call, name) -> tuple[str, str]:
 
 
 def classify_cli(argv, name) -> tuple[str, str]:
+    """``clear``: exit status 2 (raised by argparse or returned by ``main``) and one ``error:`` line naming ``name``
+    on stderr (argparse's usage lines before it allowed), no traceback."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            cli.main(argv)
+            code = cli.main(argv)
     except SystemExit as exit_:
-        text = err.getvalue().strip().splitlines()
-        ok = exit_.code == 2 and text and "error:" in text[-1] and "Traceback" not in err.getvalue()
-        return ("clear" if ok and name in text[-1] else "unclear" if ok else "traceback"), (text or [""])[-1]
+        code = exit_.code
     except BaseException as exc:  # noqa: BLE001 - an exception escaping main() is a traceback for the user
         return "traceback", f"{type(exc).__name__}: {exc}"
-    return "silent", "ran"
+    if code == 0:
+        return "silent", "ran"
+    text = err.getvalue().strip().splitlines()
+    errors = [line for line in text if "error:" in line]
+    ok = code == 2 and len(errors) == 1 and errors[0] == text[-1] and "Traceback" not in err.getvalue()
+    return ("clear" if ok and name in text[-1] else "unclear" if ok else "traceback"), (text or [""])[-1]
 
 
 def classify_cache(tmp: Path, label: str, damage) -> tuple[str, str]:
@@ -733,11 +847,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         for label, call, name in config_cases() + call_cases():
             results.append(("api", label, *classify_call(call, name)))
-        for label, call, name in newer_cases():
+        for label, call, name in newer_cases() + saved_model_cases(tmp):
             results.append(("newer", label, *classify_call(call, name)))
         for label, call in outcome_cases(tmp):
             results.append(("outcome", label, *classify_outcome(call)))
-        for label, argv, name in cli_cases(tmp):
+        for label, argv, name in cli_cases(tmp) + evaluate_cli_cases(tmp):
             results.append(("cli", label, *classify_cli(argv, name)))
         for label, damage in hostile_cache_cases().items():
             results.append(("cache", label, *classify_cache(tmp, label, damage)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_budget, check_finite
+from .._checks import check_budget, check_finite, check_int
 from ..model.compat import check_model, check_permutations
 from ..model.recall import DEFAULT_MAX_BYTES
 
@@ -27,6 +27,7 @@ def check_probe_inputs(model, task, max_bytes: int = DEFAULT_MAX_BYTES) -> torch
     (float64 copies of every site and the logits, about 16 N R (4 d + 2 m + N) bytes) fit ``max_bytes``, before
     anything is allocated; return perms [R, N]."""
     check_model(model)  # a Transformer with finite weights: a diverged model is not probed
+    check_int("max_bytes", max_bytes, 1)
     perms = perms_of(task)
     R, N = perms.shape
     cfg = model.config
