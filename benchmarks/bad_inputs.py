@@ -79,6 +79,14 @@ def _crossset_run():
     return train_crossset.train_crossset(cfg)
 
 
+def _crossset_eval(scale: float = 1.0):
+    """(model, E, perms) of a tiny cross-set run's first set, E times ``scale`` (NaN: non-finite embeddings)."""
+    run = _crossset_run()
+    model, perms = run.model, run.perms[:1]
+    ids = None if model.config.infinite else torch.arange(1)
+    return model, model.embeddings(ids, perms).detach() * scale, perms
+
+
 class _SelfDisplaying:
     """An object that only displays itself (IPython's ``_ipython_display_``), as plotly figures do."""
 
@@ -326,6 +334,26 @@ def newer_cases() -> list[tuple[str, object, str]]:
             "workers",
         ),
         ("run workers 10**6", lambda: runner.run("smoke", workers=10**6), "workers"),
+        ("train.evaluate NaN model", lambda: train.evaluate(nan_m, t.single_hop()), "model"),
+        ("train.evaluate no facts", lambda: train.evaluate(m, t.single_hop().subset(torch.arange(0))), "data"),
+        (
+            "accuracy_from_logits NaN logits",
+            lambda: selector.accuracy_from_logits(acts.logits * math.nan, t.perms),
+            "logits",
+        ),
+        (
+            "accuracy_from_logits [N R, V] logits",
+            lambda: selector.accuracy_from_logits(acts.logits.reshape(16, 8), t.perms),
+            "logits",
+        ),
+        ("r2_score NaN Y_hat", lambda: storage.r2_score(Y, Y * math.nan), "Y_hat"),
+        ("r2_score shapes differ", lambda: storage.r2_score(Y, Y[:3]), "Y and Y_hat"),
+        ("code_scores NaN codes", lambda: storage.code_scores(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
+        ("attribute_codes rtol -1", lambda: storage.attribute_codes(m.W_U.detach(), rtol=-1.0), "rtol"),
+        ("superposition_fit codes k' = 0", lambda: storage.superposition_fit(E, t.perms, codes[:, :0]), "codes"),
+        ("set_accuracy chunk 0", lambda: crossset.set_accuracy(*_crossset_eval(), chunk=0), "chunk"),
+        ("set_accuracy NaN E", lambda: crossset.set_accuracy(*_crossset_eval(math.nan)), "E"),
+        ("set_accuracy not a CrossSetModel", lambda: crossset.set_accuracy(m, *_crossset_eval()[1:]), "model"),
         # empty inputs and missing columns name the argument
         ("seed_summary missing columns", lambda: analyse.seed_summary(pd.DataFrame(), ["seed"]), "df"),
         ("seed_summary no cols", lambda: analyse.seed_summary(pd.DataFrame({"accuracy": [1.0]}), []), "cols"),

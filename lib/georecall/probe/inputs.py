@@ -55,8 +55,10 @@ def check_xy(X, Y) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_codes(codes: torch.Tensor, N: int) -> torch.Tensor:
     """``codes`` as float64 on CPU if it is a finite [N, k'] tensor."""
-    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[0] != N:
-        raise ValueError(f"codes must be an [N, k'] tensor with N={N}, got {getattr(codes, 'shape', type(codes))}")
+    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[0] != N or codes.shape[1] < 1:
+        raise ValueError(
+            f"codes must be an [N, k'] tensor with N={N}, k' >= 1, got {getattr(codes, 'shape', type(codes))}"
+        )
     return check_finite("codes", codes.to("cpu", F64))
 
 
