@@ -616,6 +616,20 @@ def saved_model_cases(tmp: Path) -> list[tuple[str, object, str]]:
     ]
 
 
+def table_file_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """A committed table replaced by a FIFO or a link to an endless device: refused at once, naming the file."""
+    folder = Path(tempfile.mkdtemp(prefix="tables-", dir=tmp))
+    os.mkfifo(folder / "e1_capacity.csv")
+    (folder / "e2_frozen.csv").symlink_to("/dev/zero")
+    (folder / "multihop.csv").mkdir()
+    return [
+        ("load_table a FIFO", lambda: tables.load_table("e1_capacity", folder), "FIFO"),
+        ("load_table a link to /dev/zero", lambda: tables.load_table("e2_frozen", folder), "e2_frozen.csv"),
+        ("load_table a folder", lambda: tables.load_table("multihop", folder), "folder"),
+        ("load_tables with a FIFO", lambda: tables.load_tables(folder, ["e1_capacity"]), "e1_capacity"),
+    ]
+
+
 def evaluate_cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
     """``python -m georecall evaluate``: each fault is one line on stderr, exit status 2, no traceback."""
     f = model_files(tmp)
@@ -875,7 +889,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         for label, call, name in config_cases() + call_cases():
             results.append(("api", label, *classify_call(call, name)))
-        for label, call, name in newer_cases() + saved_model_cases(tmp):
+        for label, call, name in newer_cases() + saved_model_cases(tmp) + table_file_cases(tmp):
             results.append(("newer", label, *classify_call(call, name)))
         for label, call in outcome_cases(tmp):
             results.append(("outcome", label, *classify_outcome(call)))

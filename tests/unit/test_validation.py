@@ -311,9 +311,10 @@ def test_loading_a_fifo_cache_entry_never_hangs(tmp_path):
 
 def test_a_saved_model_is_refused_through_the_api_naming_the_fault(tmp_path):
     """Model files that are not regular, not models, of another version or shape; a diverged model, a task that does
-    not fit and a probe above the memory budget: a ValueError/TypeError naming it, before any work."""
-    cases = AUDIT.saved_model_cases(tmp_path)
-    assert len(cases) >= 15 and len({c[0] for c in cases}) == len(cases)
+    not fit and a probe above the memory budget; a committed table that is a FIFO, a device link or a folder: a
+    ValueError/TypeError naming it, before any work (and never a read that blocks)."""
+    cases = AUDIT.saved_model_cases(tmp_path) + AUDIT.table_file_cases(tmp_path)
+    assert len(cases) >= 20 and len({c[0] for c in cases}) == len(cases)
     for label, call, name in cases:
         assert AUDIT.classify_call(call, name)[0] == "clear", (label, AUDIT.classify_call(call, name)[1])
 
