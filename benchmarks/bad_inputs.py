@@ -334,6 +334,8 @@ def newer_cases() -> list[tuple[str, object, str]]:
             "workers",
         ),
         ("run workers 10**6", lambda: runner.run("smoke", workers=10**6), "workers"),
+        ("ridge split a list", lambda: storage.ridge(X, Y, [0, 1]), "split"),
+        ("ridge split of more rows", lambda: storage.ridge(X, Y, storage.subject_split(20)), "split"),
         ("train.evaluate NaN model", lambda: train.evaluate(nan_m, t.single_hop()), "model"),
         ("train.evaluate no facts", lambda: train.evaluate(m, t.single_hop().subset(torch.arange(0))), "data"),
         (

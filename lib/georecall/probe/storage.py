@@ -206,6 +206,10 @@ def ridge(X: torch.Tensor, Y: torch.Tensor, split: Split, lambdas=LAMBDAS) -> Ri
     """Ridge regression of Y [n, q] on X [n, p] (rows indexed by subject): the penalty with the smallest squared
     error on ``split.val`` after fitting on ``split.train``, then refitted on train + val."""
     X, Y = check_xy(X, Y)
+    if not isinstance(split, Split):
+        raise TypeError(f"split must be a Split (from subject_split), got {type(split).__name__}")
+    if int(torch.cat([split.train, split.val, split.test]).max()) >= X.shape[0]:
+        raise ValueError(f"split indexes rows past X's {X.shape[0]} (make it with subject_split(n) for these rows)")
     if not lambdas or any(not (isinstance(x, (int, float)) and x >= 0) for x in lambdas):
         raise ValueError(f"lambdas must be a non-empty sequence of numbers >= 0, got {lambdas!r}")
     errors = []
