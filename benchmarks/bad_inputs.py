@@ -1,18 +1,20 @@
-"""A careless user's sweep: over three hundred bad inputs to every public entry, the CLI and the cache, classified.
+"""A careless user's sweep: over four hundred bad inputs to every public entry, the CLI and the cache, classified.
 
 Each case is one call with one bad argument and the name its error should mention (``api``: the core; ``newer``:
 probes, selector, transfer, multi-hop, analyses, plots, widgets and constructions, including non-finite models,
-mismatched tasks and sizes above the memory budget). A case is
+mismatched tasks, sizes above the memory budget, empty tables and lists, saved model files and committed tables
+that are not regular files; ``cli``: ``sweep``, ``table`` and ``evaluate`` mistakes). A case is
 
 - ``clear``: a ValueError/TypeError whose message names the parameter (or the file, for the cache);
 - ``unclear``: an exception that does not name it, or of another type (a raw torch/index error);
 - ``silent``: no error at all (a wrong result would follow);
-- ``traceback``: a CLI mistake that did not end as one line with exit status 2.
+- ``traceback``: a CLI mistake that did not end as one ``error:`` line with exit status 2.
 
 Cache cases write a hostile entry file and expect ``load`` to return None with one ``CacheWarning`` naming the file;
 anything raised out of the cache counts as ``unclear`` (``n/a``: the case cannot be built against this library).
 An ``outcome`` case is a bad situation rather than a bad argument (a NaN accuracy in a table row, a table's file
-mode, a cache that cannot be written, a diverged run): it is ``clear`` when the library did the right thing.
+mode, a cache that cannot be written, a diverged run, a FIFO cache entry met by a CLI sweep, a model file holding a
+pickled object): it is ``clear`` when the library did the right thing.
 
     .venv/bin/python benchmarks/bad_inputs.py [--verbose]
 """
