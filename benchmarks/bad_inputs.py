@@ -1,18 +1,20 @@
-"""A careless user's sweep: over three hundred bad inputs to every public entry, the CLI and the cache, classified.
+"""A careless user's sweep: over four hundred bad inputs to every public entry, the CLI and the cache, classified.
 
 Each case is one call with one bad argument and the name its error should mention (``api``: the core; ``newer``:
 probes, selector, transfer, multi-hop, analyses, plots, widgets and constructions, including non-finite models,
-mismatched tasks and sizes above the memory budget). A case is
+mismatched tasks, sizes above the memory budget, empty tables and lists, saved model files and committed tables
+that are not regular files; ``cli``: ``sweep``, ``table`` and ``evaluate`` mistakes). A case is
 
 - ``clear``: a ValueError/TypeError whose message names the parameter (or the file, for the cache);
 - ``unclear``: an exception that does not name it, or of another type (a raw torch/index error);
 - ``silent``: no error at all (a wrong result would follow);
-- ``traceback``: a CLI mistake that did not end as one line with exit status 2.
+- ``traceback``: a CLI mistake that did not end as one ``error:`` line with exit status 2.
 
 Cache cases write a hostile entry file and expect ``load`` to return None with one ``CacheWarning`` naming the file;
 anything raised out of the cache counts as ``unclear`` (``n/a``: the case cannot be built against this library).
 An ``outcome`` case is a bad situation rather than a bad argument (a NaN accuracy in a table row, a table's file
-mode, a cache that cannot be written, a diverged run): it is ``clear`` when the library did the right thing.
+mode, a cache that cannot be written, a diverged run, a FIFO cache entry met by a CLI sweep, a model file holding a
+pickled object): it is ``clear`` when the library did the right thing.
 
     .venv/bin/python benchmarks/bad_inputs.py [--verbose]
 """
@@ -37,7 +39,9 @@ import torch
 
 from georecall import __main__ as cli
 from georecall import analyse, repro
+from georecall.analyse import disjoint as disjoint_analysis
 from georecall.analyse import multihop as multihop_analysis
+from georecall.analyse import probing as probing_analysis
 from georecall.construct import bijection as constructions
 from georecall.construct import multihop as multihop_constructions
 from georecall.construct import views
@@ -45,12 +49,16 @@ from georecall.explore import bijection as widgets
 from georecall.model import crossset, multihop, recall
 from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
+from georecall.plot import capacity as capacity_plots
+from georecall.plot import construction as construction_plots
 from georecall.plot import disjoint as disjoint_plots
 from georecall.plot import multihop as multihop_plots
+from georecall.plot import probing as probing_plots
+from georecall.plot import tablefmt
 from georecall.probe import crossset as probe_crossset
 from georecall.probe import selector, storage, summary, transfer
 from georecall.run import multihop as multihop_runs
-from georecall.run import runner
+from georecall.run import runner, saved
 from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
 from georecall.tasks import bijection as tasks
@@ -71,6 +79,14 @@ def _crossset_run():
     """A two-step cross-set run on a tiny task (K = 2 sets of N = 8, R = 2), for the probe's argument checks."""
     cfg = crossset.CrossSetConfig(n_subjects=8, n_relations=2, d_model=4, n_sets=2, steps=2, eval_every=2)
     return train_crossset.train_crossset(cfg)
+
+
+def _crossset_eval(scale: float = 1.0):
+    """(model, E, perms) of a tiny cross-set run's first set, E times ``scale`` (NaN: non-finite embeddings)."""
+    run = _crossset_run()
+    model, perms = run.model, run.perms[:1]
+    ids = None if model.config.infinite else torch.arange(1)
+    return model, model.embeddings(ids, perms).detach() * scale, perms
 
 
 class _SelfDisplaying:
@@ -320,6 +336,28 @@ def newer_cases() -> list[tuple[str, object, str]]:
             "workers",
         ),
         ("run workers 10**6", lambda: runner.run("smoke", workers=10**6), "workers"),
+        ("ridge split a list", lambda: storage.ridge(X, Y, [0, 1]), "split"),
+        ("ridge split of more rows", lambda: storage.ridge(X, Y, storage.subject_split(20)), "split"),
+        ("train.evaluate NaN model", lambda: train.evaluate(nan_m, t.single_hop()), "model"),
+        ("train.evaluate no facts", lambda: train.evaluate(m, t.single_hop().subset(torch.arange(0))), "data"),
+        (
+            "accuracy_from_logits NaN logits",
+            lambda: selector.accuracy_from_logits(acts.logits * math.nan, t.perms),
+            "logits",
+        ),
+        (
+            "accuracy_from_logits [N R, V] logits",
+            lambda: selector.accuracy_from_logits(acts.logits.reshape(16, 8), t.perms),
+            "logits",
+        ),
+        ("r2_score NaN Y_hat", lambda: storage.r2_score(Y, Y * math.nan), "Y_hat"),
+        ("r2_score shapes differ", lambda: storage.r2_score(Y, Y[:3]), "Y and Y_hat"),
+        ("code_scores NaN codes", lambda: storage.code_scores(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
+        ("attribute_codes rtol -1", lambda: storage.attribute_codes(m.W_U.detach(), rtol=-1.0), "rtol"),
+        ("superposition_fit codes k' = 0", lambda: storage.superposition_fit(E, t.perms, codes[:, :0]), "codes"),
+        ("set_accuracy chunk 0", lambda: crossset.set_accuracy(*_crossset_eval(), chunk=0), "chunk"),
+        ("set_accuracy NaN E", lambda: crossset.set_accuracy(*_crossset_eval(math.nan)), "E"),
+        ("set_accuracy not a CrossSetModel", lambda: crossset.set_accuracy(m, *_crossset_eval()[1:]), "model"),
         # empty inputs and missing columns name the argument
         ("seed_summary missing columns", lambda: analyse.seed_summary(pd.DataFrame(), ["seed"]), "df"),
         ("seed_summary no cols", lambda: analyse.seed_summary(pd.DataFrame({"accuracy": [1.0]}), []), "cols"),
@@ -353,6 +391,270 @@ def newer_cases() -> list[tuple[str, object, str]]:
             lambda: multihop.path_gate_matrix(_hop_model(4, 1032), wide, 3, [0]),
             "budget",
         ),
+    ] + empty_input_cases()
+
+
+def _empty(*columns: str) -> pd.DataFrame:
+    """A table with every column a function reads and no rows: only the emptiness is wrong."""
+    return pd.DataFrame({c: [] for c in columns})
+
+
+def empty_input_cases() -> list[tuple[str, object, str]]:
+    """Every analysis and figure of the probing, capacity, construction, multi-hop and disjoint chapters with an
+    empty table or list (all columns present, no rows): a ValueError naming the empty argument, never an empty
+    figure, a zero or an IndexError/KeyError."""
+    sweep = _empty("n_subjects", "n_relations", "d_model", "seed", "lr", "accuracy", "data_format", "freeze_embed")
+    th = _empty("n_subjects", "n_relations", "d_star", "censored", "R_log2_N", "R_k", "counting_bound_d")
+    point = _empty(*tables.POINT_COLUMNS)
+    summ = _empty("recipe", "d_model", "weight_decay", "acc", "acc_min", "acc_max", "n_seeds")
+    row = pd.Series({"acc": 0.5, "acc_min": 0.4, "acc_max": 0.6, "n_seeds": 3})
+    group = {"name": "g", "values": {"acc": 0.5}}
+    curves = _empty("n_subjects", "n_relations", "d_model", "accuracy_mean", "accuracy_min", "accuracy_max", "n_ok")
+    curves = curves.assign(n_seeds=[])
+    fit = analyse.fit_line([1.0, 2.0, 3.0], [1.0, 2.0, 3.1])
+    mh = _empty(*multihop_analysis.MULTIHOP_LINE, "d_model", "seed", "lr", "accuracy", "steps", "max_steps")
+    mh_curves = _empty(*multihop_analysis.MULTIHOP_LINE, "d_model", "accuracy_mean", "accuracy_min", "accuracy_max")
+    mh_curves = mh_curves.assign(n_ok=[], n_seeds=[])
+    dims = _empty("h", "format", "d", "per_entity_bound_d", "global_bound_d")
+    dj = _empty("n_subjects", "n_relations", "n_answers", "d_model", "freeze_embed", "seed", "data_format")
+    dj = dj.assign(accuracy=[], heldout_accuracy=[])
+    budget = _empty("N", "R", "associative_params", "geometric_subject_table", "geometric_nonembedding_params")
+    dense = _empty("N", "R", "d_model", "accuracy")
+    bounds = _empty("N", "R", "block_d", "lower_bound_d")
+    transfer = _empty(*tables.POINT_COLUMNS, "protocol", "step", "accuracy")
+    colors = {"superposition": "#000000"}
+    return [
+        # analyses of the sweep tables
+        ("thresholds empty table", lambda: analyse.thresholds(sweep), "df"),
+        ("frozen_capacity empty table", lambda: analyse.frozen_capacity(sweep), "df"),
+        ("accuracy_curves empty table", lambda: analyse.accuracy_curves(sweep), "df"),
+        ("seed_summary empty table", lambda: analyse.seed_summary(sweep, ["n_subjects"]), "df"),
+        ("rate_effect empty th", lambda: analyse.rate_effect(sweep.assign(steps=[]), th), "th"),
+        ("dstar_growth empty th", lambda: analyse.dstar_growth(th), "th"),
+        ("side_by_side no shapes", lambda: analyse.side_by_side(_SBS, _SBS, []), "shapes"),
+        ("side_by_side shapes match nothing", lambda: analyse.side_by_side(_SBS, _SBS, [(99, 1, "x")]), "shapes"),
+        ("side_by_side empty frozen", lambda: analyse.side_by_side(_SBS.iloc[:0], _SBS, [(8, 32, "x")]), "frozen"),
+        ("bits_table both empty", lambda: analyse.bits_table(th, _empty(*_CAP)), "th and cap"),
+        # the probing study (analyse.probing)
+        ("recipe_labels empty table", lambda: probing_analysis.recipe_labels(point), "df"),
+        ("summarise empty probing", lambda: probing_analysis.summarise(point.assign(acc=[]), ["acc"]), "probing"),
+        ("summarise no metrics", lambda: probing_analysis.summarise(_POINT_ROW, []), "metrics"),
+        ("transfer_finals empty transfer", lambda: probing_analysis.transfer_finals(transfer), "transfer"),
+        ("where_facts empty transfer", lambda: probing_analysis.where_facts(transfer), "transfer"),
+        ("point_rows empty df", lambda: probing_analysis.point_rows(point, d_model=16), "df"),
+        ("core_rows empty summary", lambda: probing_analysis.core_rows(summ), "summary"),
+        ("bar_group no metrics", lambda: probing_analysis.bar_group(row, [], "g"), "metrics"),
+        ("bar_group row a dict", lambda: probing_analysis.bar_group({"acc": 0.5}, ["acc"], "g"), "row"),
+        # multi-hop and disjoint analyses
+        ("multihop_thresholds empty table", lambda: multihop_analysis.multihop_thresholds(mh), "df"),
+        ("multihop_curves empty table", lambda: multihop_analysis.multihop_curves(mh), "df"),
+        ("disjoint dstar empty table", lambda: disjoint_analysis.dstar(dj), "df"),
+        ("disjoint probes by []", lambda: disjoint_analysis.probes(dj, []), "by"),
+        ("disjoint budget_verdict empty table", lambda: disjoint_analysis.budget_verdict(dj, "noisy"), "df"),
+        # figures: capacity
+        ("accuracy_vs_d_traces empty curves", lambda: capacity_plots.accuracy_vs_d_traces(curves, 64), "curves"),
+        ("plot_accuracy_vs_d_slider no Ns", lambda: capacity_plots.plot_accuracy_vs_d_slider(_CURVE, []), "Ns"),
+        ("plot_accuracy_vs_d_slider N absent", lambda: capacity_plots.plot_accuracy_vs_d_slider(_CURVE, [3]), "N=3"),
+        ("plot_threshold_scaling empty th", lambda: capacity_plots.plot_threshold_scaling(th, fit), "th"),
+        ("plot_dstar_vs_N empty th", lambda: capacity_plots.plot_dstar_vs_N(th), "th"),
+        ("plot_frozen_capacity empty cap", lambda: capacity_plots.plot_frozen_capacity(_empty(*_CAP), fit), "cap"),
+        ("plot_side_by_side empty rows", lambda: capacity_plots.plot_side_by_side(_empty(*_SBS_ROWS)), "rows"),
+        ("plot_bits_per_param empty table", lambda: capacity_plots.plot_bits_per_param(_empty(*_BITS)), "table"),
+        # figures: the construction
+        ("plot_codes []", lambda: construction_plots.plot_codes([]), "codes"),
+        ("plot_codes [[]]", lambda: construction_plots.plot_codes([[]]), "codes"),
+        (
+            "plot_superposition no parts",
+            lambda: construction_plots.plot_superposition([], [1.0], row_labels=["e"], title="t"),
+            "parts",
+        ),
+        (
+            "plot_construction_view no activations",
+            lambda: construction_plots.plot_construction_view([], [1], [0.0, 1.0], k=2, title="t"),
+            "activations",
+        ),
+        (
+            "plot_construction_view no margin bins",
+            lambda: construction_plots.plot_construction_view([[1.0]], [], [], k=2, title="t"),
+            "margin_counts",
+        ),
+        ("plot_dense_accuracy empty table", lambda: construction_plots.plot_dense_accuracy(dense, bounds), "table"),
+        (
+            "dense_accuracy_traces bounds lack an R",
+            lambda: construction_plots.dense_accuracy_traces(_DENSE, bounds),
+            "bounds",
+        ),
+        (
+            "plot_parameter_comparison empty budget",
+            lambda: construction_plots.plot_parameter_comparison(budget),
+            "budget",
+        ),
+        # figures: probing and transfer
+        ("plot_probe_bars no groups", lambda: probing_plots.plot_probe_bars([], ["acc"], {}, title="t"), "groups"),
+        ("plot_probe_bars no metrics", lambda: probing_plots.plot_probe_bars([group], [], {}, title="t"), "metrics"),
+        (
+            "plot_probe_bars group lacks a metric",
+            lambda: probing_plots.plot_probe_bars([group], ["x"], {}, title="t"),
+            "groups[0]",
+        ),
+        (
+            "plot_probes_vs_d empty summary",
+            lambda: probing_plots.plot_probes_vs_d(summ, ["acc"], {}, title="t"),
+            "summary",
+        ),
+        ("plot_probes_vs_d no metrics", lambda: probing_plots.plot_probes_vs_d(summ, [], {}, title="t"), "metrics"),
+        ("plot_gate_pictures []", lambda: probing_plots.plot_gate_pictures([], title="t"), "pictures"),
+        ("plot_where_facts empty df", lambda: probing_plots.plot_where_facts(_empty(*_WHERE), title="t"), "df"),
+        (
+            "plot_transfer_vs_d no summaries",
+            lambda: probing_plots.plot_transfer_vs_d({}, colors, colors, construction={}, title="t"),
+            "summaries",
+        ),
+        (
+            "plot_transfer_bars no protocols",
+            lambda: probing_plots.plot_transfer_bars(_empty("label"), {}, colors, title="t"),
+            "protocols",
+        ),
+        (
+            "plot_transfer_curves empty curves",
+            lambda: probing_plots.plot_transfer_curves(
+                _empty("protocol", "step", "accuracy"), colors, colors, title="t"
+            ),
+            "curves",
+        ),
+        ("transfer_slider []", lambda: probing_plots.transfer_slider([], colors, colors), "steps"),
+        # figures: multi-hop, disjoint, the task; tables for readers
+        ("tradeoff_traces empty dims", lambda: multihop_plots.tradeoff_traces(dims), "dims"),
+        ("plot_tradeoff []", lambda: multihop_plots.plot_tradeoff([]), "steps"),
+        ("plot_path_gates empty matrix", lambda: multihop_plots.plot_path_gates([], [], title="t"), "matrix"),
+        (
+            "plot_path_gates labels differ",
+            lambda: multihop_plots.plot_path_gates([[1.0]], ["a", "b"], title="t"),
+            "matrix",
+        ),
+        (
+            "plot_multihop_accuracy_slider empty curves",
+            lambda: multihop_plots.plot_multihop_accuracy_slider(mh_curves, [(2, 2)], N=64),
+            "curves",
+        ),
+        ("margin_traces no bins", lambda: disjoint_plots.margin_traces([], [], min_margin=0.5), "counts"),
+        ("plot_margin_slider []", lambda: disjoint_plots.plot_margin_slider([]), "views"),
+        ("slider_figure []", lambda: bijection_plots.slider_figure([], slider_label="x"), "steps"),
+        ("plot_training_by_d []", lambda: bijection_plots.plot_training_by_d([], N=8, R=2), "runs"),
+        ("show empty df", lambda: tablefmt.show(th, {"d_star": "d*"}), "df"),
+    ]
+
+
+_CAP = ("data_format", "params_nonembed", "capacity_facts", "d_model", "d_mlp", "capacity_N", "n_relations")
+_CAP += ("censored", "bits_stored", "bits_per_param")
+_SBS = pd.DataFrame({"d_model": [8], "d_mlp": [32], "data_format": ["x"], "n_subjects": [64], "accuracy": [1.0]})
+_SBS_ROWS = ("label", "n_subjects", "accuracy_mean", "regime")
+_BITS = ("label", "regime", "bits_per_param", "params_counted")
+_WHERE = ("d_model", "weight_decay", "seed", "where_as_trained", "where_shuffled", "where_gaussian")
+_CURVE = pd.DataFrame(
+    {"n_subjects": [64], "n_relations": [2], "d_model": [8], "accuracy_mean": [1.0], "accuracy_min": [1.0]}
+).assign(accuracy_max=1.0, n_ok=3, n_seeds=3)
+_DENSE = pd.DataFrame({"N": [64], "R": [2], "d_model": [8], "accuracy": [1.0]})
+_POINT_ROW = pd.DataFrame([{c: 0 for c in tables.POINT_COLUMNS}])
+
+
+class _Unpicklable:
+    """An object whose unpickling would create the folder ``marker``: a model file that must never be unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def model_files(tmp: Path) -> dict[str, Path]:
+    """Model files for the saved-model cases (``run.saved``, ``python -m georecall evaluate``): a trained-shape model
+    (N = 8, R = 2) with its task, the same diverged (a NaN weight), one without a task, an N = 100000 model whose
+    probes need ~1 TiB, a FIFO, junk bytes, a pickled object, another format version and a tensor of the wrong shape."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="models-", dir=tmp))  # a fresh folder per call
+    task, model = _untied()
+    paths = {name: folder / f"{name}.pt" for name in ("good", "nan", "no_task", "big", "fifo", "junk", "pickle", "v2")}
+    saved.save_model(model, paths["good"], task=task)
+    saved.save_model(model, paths["no_task"])
+    saved.save_model(_nan(_untied()[1]), paths["nan"], task=task)
+    big = models.Transformer(models.ModelConfig(d_vocab=100_008, d_vocab_out=100_000, d_model=4, d_mlp=4))
+    saved.save_model(big, paths["big"], task=tasks.TaskConfig(n_subjects=100_000, n_relations=8))
+    os.mkfifo(paths["fifo"])
+    paths["junk"].write_bytes(b"not a model")
+    torch.save({"x": _Unpicklable(folder / "unpickled")}, paths["pickle"])
+    torch.save({"format": saved.FORMAT, "version": 2}, paths["v2"])
+    good = torch.load(paths["good"], weights_only=True)
+    good["state_dict"]["W_E"] = torch.zeros(3, 3)
+    paths["shape"] = folder / "shape.pt"
+    torch.save(good, paths["shape"])
+    return paths
+
+
+def saved_model_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """A saved model through the API: files that are not regular, not models, another version or the wrong shape are
+    refused naming the file; a diverged model, a task that does not fit and a probe above the budget are refused by
+    the evaluators' own checks, before any work."""
+    f, (t, m) = model_files(tmp), _untied()
+    return [
+        ("load_model a FIFO", lambda: saved.load_model(f["fifo"]), "FIFO"),
+        ("load_model /dev/zero", lambda: saved.load_model("/dev/zero"), "/dev/zero"),
+        ("load_model a folder", lambda: saved.load_model(tmp), "folder"),
+        ("load_model above max_bytes", lambda: saved.load_model(f["good"], max_bytes=100), "100"),
+        ("load_model junk bytes", lambda: saved.load_model(f["junk"]), "not a georecall model"),
+        ("load_model a pickled object", lambda: saved.load_model(f["pickle"]), "nothing was unpickled"),
+        ("load_model format version 2", lambda: saved.load_model(f["v2"]), "version"),
+        ("load_model a tensor of another shape", lambda: saved.load_model(f["shape"]), "shape"),
+        ("evaluate_saved NaN model", lambda: saved.evaluate_saved(f["nan"]), "non-finite"),
+        ("evaluate_saved task N differs", lambda: saved.evaluate_saved(f["good"], n_subjects=16), "N=16"),
+        ("evaluate_saved task R differs", lambda: saved.evaluate_saved(f["good"], n_relations=3), "R=3"),
+        ("evaluate_saved no task anywhere", lambda: saved.evaluate_saved(f["no_task"]), "n_subjects"),
+        ("evaluate_saved probe above the budget", lambda: saved.evaluate_saved(f["big"], probe=True), "memory budget"),
+        ("evaluate_saved probe 'yes'", lambda: saved.evaluate_saved(f["good"], probe="yes"), "probe"),
+        ("save_model not a model", lambda: saved.save_model("model", tmp / "x.pt"), "model"),
+        ("save_model task a dict", lambda: saved.save_model(m, tmp / "x.pt", task={"n_subjects": 8}), "task"),
+        ("save_model path a folder", lambda: saved.save_model(m, tmp), "folder"),
+        ("probe_all max_bytes 1000", lambda: summary.probe_all(m, t, max_bytes=1000), "max_bytes"),
+        ("probe_all max_bytes '1e9'", lambda: summary.probe_all(m, t, max_bytes="1e9"), "max_bytes"),
+    ]
+
+
+def table_file_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """A committed table replaced by a FIFO or a link to an endless device: refused at once, naming the file."""
+    folder = Path(tempfile.mkdtemp(prefix="tables-", dir=tmp))
+    os.mkfifo(folder / "e1_capacity.csv")
+    (folder / "e2_frozen.csv").symlink_to("/dev/zero")
+    (folder / "multihop.csv").mkdir()
+    return [
+        ("load_table a FIFO", lambda: tables.load_table("e1_capacity", folder), "FIFO"),
+        ("load_table a link to /dev/zero", lambda: tables.load_table("e2_frozen", folder), "e2_frozen.csv"),
+        ("load_table a folder", lambda: tables.load_table("multihop", folder), "folder"),
+        ("load_tables with a FIFO", lambda: tables.load_tables(folder, ["e1_capacity"]), "e1_capacity"),
+    ]
+
+
+def evaluate_cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
+    """``python -m georecall evaluate``: each fault is one line on stderr, exit status 2, no traceback."""
+    f = model_files(tmp)
+    ev = lambda name, *more: ["evaluate", str(f[name]), *more]  # noqa: E731
+    return [
+        ("evaluate NaN model", ev("nan"), "non-finite"),
+        ("evaluate task N differs", ev("good", "--n-subjects", "16"), "N=16"),
+        ("evaluate task R differs", ev("good", "--n-relations", "3"), "R=3"),
+        ("evaluate model file is a FIFO", ev("fifo"), "FIFO"),
+        ("evaluate /dev/zero", ["evaluate", "/dev/zero"], "/dev/zero"),
+        ("evaluate oversize probe", ev("big", "--probe"), "memory budget"),
+        ("evaluate probe above --max-bytes", ev("good", "--probe", "--max-bytes", "1000"), "max_bytes=1000"),
+        ("evaluate junk bytes", ev("junk"), "not a georecall model"),
+        ("evaluate a pickled object", ev("pickle"), "nothing was unpickled"),
+        ("evaluate format version 2", ev("v2"), "version"),
+        ("evaluate a tensor of another shape", ev("shape"), "shape"),
+        ("evaluate missing file", ["evaluate", str(tmp / "missing.pt")], "missing.pt"),
+        ("evaluate no task recorded", ev("no_task"), "n_subjects"),
+        ("evaluate --seed -1", ev("good", "--seed", "-1"), "seed"),
+        ("evaluate --max-bytes 0", ev("good", "--max-bytes", "0"), "--max-bytes"),
+        ("evaluate --n-subjects eight", ev("good", "--n-subjects", "eight"), "--n-subjects"),
     ]
 
 
@@ -408,7 +710,30 @@ def outcome_cases(tmp: Path) -> list[tuple[str, object]]:
             return str(path) in str(err)
         return False
 
+    def cli_fifo_cache_entry():
+        """A sweep whose cache entry is a FIFO: one warning line naming the entry, the table written, exit 0."""
+        argv = ["sweep", "smoke", "--only", "disjoint_frozen", "--workers", "1", "--quiet"]
+        argv += ["--cache-dir", str(tmp / "cli-cache"), "--out", str(tmp / "cli-out")]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli.main(argv)  # fills the cache
+        entry = next((tmp / "cli-cache").rglob("*.json"))
+        entry.unlink()
+        os.mkfifo(entry)
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("default")  # as in a fresh process (the audit silences warnings around each case)
+            code = cli.main(argv)
+        lines = err.getvalue().strip().splitlines()
+        return code == 0 and len(lines) == 1 and "warning:" in lines[0] and str(entry) in lines[0]
+
+    def never_unpickled():
+        f = model_files(tmp / "unpickle")
+        code = classify_cli(["evaluate", str(f["pickle"])], "model file")[0]
+        return not (f["pickle"].parent / "unpickled").exists() and code == "clear"
+
     return [
+        ("CLI sweep with a FIFO cache entry warns on one line", cli_fifo_cache_entry),
+        ("a pickled object in a model file is never unpickled", never_unpickled),
         ("table row with NaN accuracy marked failed", lambda: table_marks(math.nan) == "accuracy is not finite"),
         ("table row with inf accuracy marked failed", lambda: table_marks(math.inf) == "accuracy is not finite"),
         ("table written with umask 022 is 0644", lambda: table_mode(0o022)),
@@ -519,17 +844,22 @@ def classify_call(call, name) -> tuple[str, str]:
 
 
 def classify_cli(argv, name) -> tuple[str, str]:
+    """``clear``: exit status 2 (raised by argparse or returned by ``main``) and one ``error:`` line naming ``name``
+    on stderr (argparse's usage lines before it allowed), no traceback."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            cli.main(argv)
+            code = cli.main(argv)
     except SystemExit as exit_:
-        text = err.getvalue().strip().splitlines()
-        ok = exit_.code == 2 and text and "error:" in text[-1] and "Traceback" not in err.getvalue()
-        return ("clear" if ok and name in text[-1] else "unclear" if ok else "traceback"), (text or [""])[-1]
+        code = exit_.code
     except BaseException as exc:  # noqa: BLE001 - an exception escaping main() is a traceback for the user
         return "traceback", f"{type(exc).__name__}: {exc}"
-    return "silent", "ran"
+    if code == 0:
+        return "silent", "ran"
+    text = err.getvalue().strip().splitlines()
+    errors = [line for line in text if "error:" in line]
+    ok = code == 2 and len(errors) == 1 and errors[0] == text[-1] and "Traceback" not in err.getvalue()
+    return ("clear" if ok and name in text[-1] else "unclear" if ok else "traceback"), (text or [""])[-1]
 
 
 def classify_cache(tmp: Path, label: str, damage) -> tuple[str, str]:
@@ -563,11 +893,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         for label, call, name in config_cases() + call_cases():
             results.append(("api", label, *classify_call(call, name)))
-        for label, call, name in newer_cases():
+        for label, call, name in newer_cases() + saved_model_cases(tmp) + table_file_cases(tmp):
             results.append(("newer", label, *classify_call(call, name)))
         for label, call in outcome_cases(tmp):
             results.append(("outcome", label, *classify_outcome(call)))
-        for label, argv, name in cli_cases(tmp):
+        for label, argv, name in cli_cases(tmp) + evaluate_cli_cases(tmp):
             results.append(("cli", label, *classify_cli(argv, name)))
         for label, damage in hostile_cache_cases().items():
             results.append(("cache", label, *classify_cache(tmp, label, damage)))

@@ -1,14 +1,18 @@
-"""The command line of georecall: run a sweep preset, or regenerate a committed table.
+"""The command line of georecall: run a sweep preset, regenerate a committed table, or score a saved model.
 
     python -m georecall sweep PRESET [--out DIR] [--cache-dir DIR | --no-cache] [--device cuda] [--dask ADDRESS] ...
     python -m georecall table NAME [NAME ...] --out DIR [--cache-dir DIR | --no-cache] ...
+    python -m georecall evaluate MODEL [--n-subjects N --n-relations R] [--seed S] [--probe] [--max-bytes B]
 
-``python -m georecall --help`` lists the presets and the tables. Both commands print a one-line JSON summary.
+``python -m georecall --help`` lists the presets and the tables. Every command prints a one-line JSON summary.
+``evaluate`` reads a model file written by ``georecall.run.save_model`` (``torch.load(weights_only=True)``: nothing
+is unpickled) and scores it on the task (N, R, seed) given, else the one the file records.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -19,8 +23,10 @@ from pathlib import Path
 
 from . import repro
 from ._checks import MAX_WORKERS, check_writable_dir
+from .model.recall import DEFAULT_MAX_BYTES
 from .run import runner
 from .run.executors import check_dask_address
+from .run.saved import evaluate_saved
 from .sweep import cache as cache_mod
 from .sweep import configs as sweeps
 from .sweep import presets, tables
@@ -28,6 +34,7 @@ from .sweep import presets, tables
 __all__ = ["main"]
 
 
+@functools.cache  # the presets' descriptions do not change within a process
 def _epilog() -> str:
     sweep_lines = "\n".join(f"  {name:8s} {presets.preset(name).description}" for name in presets.PRESETS)
     table_lines = "\n".join(f"  {t.name:15s} {t.description}" for t in tables.TABLES.values())
@@ -49,6 +56,13 @@ def _workers(text: str) -> int:
     if value > MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be an integer in [1, {MAX_WORKERS}], got {value}")
     return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
 def _non_empty_path(text: str) -> str:
@@ -124,7 +138,46 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, type=_non_empty_path, help="folder to write <NAME>.csv into (the book reads book/_data)"
     )
     _add_run_options(table)
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a saved model (georecall.run.save_model) on a task; with --probe, every probe's headline number",
+    )
+    evaluate.add_argument("model", type=_non_empty_path, help="a model file written by georecall.run.save_model")
+    evaluate.add_argument("--n-subjects", type=_int, default=None, help="N (default: the task the file records)")
+    evaluate.add_argument("--n-relations", type=_int, default=None, help="R (default: the task the file records)")
+    evaluate.add_argument("--seed", type=_int, default=None, help="the task's seed (default: recorded, else 0)")
+    evaluate.add_argument("--probe", action="store_true", help="also run every probe (probe.probe_all)")
+    evaluate.add_argument(
+        "--max-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_BYTES,
+        help=f"memory budget of the evaluation and the probes, checked before any work (default {DEFAULT_MAX_BYTES})",
+    )
     return parser
+
+
+def _evaluate(parser: argparse.ArgumentParser, args) -> int:
+    """``evaluate``: load, check (file, finite weights, model-task fit, memory budget), score; one line either way."""
+    t0 = time.perf_counter()
+    try:
+        summary = evaluate_saved(
+            args.model,
+            n_subjects=args.n_subjects,
+            n_relations=args.n_relations,
+            seed=args.seed,
+            probe=args.probe,
+            max_bytes=args.max_bytes,
+        )
+    except (ValueError, OSError) as err:
+        if os.environ.get("GEORECALL_TRACEBACK"):
+            raise
+        print(f"{parser.prog}: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(summary | {"wall_seconds": round(time.perf_counter() - t0, 1)}))
+    return 0
 
 
 def _check_before_work(parser: argparse.ArgumentParser, args) -> cache_mod.Cache | None:
@@ -165,10 +218,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: the process arguments), run the command, print a JSON summary; returns 0.
 
     Ordinary mistakes (a bad option, an unknown experiment, no CUDA, an output folder that cannot be written, an
-    unreachable Dask scheduler, a grid too large for memory) end with one line on stderr and exit status 2, and
-    no traceback (set ``GEORECALL_TRACEBACK=1`` to see one)."""
+    unreachable Dask scheduler, a grid too large for memory; for ``evaluate`` a model file that is missing, not a
+    regular file or not a model, a diverged model, a task that does not fit it, a probe above the memory budget)
+    end with one line on stderr and exit status 2, and no traceback (set ``GEORECALL_TRACEBACK=1`` to see one).
+    A warning (e.g. a damaged cache entry, recomputed) is one line too: ``python -m georecall: warning: ...``."""
     parser = _parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():  # restores the default display on the way out (main() may be called in-process)
+        if not os.environ.get("GEORECALL_TRACEBACK"):
+            warnings.showwarning = _one_line_warning(parser.prog)
+        return _main(parser, args)
+
+
+def _one_line_warning(prog: str):
+    """A ``warnings.showwarning`` that prints ``<prog>: warning: <message>`` on one line (no source location)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=sys.stderr if file is None else file)
+
+    return show
+
+
+def _main(parser: argparse.ArgumentParser, args) -> int:
+    if args.command == "evaluate":
+        repro.seed_everything(0)
+        return _evaluate(parser, args)
     if args.command == "table":
         args.preset = None
     store = _check_before_work(parser, args)

@@ -29,6 +29,7 @@ __all__ = [
     "check_choice",
     "check_writable_dir",
     "check_columns",
+    "check_not_empty",
     "check_finite",
     "check_budget",
 ]
@@ -151,14 +152,39 @@ def check_writable_dir(name: str, path: str | os.PathLike, *, create: bool = Tru
     return folder
 
 
-def check_columns(name: str, df, columns: Iterable[str], hint: str = "") -> None:
-    """``df`` is a pandas DataFrame (anything with ``columns``) holding every one of ``columns``; otherwise a
-    ``TypeError`` or a ``ValueError`` naming ``name``, the missing columns and ``hint`` (what to pass instead)."""
+def check_columns(name: str, df, columns: Iterable[str], hint: str = "", *, non_empty: bool = False) -> None:
+    """``df`` is a pandas DataFrame (anything with ``columns``) holding every one of ``columns`` (and at least one
+    row when ``non_empty``); otherwise a ``TypeError`` or a ``ValueError`` naming ``name``, the missing columns and
+    ``hint`` (what to pass instead)."""
     if not hasattr(df, "columns"):
         raise ArgumentTypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{name} lacks columns {missing}" + (f"; {hint}" if hint else ""))
+    if non_empty:
+        check_not_empty(name, df, "it has no rows" + (f"; {hint}" if hint else ""))
+
+
+def check_not_empty(name: str, value, what: str = ""):
+    """Return ``value`` if it holds at least one item (a row of a DataFrame, an element of a sequence, array or
+    mapping), else ``ValueError`` naming ``name``: an empty input never becomes an empty figure or a zero.
+
+    >>> check_not_empty("groups", [], "one dict per bar group")
+    Traceback (most recent call last):
+    ...
+    ValueError: groups must not be empty (one dict per bar group)
+    """
+    if isinstance(value, (str, bytes)):
+        raise ArgumentTypeError(f"{name} must be a table, a sequence or a mapping, got {type(value).__name__}")
+    try:
+        n = len(value)
+    except TypeError:
+        raise ArgumentTypeError(
+            f"{name} must be a table, a sequence or a mapping, got {type(value).__name__}"
+        ) from None
+    if n == 0:
+        raise ValueError(f"{name} must not be empty" + (f" ({what})" if what else ""))
+    return value
 
 
 def _non_finite(array) -> bool:

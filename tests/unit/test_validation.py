@@ -307,3 +307,22 @@ def test_loading_a_fifo_cache_entry_never_hangs(tmp_path):
         warnings.simplefilter("always")
         assert cache.Cache(tmp_path).load({"a": 1}) is None
     assert len(caught) == 1 and str(json_path) in str(caught[0].message)
+
+
+def test_a_saved_model_is_refused_through_the_api_naming_the_fault(tmp_path):
+    """Model files that are not regular, not models, of another version or shape; a diverged model, a task that does
+    not fit and a probe above the memory budget; a committed table that is a FIFO, a device link or a folder: a
+    ValueError/TypeError naming it, before any work (and never a read that blocks)."""
+    cases = AUDIT.saved_model_cases(tmp_path) + AUDIT.table_file_cases(tmp_path)
+    assert len(cases) >= 20 and len({c[0] for c in cases}) == len(cases)
+    for label, call, name in cases:
+        assert AUDIT.classify_call(call, name)[0] == "clear", (label, AUDIT.classify_call(call, name)[1])
+
+
+def test_the_evaluate_command_ends_each_fault_with_one_line(tmp_path):
+    """`python -m georecall evaluate`: a NaN model, a mismatched task, a FIFO model file, an oversize probe, ... each
+    end with one `error:` line on stderr and exit status 2, never a traceback."""
+    cases = AUDIT.evaluate_cli_cases(tmp_path)
+    assert len(cases) >= 12
+    for label, argv, name in cases:
+        assert AUDIT.classify_cli(argv, name) == ("clear", AUDIT.classify_cli(argv, name)[1]), label

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._checks import ArgumentTypeError, check_columns, check_finite
+from .._checks import ArgumentTypeError, check_columns, check_finite, check_not_empty
 from ..sweep.configs import D_GRID, E1_LRS, majority
 from ..theory import bijection as theory
 
@@ -49,6 +49,7 @@ def best_over_rates(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
     reaches ``target``, else the most accurate one. A table without ``lr`` passes through with ``n_rates`` = 1."""
     if "accuracy" not in df.columns or "seed" not in df.columns:
         raise ValueError(f"the table needs 'accuracy' and 'seed' columns, got {list(df.columns)}")
+    check_not_empty("df", df, "it has no rows; pass a sweep table")
     if "lr" not in df.columns:
         return df.assign(n_rates=1, best_lr=float("nan"))
     keys = [c for c in df.columns if c not in _PER_RUN_COLUMNS]
@@ -149,8 +150,8 @@ def rate_effect(df: pd.DataFrame, th: pd.DataFrame, *, target: float = 0.99) -> 
 
     Where ``first_alone`` is False, the first rate on its own would have put d* at least one grid step higher:
     every rate failed for the majority at the probe below d* (the sweep's rule)."""
-    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)")
-    check_columns("df", df, ("n_subjects", "n_relations", "d_model", "seed", "lr", "accuracy"))
+    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)", non_empty=True)
+    check_columns("df", df, ("n_subjects", "n_relations", "d_model", "seed", "lr", "accuracy"), non_empty=True)
     rows = []
     for _, t in th[th["censored"] == ""].iterrows():
         N, R, d = int(t["n_subjects"]), int(t["n_relations"]), int(t["d_star"])
@@ -217,9 +218,9 @@ def accuracy_curves(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 def seed_summary(df: pd.DataFrame, cols: Sequence[str], *, target: float = 0.99) -> pd.DataFrame:
     """One row per group of ``cols`` over rows that are one seed each: accuracy mean, min and max over the seeds,
     ``n_ok`` seeds at >= ``target`` of ``n_seeds``."""
-    check_columns("df", df, ("accuracy", *cols))
     if not len(cols):
         raise ValueError("cols must name at least one column to group by")
+    check_columns("df", df, ("accuracy", "seed", *cols), non_empty=True)
     g = df.assign(ok=df["accuracy"] >= target).groupby(list(cols), as_index=False)
     return g.agg(
         accuracy_mean=("accuracy", "mean"),
@@ -239,7 +240,7 @@ def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
     fits d* = a + b·f(N) for f = log2 N, sqrt(N) and N, and ``best_form``, the f with the highest R^2 (a name of
     :data:`GROWTH_FORMS`). ``grid_step_at_max`` is the gap between d*(N_max) and the grid value below it (the
     resolution of the measurement). Lines with fewer than three N are left out."""
-    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)")
+    check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)", non_empty=True)
     rows = []
     for R, g in th.sort_values("n_subjects").groupby("n_relations"):
         if len(g) < 3:
@@ -273,6 +274,7 @@ def dstar_growth(th: pd.DataFrame) -> pd.DataFrame:
 def describe_growth(growth: pd.DataFrame) -> str:
     """One sentence per R of :func:`dstar_growth`: the N range, d* at its ends, the exponent, and the best of the
     three straight-line fits, e.g. "R = 4: N = 64…1024, d* 5 → 9 (a = 0.21), best fit log₂N (R² 0.89; √N 0.75)"."""
+    check_columns("growth", growth, _GROWTH_COLUMNS, "pass dstar_growth(th)", non_empty=True)
     parts = []
     for _, g in growth.iterrows():
         others = "; ".join(f"{f} {g[_R2_COL[f]]:.2f}" for f in GROWTH_FORMS if f != g["best_form"])
@@ -287,6 +289,7 @@ _TH_COLUMNS = ("n_subjects", "n_relations", "d_star", "censored")  # what a thre
 _CAP_COLUMNS = ("capacity_N", "n_relations", "censored", "d_model", "d_mlp", "data_format", "bits_stored")
 _CAP_COLUMNS += ("params_nonembed", "bits_per_param")  # what a frozen_capacity() table holds
 _R2_COL = {"log₂N": "r2_log2N", "√N": "r2_sqrtN", "N": "r2_N"}
+_GROWTH_COLUMNS = ("R", "N_min", "N_max", "d_min", "d_max", "exponent", "best_form", *_R2_COL.values())
 
 
 def fit_power_law(x, y) -> "FitResult":
@@ -333,6 +336,9 @@ def learned_reach(df: pd.DataFrame, *, target: float = 0.99) -> pd.DataFrame:
 def side_by_side(frozen: pd.DataFrame, learned: pd.DataFrame, shapes: Sequence[tuple[int, int, str]]) -> pd.DataFrame:
     """Mean accuracy against N for frozen and learned embeddings at each (d, d_mlp, format) in ``shapes``, with a
     label per curve (the input of ``plot.capacity.plot_side_by_side``)."""
+    for name, df in (("frozen", frozen), ("learned", learned)):
+        check_columns(name, df, ("d_model", "d_mlp", "data_format", "n_subjects", "accuracy"), non_empty=True)
+    check_not_empty("shapes", shapes, "one (d, d_mlp, format) per curve")
     out = []
     for regime, df in (("frozen", frozen), ("learned", learned)):
         for d, m, fmt in shapes:
@@ -342,14 +348,19 @@ def side_by_side(frozen: pd.DataFrame, learned: pd.DataFrame, shapes: Sequence[t
             g = sub.groupby("n_subjects", as_index=False).agg(accuracy_mean=("accuracy", "mean"))
             fmt_label = "[s, r]" if fmt == "single_hop" else "noisy T=32"
             out.append(g.assign(regime=regime, label=f"{regime}, d={d}, m={m}, {fmt_label}"))
+    if not out:
+        raise ValueError(f"shapes {list(shapes)} match no rows of frozen or learned (d_model, d_mlp, data_format)")
     return pd.concat(out, ignore_index=True)
 
 
 def bits_table(th: pd.DataFrame, cap: pd.DataFrame) -> pd.DataFrame:
     """Bits stored at >= 99% per parameter: learned models at d* (bits / all parameters, and bits / the 2·N·d
-    embedding weights) and frozen models at capacity (bits / trainable attention + MLP parameters)."""
+    embedding weights) and frozen models at capacity (bits / trainable attention + MLP parameters). One of the two
+    tables may be empty (one regime only), not both."""
     check_columns("th", th, _TH_COLUMNS, "pass thresholds(df)")
     check_columns("cap", cap, _CAP_COLUMNS, "pass frozen_capacity(df)")
+    if len(th) == 0 and len(cap) == 0:
+        raise ValueError("th and cap must not both be empty (neither has rows; one regime alone may be empty)")
     rows = []
     for _, r in th[th["censored"] == ""].iterrows():
         N, R, d = int(r["n_subjects"]), int(r["n_relations"]), int(r["d_star"])

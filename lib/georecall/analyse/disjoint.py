@@ -35,7 +35,7 @@ TARGET = 0.99
 
 
 def _check_table(df: pd.DataFrame, needed: tuple[str, ...]) -> None:
-    check_columns("the table", df, needed, "pass disjoint_dstar or disjoint_frozen")
+    check_columns("df", df, needed, "pass the disjoint_dstar or disjoint_frozen table", non_empty=True)
 
 
 def judged_accuracy(df: pd.DataFrame) -> pd.Series:
@@ -49,6 +49,8 @@ def probes(df: pd.DataFrame, by: list[str], *, target: float = TARGET) -> pd.Dat
     ``success`` (more than ``MAJORITY`` of the seeds)."""
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target}")
+    if not len(by):
+        raise ValueError("by must name at least one column to group by")
     _check_table(df, tuple(by) + ("seed",))
     t = df.assign(judged=judged_accuracy(df))
     failed = t["failed"].notna() & (t["failed"].astype(str) != "") if "failed" in t.columns else False
@@ -129,6 +131,7 @@ def frozen_capacity(df: pd.DataFrame, *, target: float = TARGET) -> pd.DataFrame
     facts_per_param = capacity_facts / params_nonembed, bits_per_param = capacity_facts log2 D / params_nonembed.
     """
     _check_table(df, ("n_subjects", "n_relations", "n_answers", "max_steps", "batch_size", "n_params_nonembed"))
+    _check_table(df, ("data_format", "freeze_embed", "d_model", "d_mlp", "n_heads", "n_params_trainable"))
     rows = []
     for fmt, base, _ in _base_rows(df):
         p = probes(base, ["n_subjects"], target=target)
@@ -165,7 +168,7 @@ def rechecks(df: pd.DataFrame, *, target: float = TARGET) -> pd.DataFrame:
     One row per (format, variant, S): base and variant steps and batch, seeds at >= ``target`` and mean judged
     accuracy under both, and ``agrees`` (the majority verdict is the same).
     """
-    _check_table(df, ("n_subjects", "max_steps", "batch_size"))
+    _check_table(df, ("n_subjects", "n_relations", "max_steps", "batch_size", "data_format", "freeze_embed"))
     rows = []
     for fmt, base, g in _base_rows(df):
         b = probes(base, ["n_subjects"], target=target).set_index("n_subjects")
@@ -204,7 +207,10 @@ def budget_verdict(df: pd.DataFrame, data_format: str, *, target: float = TARGET
     "budget-limited at B" (B spelled out)."""
     if data_format not in ("single_hop", "noisy"):
         raise ValueError(f"data_format must be 'single_hop' or 'noisy', got {data_format!r}")
-    cap = frozen_capacity(df, target=target).set_index("data_format").loc[data_format]
+    cap = frozen_capacity(df, target=target).set_index("data_format")
+    if data_format not in cap.index:
+        raise ValueError(f"df has no frozen-embedding rows in the {data_format!r} format")
+    cap = cap.loc[data_format]
     chk = rechecks(df, target=target)
     chk = chk[(chk["data_format"] == data_format) & chk["variant"].str.startswith("steps")]
     if chk.empty:
@@ -223,7 +229,8 @@ def budget_verdict(df: pd.DataFrame, data_format: str, *, target: float = TARGET
 def learned_at_control(df: pd.DataFrame, *, target: float = TARGET) -> pd.DataFrame:
     """Learned embeddings at the control's shape: per (format, S) seeds at >= ``target``, mean judged accuracy,
     the steps taken, and all/non-embedding parameter counts."""
-    _check_table(df, ("n_subjects", "freeze_embed", "steps", "n_params"))
+    _check_table(df, ("n_subjects", "n_relations", "data_format", "freeze_embed", "steps", "n_params"))
+    _check_table(df, ("n_params_nonembed",))
     learned = df[~df["freeze_embed"]]
     p = probes(learned, ["data_format", "n_subjects"], target=target)
     extra = learned.groupby(["data_format", "n_subjects"], as_index=False).agg(
@@ -241,6 +248,11 @@ def shared_vs_disjoint(dstar_table: pd.DataFrame, shared_thresholds: pd.DataFram
     """d* against the number of subjects for both settings at ``R`` relations: the disjoint d* (``dstar`` rows with
     D answers per relation) and the shared-attribute d* (``analysis.thresholds`` of the ``e1_capacity`` table,
     N = S subjects and attributes). Columns: setting, S, d_star, censored, R_log2_answers (R log2 D or R log2 N)."""
+    check_columns(
+        "dstar_table", dstar_table, ("S", "R", "D", "d_star", "censored", "R_log2_D"), "pass dstar(df)", non_empty=True
+    )
+    needed = ("n_subjects", "n_relations", "freeze_embed", "d_star", "censored", "R_log2_N")
+    check_columns("shared_thresholds", shared_thresholds, needed, "pass thresholds(e1_capacity)", non_empty=True)
     dj = dstar_table[(dstar_table["R"] == R) & (dstar_table["D"] == D)]
     sh = shared_thresholds[(shared_thresholds["n_relations"] == R) & ~shared_thresholds["freeze_embed"]]
     if dj.empty or sh.empty:

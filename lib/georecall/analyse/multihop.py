@@ -47,7 +47,9 @@ def multihop_thresholds(
     (``theory.multihop.dimension``) and the per-entity bound at ``bits_per_param``. ``censored`` as in
     :func:`georecall.analyse.bijection.thresholds`; ``steps_at_d_star``: the most steps a succeeding run at d* took;
     ``shared`` marks the h = 1 CoT rows, copied from no-CoT (the same runs)."""
-    check_columns("df", df, [*MULTIHOP_LINE, "d_model", "seed", "lr", "accuracy", "steps", "max_steps"], _HINT)
+    check_columns(
+        "df", df, [*MULTIHOP_LINE, "d_model", "seed", "lr", "accuracy", "steps", "max_steps"], _HINT, non_empty=True
+    )
     tab = _with_h1_cot(df)
     # a probe's seeds: one row per (seed, rate tried); only these columns, so the rates of a seed fold into one
     probes = _success_by_probe(
@@ -78,7 +80,7 @@ def multihop_thresholds(
 def multihop_curves(df: pd.DataFrame) -> pd.DataFrame:
     """Final-answer accuracy against d per (format, N, R, h): each seed at the best of the rates it tried, then
     mean, min and max over seeds, and seeds at >= 99% (``n_ok`` of ``n_seeds``); h = 1 filed under both formats."""
-    check_columns("df", df, [*MULTIHOP_LINE, "d_model", "seed", "accuracy"], _HINT)
+    check_columns("df", df, [*MULTIHOP_LINE, "d_model", "seed", "accuracy"], _HINT, non_empty=True)
     tab = _with_h1_cot(df)
     best = tab.groupby([*MULTIHOP_LINE, "d_model", "seed"], as_index=False).agg(accuracy=("accuracy", "max"))
     return seed_summary(best, [*MULTIHOP_LINE, "d_model"])
@@ -88,7 +90,11 @@ def step_accuracies(df: pd.DataFrame) -> pd.DataFrame:
     """The multihop table's ``step_accuracy`` cells ("a_1;...;a_h") as columns ``step_1`` ... ``step_H`` (NaN past a
     row's h), next to the row's format, N, R, h, d, lr, seed, accuracy and train_accuracy."""
     check_columns(
-        "df", df, [*MULTIHOP_LINE, "d_model", "lr", "seed", "accuracy", "train_accuracy", "step_accuracy"], _HINT
+        "df",
+        df,
+        [*MULTIHOP_LINE, "d_model", "lr", "seed", "accuracy", "train_accuracy", "step_accuracy"],
+        _HINT,
+        non_empty=True,
     )
     parts = [[float(v) for v in str(cell).split(";")] for cell in df["step_accuracy"]]
     width = max((len(p) for p in parts), default=0)

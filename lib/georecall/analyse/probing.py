@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .._checks import check_columns
+from .._checks import ArgumentTypeError, check_columns, check_not_empty
 from ..sweep.probing import PROBE_STEPS
 from ..sweep.tables import POINT_COLUMNS
 
@@ -48,15 +48,18 @@ PROTOCOLS = {  # protocol -> label used in the chapters
 ZERO_SHOT = ("superposition", "selector_inverse", "selector_inverse_resid_post")
 
 
-def _check(df: pd.DataFrame, cols: Sequence[str], name: str) -> None:
-    check_columns(name, df, cols, f"pass the committed {name} table")
+def _check(df: pd.DataFrame, cols: Sequence[str], name: str, *, non_empty: bool = True) -> None:
+    hint = "pass a summarise(probing, metrics) frame" if name == "summary" else f"pass the committed {name} table"
+    check_columns(name, df, cols, hint, non_empty=non_empty)
 
 
 def recipe_labels(df: pd.DataFrame) -> pd.Series:
     """One label per row of a study table: ``construction``, ``untrained``, ``core`` (untied, learned W_U, init
     scale 1, d_mlp = 4 d, weight decay 0 or 0.1, 2048 steps past 99%) or the one switch that differs from it
     (``tied W_U``, ``fixed W_U``, ``init x0.5``, ``d_mlp 64``, ``8192 steps``, ``stop at 99%``, ``wd 0.5``)."""
-    _check(df, POINT_COLUMNS, "table")
+    check_columns(
+        "df", df, POINT_COLUMNS, "pass a table of the probing study (probing, transfer, gates)", non_empty=True
+    )
 
     def label(r) -> str:
         if r["source"] != "trained":
@@ -89,6 +92,7 @@ def with_recipe(df: pd.DataFrame) -> pd.DataFrame:
 def summarise(probing: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Mean, min and max over seeds of each metric per (recipe, d, weight decay), with ``n_seeds``; columns
     ``<metric>`` (mean), ``<metric>_min``, ``<metric>_max``."""
+    check_not_empty("metrics", metrics, "the columns to summarise")
     _check(probing, [*POINT_COLUMNS, *metrics], "probing")
     df = with_recipe(probing)
     keys = ["recipe", "source", "d_model", "d_mlp", "weight_decay"]
@@ -155,7 +159,9 @@ def where_facts(transfer: pd.DataFrame) -> pd.DataFrame:
 
 
 def point_rows(df: pd.DataFrame, **where) -> pd.DataFrame:
-    """The rows of ``df`` whose columns equal ``where`` (``recipe=`` matches :func:`recipe_labels`)."""
+    """The rows of ``df`` whose columns equal ``where`` (``recipe=`` matches :func:`recipe_labels`); ``df`` must
+    have rows (a selection may come back empty)."""
+    check_columns("df", df, (), non_empty=True)
     if "recipe" in where and "recipe" not in df.columns:
         df = with_recipe(df)
     mask = np.ones(len(df), dtype=bool)
@@ -193,7 +199,7 @@ def core_rows(summary: pd.DataFrame) -> pd.DataFrame:
 def best_core(summary: pd.DataFrame, metric: str) -> pd.Series:
     """The core (d, weight decay) row of a :func:`summarise` frame with the highest mean ``metric``."""
     core = core_rows(summary)
-    _check(core, [metric], "summary")
+    _check(core, [metric], "summary", non_empty=False)
     if core.empty:
         raise ValueError("summary has no core rows")
     return core.loc[core[metric].idxmax()]
@@ -202,6 +208,9 @@ def best_core(summary: pd.DataFrame, metric: str) -> pd.Series:
 def bar_group(row: pd.Series, metrics: Sequence[str], name: str, *, color: str | None = None) -> dict:
     """One bar group of ``plot.probing.plot_probe_bars`` from a :func:`summarise` row: mean, with min and max
     over seeds as error bars when the row has more than one seed."""
+    if not hasattr(row, "index") or hasattr(row, "columns"):
+        raise ArgumentTypeError(f"row must be a pandas Series (one row of a summarise frame), got {type(row).__name__}")
+    check_not_empty("metrics", metrics, "the metrics to show as bars")
     missing = [m for m in metrics if m not in row.index]
     if missing:
         raise ValueError(f"row lacks metrics {missing}")

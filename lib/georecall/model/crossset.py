@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .. import repro
-from .._checks import ArgumentTypeError, check_choice, check_float, check_int, check_seed
+from .._checks import ArgumentTypeError, check_choice, check_finite, check_float, check_int, check_seed
 from ..tasks.bijection import MAX_RELATIONS, MAX_SUBJECTS, SINGLE_HOP
 from .transformer import ModelConfig, Transformer
 
@@ -252,7 +252,21 @@ def superposition_map(
 
 @torch.no_grad()
 def set_accuracy(model: CrossSetModel, E: torch.Tensor, perms: torch.Tensor, *, chunk: int = 8) -> torch.Tensor:
-    """Per-set share of the N R facts recalled (argmax = pi_r(s)) with subject embeddings E [S, N, d]: [S]."""
+    """Per-set share of the N R facts recalled (argmax = pi_r(s)) with subject embeddings E [S, N, d]: [S].
+
+    A model or embeddings with a NaN or infinite value are refused, never scored (a diverged run ends here with
+    that error rather than a plausible accuracy)."""
+    if not isinstance(model, CrossSetModel):
+        raise ArgumentTypeError(f"model must be a CrossSetModel, got {type(model).__name__}")
+    check_int("chunk", chunk, 1)
+    N, R = model.config.n_subjects, model.config.n_relations
+    if not isinstance(E, torch.Tensor) or E.ndim != 3 or E.shape[1] != N or E.shape[0] < 1:
+        raise ValueError(f"E must be [S, N, d] with S >= 1 and N={N}, got {tuple(getattr(E, 'shape', ()))}")
+    if not isinstance(perms, torch.Tensor) or tuple(perms.shape) != (E.shape[0], R, N):
+        raise ValueError(
+            f"perms must be [S, R, N] = [{E.shape[0]}, {R}, {N}], got {tuple(getattr(perms, 'shape', ()))}"
+        )
+    check_finite("model", model), check_finite("E", E)
     out = []
     for i in range(0, E.shape[0], chunk):
         pred = model.logits(E[i : i + chunk]).argmax(-1)  # [s, N, R]

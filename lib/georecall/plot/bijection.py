@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 
-from .._checks import check_columns
+from .._checks import check_columns, check_not_empty
 from .style import (
     BLUE,
     VERMILLION,
@@ -58,8 +58,7 @@ def slider_figure(
     (never ``title``, which plotly.js >= 3 would clear). ``shared_traces`` stay visible at every step. The slider
     sits below the x-axis and the legend below the slider (:func:`plot.style.legend_below`).
     """
-    if not steps:
-        raise ValueError("slider_figure needs at least one step")
+    check_not_empty("steps", steps, "slider_figure needs at least one step")
     if not 0 <= active < len(steps):
         raise ValueError(f"active must be in [0, {len(steps) - 1}], got {active}")
     fig = go.Figure()
@@ -245,7 +244,7 @@ def plot_memory_budget(table) -> go.Figure:
 
     ``table`` is tidy: columns N, R and the ``_BUDGET_SERIES`` columns (bits / weight counts).
     """
-    check_columns("table", table, ("R",), "pass the memory-budget table")
+    check_columns("table", table, ("R",), "pass the memory-budget table", non_empty=True)
     Rs = sorted(set(table["R"]))
     steps = [
         SliderStep(
@@ -262,6 +261,8 @@ def plot_memory_budget_at(table, N: int, R: int) -> go.Figure:
     """The budget figure for one R, with the costs at one N marked (the live explorer's view)."""
     fig = go.Figure(memory_budget_traces(table))
     at = table[table["N"] == N]
+    if at.empty:
+        raise ValueError(f"N={N!r} is not in table's N column (the N to mark must be one of the table's rows)")
     for column, name, _, colour in _BUDGET_SERIES:
         fig.add_trace(
             go.Scatter(
@@ -282,6 +283,7 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
 
     ``runs`` is a list of ``(d, history, accuracy)`` for one task of size (N, R).
     """
+    check_not_empty("runs", runs, "one (d, history, accuracy) per width d")
     losses = [loss for _, history, _ in runs for loss in history["loss"]]
     steps = [
         SliderStep(
@@ -300,6 +302,14 @@ def plot_training_by_d(runs, *, N: int, R: int) -> go.Figure:
             yaxis2=_accuracy_axis("accuracy on all N·R facts"),
         ),
     )
+
+
+def check_histogram(counts, edges, *, names: tuple[str, str] = ("counts", "edges")) -> None:
+    """``counts`` (one per bin, at least one bin) and ``edges`` (one more than the counts), else ``ValueError``
+    naming the argument: an empty histogram never draws as an empty figure."""
+    check_not_empty(names[0], counts, "one count per bin")
+    if len(edges) != len(counts) + 1:
+        raise ValueError(f"{names[1]} must hold len({names[0]}) + 1 = {len(counts) + 1} bin edges, got {len(edges)}")
 
 
 def style_key(name: str, **style) -> go.Scatter:

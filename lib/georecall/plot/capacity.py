@@ -6,16 +6,31 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from .._checks import ArgumentTypeError, check_columns, check_not_empty
 from .bijection import FROZEN_COLOR, LEARNED_COLOR, THEORY_DASH, SliderStep, slider_figure, style_key
 from .style import GREY, LIGHT_GREY, color_for_R, legend_below, log_axis, wrap
+
+_CURVE_COLUMNS = ("n_subjects", "n_relations", "d_model", "accuracy_mean", "accuracy_min", "accuracy_max", "n_ok")
+_CURVE_COLUMNS += ("n_seeds",)  # what analyse.accuracy_curves returns
+_TH_COLUMNS = ("n_subjects", "n_relations", "d_star", "R_log2_N", "R_k", "counting_bound_d")  # analyse.thresholds
+
+
+def _check_fit(fit) -> None:
+    if not all(hasattr(fit, a) for a in ("slope", "intercept")):
+        raise ArgumentTypeError(f"fit must be an analyse.FitResult (from fit_line), got {type(fit).__name__}")
+
 
 # --- Chapter 3: learned capacity (E1, E2) ---------------------------------------------------------------------------
 
 
 def accuracy_vs_d_traces(curves, N: int, *, show_legend: bool = True) -> list[go.Scatter]:
     """One solid line per R: mean accuracy over seeds against d at subject count N (``analyse.accuracy_curves``)."""
-    traces = []
+    check_columns("curves", curves, _CURVE_COLUMNS, "pass analyse.accuracy_curves(df)", non_empty=True)
     sub = curves[curves["n_subjects"] == N]
+    if sub.empty:
+        have = sorted(int(n) for n in curves["n_subjects"].unique())
+        raise ValueError(f"N={N!r} has no rows in curves (its n_subjects are {have})")
+    traces = []
     for R, g in sub.groupby("n_relations"):
         g = g.sort_values("d_model")
         traces.append(
@@ -46,6 +61,8 @@ def accuracy_vs_d_traces(curves, N: int, *, show_legend: bool = True) -> list[go
 
 def plot_accuracy_vs_d_slider(curves, Ns) -> go.Figure:
     """Static twin of the capacity inspector: accuracy vs d per R, one slider step per N (probed points only)."""
+    check_columns("curves", curves, _CURVE_COLUMNS, "pass analyse.accuracy_curves(df)", non_empty=True)
+    check_not_empty("Ns", Ns, "one slider step per N")
     steps = [
         SliderStep(
             label=str(N),
@@ -71,6 +88,8 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
     (grey dashes; it depends on N and R, not on R·log2 N alone). ``th`` has columns n_subjects, n_relations,
     d_star, R_log2_N, R_k (= R·⌈log2 N⌉), counting_bound_d (``analysis.thresholds``); ``fit`` is a
     ``analysis.FitResult`` of d* on R·log2 N (its numbers belong in the caption)."""
+    check_columns("th", th, _TH_COLUMNS, "pass analyse.thresholds(df)", non_empty=True)
+    _check_fit(fit)
     fig = go.Figure()
     t = th.sort_values("R_log2_N")
     x_end = float(x_max or t["R_log2_N"].max())
@@ -137,6 +156,7 @@ def plot_threshold_scaling(th, fit, *, x_max: float | None = None) -> go.Figure:
 def plot_dstar_vs_N(th) -> go.Figure:
     """d* (linear axis) against N (log axis) at fixed R, with the construction's R·⌈log2 N⌉ (dashed): a
     logarithmic law is a straight line on these axes."""
+    check_columns("th", th, _TH_COLUMNS, "pass analyse.thresholds(df)", non_empty=True)
     fig = go.Figure()
     for R, g in th.sort_values("n_subjects").groupby("n_relations"):
         c = color_for_R(int(R))
@@ -182,6 +202,12 @@ def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
     through-origin fit facts = c·P of the frozen [s, r] rows (numbers in the caption), ``learned`` (optional,
     ``analyse.learned_reach``) the largest facts the learned model memorised at the same shapes (triangles when
     every tested N passed: a lower bound)."""
+    needed = ("data_format", "params_nonembed", "capacity_facts", "d_model", "d_mlp")
+    check_columns("cap", cap, needed, "pass analyse.frozen_capacity(df)", non_empty=True)
+    _check_fit(fit)
+    if learned is not None:
+        needed = ("data_format", "all_pass", "params_nonembed", "facts_memorised")
+        check_columns("learned", learned, needed, "pass analyse.learned_reach(df), or None")
     fig = go.Figure()
     symbols = {"single_hop": "circle", "noisy": "square-open"}
     for fmt, g in cap.groupby("data_format"):
@@ -240,6 +266,8 @@ def plot_frozen_capacity(cap, fit, learned=None) -> go.Figure:
 def plot_side_by_side(rows) -> go.Figure:
     """Accuracy against N at fixed (d, d_mlp, format), frozen (vermillion) vs learned (blue) embeddings; mean over
     seeds. ``rows``: columns n_subjects, accuracy_mean, regime ('frozen'/'learned'), label."""
+    needed = ("label", "n_subjects", "accuracy_mean", "regime")
+    check_columns("rows", rows, needed, "pass analyse.side_by_side(...)", non_empty=True)
     fig = go.Figure()
     dashes = ["solid", "dot", "dashdot", "longdash"]
     for i, (label, g) in enumerate(rows.groupby("label", sort=False)):
@@ -267,6 +295,8 @@ def plot_bits_per_param(table) -> go.Figure:
     """Bits stored at ≥ 99% per parameter, for both regimes. ``table``: columns label, regime, bits_per_param,
     params_counted (text). One horizontal bar per row (labels stay readable on a phone); frozen vermillion,
     learned blue."""
+    needed = ("label", "regime", "bits_per_param", "params_counted")
+    check_columns("table", table, needed, "pass analyse.bits_table(th, cap)", non_empty=True)
     colors = [FROZEN_COLOR if r == "frozen" else LEARNED_COLOR for r in table["regime"]]
     fig = go.Figure(
         go.Bar(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .bijection import THEORY_DASH, SliderStep, slider_figure, style_key
+from .._checks import check_columns, check_not_empty
+from .bijection import THEORY_DASH, SliderStep, check_histogram, slider_figure, style_key
 from .style import BLUE, GREY, ORANGE, VERMILLION, color_for_R, legend_below, log_axis, wrap
 
 # --- Chapter 2: the superposition construction ---------------------------------------------------------------
@@ -16,9 +17,19 @@ _CODE_SCALE = "RdBu_r"  # diverging: negative blue, positive red, zero white (no
 _GATE_SCALE = "Blues"  # post-ReLU activations are >= 0; an exactly closed gate is white
 
 
+def _rows(name: str, table, what: str, width: int | None = None) -> list[list[float]]:
+    """``table`` [n, k] (nested sequences or a tensor) as lists of floats, if n >= 1, k >= 1 and every row has k
+    (= ``width`` when given) entries; else ``ValueError`` naming ``name``."""
+    rows = [list(map(float, row)) for row in check_not_empty(name, table, what)]
+    k = len(rows[0]) if width is None else width
+    if k < 1 or any(len(r) != k for r in rows):
+        raise ValueError(f"{name} must be {what} with rows of equal length >= 1, got lengths {[len(r) for r in rows]}")
+    return rows
+
+
 def plot_codes(codes, *, title: str = "Attribute codes u_a (one row per attribute)") -> go.Figure:
     """Heatmap of attribute codes, ``codes`` [n, k]: row a is u_a, column j its j-th coordinate."""
-    codes = [list(map(float, row)) for row in codes]
+    codes = _rows("codes", codes, "an [n, k] table of codes")
     n, k = len(codes), len(codes[0])
     fig = go.Figure(
         go.Heatmap(
@@ -41,7 +52,12 @@ def plot_codes(codes, *, title: str = "Attribute codes u_a (one row per attribut
 
 def superposition_traces(parts, total, *, row_labels) -> list[go.Heatmap]:
     """One heatmap: a row per relation's placed code Q_r u_{pi_r(s)} (``parts`` [R, d_s]), then the sum ``total``."""
-    z = [list(map(float, row)) for row in parts] + [list(map(float, total))]
+    total = [float(v) for v in check_not_empty("total", total, "the summed embedding [d_s]")]
+    z = _rows("parts", parts, "an [R, d_s] table of placed codes", len(total)) + [total]
+    if len(row_labels) != len(z):
+        raise ValueError(
+            f"row_labels must hold one label per part and one for the sum ({len(z)}), got {len(row_labels)}"
+        )
     return [
         go.Heatmap(
             z=z,
@@ -86,9 +102,11 @@ def construction_view_traces(activations, margin_counts, margin_edges, *, show_s
     ``margin_counts``/``margin_edges``: facts per bin of (correct logit - best wrong logit); bars right of zero
     (recalled) are blue, at or left of zero (missed) vermillion.
     """
-    R = len(activations)
+    z = _rows("activations", activations, "an [R, m] table of unit activations")
+    check_histogram(margin_counts, margin_edges, names=("margin_counts", "margin_edges"))
+    R = len(z)
     heat = go.Heatmap(
-        z=[list(map(float, row)) for row in activations],
+        z=z,
         y=[f"r={r}" for r in range(R)],
         colorscale=_GATE_SCALE,
         zmin=0,
@@ -154,6 +172,7 @@ def plot_construction_view(activations, margin_counts, margin_edges, *, k: int, 
 
 def plot_construction_view_slider(views, *, R: int, k: int, slider_label: str) -> go.Figure:
     """Static twin of the construction explorer: ``views`` is a list of (label, activations, counts, edges, title)."""
+    check_not_empty("views", views, "one (label, activations, counts, edges, title) per slider step")
     steps = [
         SliderStep(
             label=str(label), traces=construction_view_traces(acts, counts, edges, show_scale=i == 0), title=title
@@ -170,6 +189,11 @@ def dense_accuracy_traces(table, bounds) -> list[go.Scatter]:
 
     ``table``: columns R, d_model, accuracy. ``bounds``: columns R, block_d, lower_bound_d (one row per R).
     """
+    check_columns("table", table, ("R", "d_model", "accuracy"), "pass the dense_accuracy table", non_empty=True)
+    check_columns("bounds", bounds, ("R", "block_d", "lower_bound_d"), "pass theory.memory_budget rows", non_empty=True)
+    missing = sorted(set(table["R"]) - set(bounds["R"]))
+    if missing:
+        raise ValueError(f"bounds has no row for R in {[int(r) for r in missing]} (one row per R of table)")
     traces = []
     for R in sorted(set(table["R"])):
         color = color_for_R(R)
@@ -215,6 +239,9 @@ def dense_accuracy_traces(table, bounds) -> list[go.Scatter]:
 
 def plot_dense_accuracy(table, bounds) -> go.Figure:
     """Accuracy of the dense construction against d, one slider step per N (``table``/``bounds`` tidy, with N)."""
+    check_columns("table", table, ("N", "R", "d_model", "accuracy"), "pass the dense_accuracy table", non_empty=True)
+    needed = ("N", "R", "block_d", "lower_bound_d")
+    check_columns("bounds", bounds, needed, "pass theory.memory_budget rows", non_empty=True)
     steps = []
     for N in sorted(set(table["N"])):
         t, b = table[table["N"] == N], bounds[bounds["N"] == N]
@@ -246,6 +273,10 @@ def plot_parameter_comparison(budget, built=None) -> go.Figure:
     """Weights against N: the associative floor R log2(N!)/p (dashed), the block construction's attention + MLP
     and its subject table (dashed: closed forms), and parameters counted in built models (markers, ``built``:
     columns N, nonembedding_params). ``budget`` is ``theory.memory_budget`` for one R."""
+    needed = ("N", "R", "associative_params", "geometric_subject_table", "geometric_nonembedding_params")
+    check_columns("budget", budget, needed, "pass theory.memory_budget(Ns, R) as a DataFrame", non_empty=True)
+    if built is not None:
+        check_columns("built", built, ("N", "nonembedding_params"), "pass explore.built_param_counts(...), or None")
     fig = go.Figure()
     series = (
         ("associative_params", "associative: ≥ bits/p weights", VERMILLION, THEORY_DASH),

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from .._checks import check_columns
-from .bijection import SliderStep, slider_figure
+from .._checks import check_columns, check_not_empty
+from .bijection import SliderStep, check_histogram, slider_figure
 from .style import BLUE, GREY, PALETTE, VERMILLION, color_for_R, legend_below, log_axis, wrap
 
 __all__ = [
@@ -32,7 +32,12 @@ def plot_dstar_vs_rlogd(dstar) -> go.Figure:
     D; the construction's d = R k + R + k (open markers) and the counting bound at 2 bits per weight (crosses).
 
     ``dstar``: rows with S, R, D, d_star, d_fail, R_log2_D, construction_d, counting_d_p2."""
-    check_columns("dstar", dstar, ("S", "R", "D", "d_star", "d_fail", "R_log2_D", "construction_d", "counting_d_p2"))
+    check_columns(
+        "dstar",
+        dstar,
+        ("S", "R", "D", "d_star", "d_fail", "R_log2_D", "construction_d", "counting_d_p2"),
+        non_empty=True,
+    )
     fig = go.Figure()
     for (R, D), g in dstar.groupby(["R", "D"], sort=True):
         low = (g["d_star"] - g["d_fail"].fillna(g["d_star"])).tolist()
@@ -80,7 +85,7 @@ def plot_shared_vs_disjoint(rows) -> go.Figure:
     """d* against the number of subjects S for the shared-attribute task (attributes = subjects) and for disjoint
     attribute sets, with R·log₂(answers per relation) dashed: it grows with S when attributes are shared, not when
     each relation has its own D. ``rows``: setting, S, d_star, censored, R_log2_answers."""
-    check_columns("rows", rows, ("setting", "S", "d_star", "censored", "R_log2_answers"))
+    check_columns("rows", rows, ("setting", "S", "d_star", "censored", "R_log2_answers"), non_empty=True)
     fig = go.Figure()
     colors = (BLUE, VERMILLION)
     for color, (setting, g) in zip(colors, rows.groupby("setting", sort=True)):
@@ -109,7 +114,7 @@ def plot_frozen_control(probe_rows, *, target: float = 0.99) -> go.Figure:
     """Mean judged accuracy (held-out draw in the noisy format, all facts in [s, r]) against the number of facts,
     one line per (regime, format, steps, batch); the success threshold dotted. ``probe_rows``: label, facts,
     judged_mean, n_ok, n_seeds."""
-    check_columns("probe_rows", probe_rows, ("label", "facts", "judged_mean", "n_ok", "n_seeds"))
+    check_columns("probe_rows", probe_rows, ("label", "facts", "judged_mean", "n_ok", "n_seeds"), non_empty=True)
     fig = go.Figure()
     for label, g in probe_rows.groupby("label", sort=False):
         g = g.sort_values("facts")
@@ -135,6 +140,7 @@ def plot_frozen_control(probe_rows, *, target: float = 0.99) -> go.Figure:
 
 def margin_traces(counts: Sequence[int], edges: Sequence[float], *, min_margin: float) -> list[go.BaseTraceType]:
     """A histogram of per-fact margins (bars) and the predicted minimum 2/max(k, 1) (a vertical marker line)."""
+    check_histogram(counts, edges)
     mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
     width = edges[1] - edges[0]
     top = max(counts) if counts else 1
@@ -162,6 +168,7 @@ def plot_margins(counts: Sequence[int], edges: Sequence[float], *, min_margin: f
 def plot_margin_slider(views, *, slider_label: str = "D") -> go.Figure:
     """Static twin of the construction explorer: per slider step (one D) the margin histogram of every fact.
     ``views``: (label, counts, edges, min_margin, title) per step."""
+    check_not_empty("views", views, "one (label, counts, edges, min_margin, title) per slider step")
     steps = [
         SliderStep(label=str(label), traces=margin_traces(counts, edges, min_margin=mm), title=title)
         for label, counts, edges, mm, title in views

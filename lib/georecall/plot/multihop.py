@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from .._checks import check_columns
+from .._checks import check_columns, check_not_empty
 from .bijection import SliderStep, slider_figure
 from .style import BLUE, GREY, VERMILLION, legend_below, log_axis, wrap
 
@@ -39,6 +39,12 @@ def _fmt(name: str) -> str:
 
 def _block_heatmap(z, x, y, *, title: str, x_title: str, y_title: str, hover: str, plot_px: int) -> go.Figure:
     """A gate picture: mean |activation| of MLP unit blocks (columns ``x``) per query or step (rows ``y``)."""
+    (zn, z), (xn, x), (yn, y) = z, x, y
+    check_not_empty(zn, z, "a [rows, blocks] matrix")
+    if len(z) != len(y) or any(len(row) != len(x) for row in z):
+        raise ValueError(
+            f"{zn} must be [len({yn}), len({xn})] = [{len(y)}, {len(x)}], got rows of lengths {[len(r) for r in z]}"
+        )
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -60,9 +66,9 @@ def _block_heatmap(z, x, y, *, title: str, x_title: str, y_title: str, hover: st
 def plot_path_gates(matrix, path_labels: Sequence[str], *, title: str) -> go.Figure:
     """Heatmap of ``multihop.path_gate_matrix``: rows the queried path, columns the MLP unit block of each path."""
     return _block_heatmap(
-        matrix,
-        path_labels,
-        path_labels,
+        ("matrix", matrix),
+        ("path_labels", path_labels),
+        ("path_labels", path_labels),
         title=title,
         x_title="MLP units of path r₁…r_h",
         y_title="queried path",
@@ -75,9 +81,9 @@ def plot_cot_steps(blocks, step_labels: Sequence[str], relation_labels: Sequence
     """Heatmap [decoding step, relation block] of the CoT construction's MLP activity (mean |activation| of the 2k
     units of each relation's block at the position that emits y_i)."""
     return _block_heatmap(
-        blocks,
-        relation_labels,
-        step_labels,
+        ("blocks", blocks),
+        ("relation_labels", relation_labels),
+        ("step_labels", step_labels),
         title=title,
         x_title="MLP units of relation",
         y_title="decoding step",
@@ -92,7 +98,8 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
 
     ``dims``: rows of ``multihop_theory.dimension_table`` (columns h, format, d, per_entity_bound_d); ``th``: rows of
     ``multihop_analysis.multihop_thresholds`` (columns hops, data_format, d_star, censored, max_steps) or None."""
-    check_columns("dims", dims, ("h", "format", "d", "per_entity_bound_d"), "pass multihop_theory.dimension_table")
+    needed = ("h", "format", "d", "per_entity_bound_d", "global_bound_d")
+    check_columns("dims", dims, needed, "pass multihop_theory.dimension_table", non_empty=True)
     if th is not None:
         check_columns("th", th, ("hops", "data_format", "d_star", "censored", "max_steps"), "pass multihop_thresholds")
     traces = []
@@ -179,6 +186,7 @@ def _values(dims, th=None) -> list[float]:
 def plot_tradeoff(steps: Sequence[tuple[str, object, object, str]]) -> go.Figure:
     """Dimension against hops with one slider step per (label, dims, th, title) (e.g. one per R); the global
     counting bound (grey) is drawn from each step's ``dims`` too."""
+    check_not_empty("steps", steps, "one (label, dims, th, title) per slider step")
     vals = [v for _, dims, th, _ in steps for v in _values(dims, th)]
     return slider_figure(
         [
@@ -193,6 +201,7 @@ def plot_tradeoff(steps: Sequence[tuple[str, object, object, str]]) -> go.Figure
 def plot_sizes(dims, d: int, h: int, *, title: str) -> go.Figure:
     """The live explorer's view: both constructions and bounds against hops for one (N, R), the chosen width d as a
     horizontal line and the chosen h marked."""
+    check_not_empty("dims", dims, "pass multihop_theory.dimension_table")
     fig = go.Figure(tradeoff_traces(dims))
     fig.update_layout(title=dict(text=wrap(title, width=80)), **_tradeoff_layout(_values(dims) + [d]))
     fig.add_hline(y=d, line=dict(color="#000000", width=1.5))
@@ -217,6 +226,7 @@ def plot_sizes(dims, d: int, h: int, *, title: str) -> go.Figure:
 def plot_sizes_slider(steps: Sequence[tuple[str, object, str]], *, slider_label: str) -> go.Figure:
     """The static twin of the live explorer: construction sizes and bounds against hops, one step per (label, dims,
     title)."""
+    check_not_empty("steps", steps, "one (label, dims, title) per slider step")
     vals = [v for _, dims, _ in steps for v in _values(dims)]
     return slider_figure(
         [SliderStep(label=lab, traces=tradeoff_traces(dims), title=title) for lab, dims, title in steps],
@@ -227,7 +237,13 @@ def plot_sizes_slider(steps: Sequence[tuple[str, object, str]], *, slider_label:
 
 def plot_multihop_accuracy_slider(curves, lines: Sequence[tuple[int, int]], *, N: int) -> go.Figure:
     """Final-answer accuracy against d (mean over seeds, each at its better lr; bars span min to max), one trace per
-    format, one slider step per (R, h) in ``lines``; ``curves`` is ``multihop_analysis.multihop_curves``."""
+    format, one slider step per (R, h) in ``lines`` (a line without rows shows an empty step; not all may be
+    empty); ``curves`` is ``multihop_analysis.multihop_curves``."""
+    needed = ("data_format", "n_relations", "hops", "d_model", "accuracy_mean", "accuracy_min", "accuracy_max")
+    check_columns("curves", curves, (*needed, "n_ok", "n_seeds"), "pass multihop_curves(df)", non_empty=True)
+    check_not_empty("lines", lines, "one (R, h) per slider step")
+    if not any(((curves["n_relations"] == R) & (curves["hops"] == h)).any() for R, h in lines):
+        raise ValueError(f"lines {list(lines)} have no rows in curves (no trained model at any of these R and h)")
     steps = []
     for R, h in lines:
         traces = []

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .._checks import ArgumentTypeError, check_columns, check_not_empty
 from .bijection import SliderStep, slider_figure
 from .style import BLUE, GREY, LIGHT_GREY, ORANGE, PALETTE, VERMILLION, legend_below, wrap
 
@@ -44,6 +45,24 @@ def _errors(values: Sequence[float], lo: Sequence[float] | None, hi: Sequence[fl
     )
 
 
+def _check_groups(groups: Sequence[Mapping], metrics: Sequence[str], name: str = "groups") -> None:
+    """Bar groups (``analyse.probing.bar_group`` dicts) that each hold a ``name`` and a value per metric."""
+    check_not_empty(name, groups, "one dict per bar group, from analyse.probing.bar_group")
+    check_not_empty("metrics", metrics, "the metrics to show as bars")
+    for i, g in enumerate(groups):
+        if not isinstance(g, Mapping) or "name" not in g or not isinstance(g.get("values"), Mapping):
+            raise ArgumentTypeError(f"{name}[{i}] must be a dict with 'name' and 'values' (see bar_group)")
+        missing = [m for m in metrics if m not in g["values"]]
+        if missing:
+            raise ValueError(f"{name}[{i}] ({g['name']!r}) has no values for metrics {missing}")
+
+
+def _check_summary(name: str, summary, columns: Sequence[str], hint: str) -> None:
+    """A summary frame with rows, ``d_model`` and each column with its ``_min``/``_max`` (the seed spread)."""
+    spread = [f"{c}_{s}" for c in columns for s in ("min", "max")]
+    check_columns(name, summary, ["d_model", *columns, *spread], hint, non_empty=True)
+
+
 def _bar_traces(groups: Sequence[Mapping], metrics: Sequence[str], labels: Mapping[str, str]) -> list[go.Bar]:
     traces = []
     for i, g in enumerate(groups):
@@ -68,6 +87,7 @@ def plot_probe_bars(
 ) -> go.Figure:
     """Grouped bars: one group per metric, one bar per model. ``groups``: dicts with ``name``, ``values`` {metric:
     value}, optional ``lo``/``hi`` {metric: value} (error bars) and ``color``."""
+    _check_groups(groups, metrics)
     fig = go.Figure(_bar_traces(groups, metrics, labels))
     fig.update_layout(
         title=wrap(title), barmode="group", yaxis=dict(title=y_title, range=[-0.05, 1.05]), xaxis=dict(tickangle=-30)
@@ -79,6 +99,9 @@ def probe_bars_slider(
     steps: Sequence[tuple[str, Sequence[Mapping], str]], metrics: Sequence[str], labels: Mapping[str, str]
 ) -> go.Figure:
     """Static twin of the probing explorer: one slider step per (label, groups, title) of :func:`plot_probe_bars`."""
+    check_not_empty("steps", steps, "one (label, groups, title) per slider step")
+    for i, (_, groups, _) in enumerate(steps):
+        _check_groups(groups, metrics, f"steps[{i}] groups")
     slider_steps = [SliderStep(label=lab, traces=_bar_traces(g, metrics, labels), title=t) for lab, g, t in steps]
     layout = dict(barmode="group", yaxis=dict(range=[-0.05, 1.05]), xaxis=dict(tickangle=-30))
     return slider_figure(slider_steps, slider_label="d", layout=layout, plot_px=340)
@@ -96,6 +119,9 @@ def plot_probes_vs_d(
     """One panel per metric: mean over seeds against d (bars: min to max), one line per weight decay (core recipe
     rows of ``summary``, a :func:`georecall.analyse.probing.summarise` frame). ``construction``: the construction's
     value per metric (dashed); ``baselines``: per metric (name, values along the same d), dotted."""
+    check_not_empty("metrics", metrics, "one panel per metric")
+    _check_summary("summary", summary, metrics, "pass analyse.probing.core_rows(summarise(...))")
+    check_columns("summary", summary, ["weight_decay"])
     cols = min(len(metrics), 2)
     rows = (len(metrics) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[labels.get(m, m) for m in metrics], vertical_spacing=0.16)
@@ -145,6 +171,10 @@ def plot_probes_vs_d(
 def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) -> go.Figure:
     """Heatmaps side by side: each ``(name, frame)`` is a :func:`georecall.analyse.probing.gate_picture` [R, m]
     frame (activation / the unit's peak, units sorted by preferred relation)."""
+    check_not_empty("pictures", pictures, "one (name, gate_picture frame) per panel")
+    for name, frame in pictures:
+        if not hasattr(frame, "to_numpy") or 0 in frame.shape:
+            raise ValueError(f"pictures[{name!r}] must be a non-empty gate_picture frame [R, m], got {frame!r:.80}")
     fig = make_subplots(rows=len(pictures), cols=1, subplot_titles=[n for n, _ in pictures], vertical_spacing=0.22)
     for i, (_, frame) in enumerate(pictures):
         fig.add_trace(
@@ -170,6 +200,8 @@ def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) ->
 def plot_where_facts(df, *, title: str) -> go.Figure:
     """Grouped bars per point (d, weight decay, seed): re-storing accuracy with W_U as trained, shuffled and
     Gaussian (a :func:`georecall.analyse.probing.where_facts` frame)."""
+    needed = ("d_model", "weight_decay", "seed", "where_as_trained", "where_shuffled", "where_gaussian")
+    check_columns("df", df, needed, "pass analyse.probing.where_facts(transfer)", non_empty=True)
     x = [f"d={d}, wd {wd:g}, s{s}" for d, wd, s in zip(df["d_model"], df["weight_decay"], df["seed"])]
     fig = go.Figure()
     for col, name, color in (
@@ -214,6 +246,10 @@ def plot_transfer_vs_d(
     """Accuracy on new bijections against d, one panel per weight decay (``summaries``: weight decay ->
     :func:`georecall.analyse.probing.transfer_summary` rows of the core recipe), one line per protocol; the
     construction's (a) and (b) as dashed lines."""
+    check_not_empty("summaries", summaries, "weight decay -> transfer_summary rows, one panel each")
+    check_not_empty("protocols", protocols, "one line per protocol")
+    for wd, frame in summaries.items():
+        _check_summary(f"summaries[{wd!r}]", frame, list(protocols), "pass analyse.probing.transfer_summary rows")
     wds = sorted(summaries)
     fig = make_subplots(rows=1, cols=len(wds), subplot_titles=[f"weight decay {wd:g}" for wd in wds], shared_yaxes=True)
     for j, wd in enumerate(wds):
@@ -236,6 +272,8 @@ def plot_transfer_vs_d(
 def plot_transfer_bars(rows, protocols: Mapping[str, str], colors: Mapping[str, str], *, title: str) -> go.Figure:
     """Grouped bars: one group per recipe (``rows``: a frame with a ``label`` column and one column per protocol,
     plus ``<protocol>_min``/``_max`` when seeds were averaged), one bar per protocol."""
+    check_not_empty("protocols", protocols, "one bar per protocol")
+    check_columns("rows", rows, ["label", *protocols], "one row per recipe, one column per protocol", non_empty=True)
     fig = go.Figure()
     for p, name in protocols.items():
         lo, hi = rows.get(f"{p}_min"), rows.get(f"{p}_max")
@@ -257,7 +295,8 @@ def plot_transfer_bars(rows, protocols: Mapping[str, str], colors: Mapping[str, 
     return legend_below(fig, plot_px=340)
 
 
-def _curve_traces(curves, colors: Mapping[str, str], names: Mapping[str, str]) -> list[go.Scatter]:
+def _curve_traces(curves, colors: Mapping[str, str], names: Mapping[str, str], name: str = "curves") -> list:
+    check_columns(name, curves, ("protocol", "step", "accuracy"), "pass rows of the transfer table", non_empty=True)
     return [
         go.Scatter(
             x=g["step"],
@@ -286,7 +325,11 @@ def transfer_slider(
     steps: Sequence[tuple[str, object, str]], colors: Mapping[str, str], names: Mapping[str, str]
 ) -> go.Figure:
     """Static twin of the transfer explorer: one slider step per (label, curves frame, title)."""
-    slider_steps = [SliderStep(label=lab, traces=_curve_traces(c, colors, names), title=t) for lab, c, t in steps]
+    check_not_empty("steps", steps, "one (label, curves, title) per slider step")
+    slider_steps = [
+        SliderStep(label=lab, traces=_curve_traces(c, colors, names, f"steps[{i}] curves"), title=t)
+        for i, (lab, c, t) in enumerate(steps)
+    ]
     layout = dict(
         xaxis=dict(title="Adam steps on the subject rows only"),
         yaxis=dict(title="accuracy on new facts", range=[0, 1.05]),

@@ -65,13 +65,15 @@ def format_value(value, col: Col) -> str:
 def show(df, columns: Mapping[str, str | Col]):
     """A styled view of ``df`` with only ``columns`` (name -> header or :class:`Col`), in that order, no index.
 
-    Raises ``ValueError`` naming any column that ``df`` lacks.
+    Raises ``ValueError`` naming any column that ``df`` lacks, or ``df`` itself when it has no rows.
     """
     if not columns:
         raise ValueError("columns must name at least one column of the table")
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in the table (it has {list(df.columns)})")
+    if len(df) == 0:
+        raise ValueError("df must not be empty (a table with no rows would show only its headers)")
     cols = {name: spec if isinstance(spec, Col) else Col(header=str(spec)) for name, spec in columns.items()}
     shown = df[list(cols)].copy()
     shown.columns = [c.title for c in cols.values()]

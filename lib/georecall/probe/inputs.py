@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_budget, check_finite
+from .._checks import check_budget, check_finite, check_int
 from ..model.compat import check_model, check_permutations
 from ..model.recall import DEFAULT_MAX_BYTES
 
@@ -27,6 +27,7 @@ def check_probe_inputs(model, task, max_bytes: int = DEFAULT_MAX_BYTES) -> torch
     (float64 copies of every site and the logits, about 16 N R (4 d + 2 m + N) bytes) fit ``max_bytes``, before
     anything is allocated; return perms [R, N]."""
     check_model(model)  # a Transformer with finite weights: a diverged model is not probed
+    check_int("max_bytes", max_bytes, 1)
     perms = perms_of(task)
     R, N = perms.shape
     cfg = model.config
@@ -54,8 +55,10 @@ def check_xy(X, Y) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_codes(codes: torch.Tensor, N: int) -> torch.Tensor:
     """``codes`` as float64 on CPU if it is a finite [N, k'] tensor."""
-    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[0] != N:
-        raise ValueError(f"codes must be an [N, k'] tensor with N={N}, got {getattr(codes, 'shape', type(codes))}")
+    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[0] != N or codes.shape[1] < 1:
+        raise ValueError(
+            f"codes must be an [N, k'] tensor with N={N}, k' >= 1, got {getattr(codes, 'shape', type(codes))}"
+        )
     return check_finite("codes", codes.to("cpu", F64))
 
 

@@ -26,6 +26,7 @@ from .storage import (
     F64,
     QueryActivations,
     check_probe_inputs,
+    perms_of,
     query_activations,
     query_tokens,
     r2_score,
@@ -65,6 +66,11 @@ def _check_acts(acts) -> QueryActivations:
 
 def accuracy_from_logits(logits: torch.Tensor, perms: torch.Tensor) -> float:
     """Share of queries with argmax_a logits[s, r, a] = pi_r(s); logits [N, R, V], perms [R, N]."""
+    perms = perms_of(perms)
+    R, N = perms.shape
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 3 or tuple(logits.shape[:2]) != (N, R):
+        raise ValueError(f"logits must be [N, R, V] = [{N}, {R}, V], got {tuple(getattr(logits, 'shape', ()))}")
+    check_finite("logits", logits)
     return float((logits.argmax(-1) == perms.T).double().mean())
 
 

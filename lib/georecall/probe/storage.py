@@ -206,6 +206,10 @@ def ridge(X: torch.Tensor, Y: torch.Tensor, split: Split, lambdas=LAMBDAS) -> Ri
     """Ridge regression of Y [n, q] on X [n, p] (rows indexed by subject): the penalty with the smallest squared
     error on ``split.val`` after fitting on ``split.train``, then refitted on train + val."""
     X, Y = check_xy(X, Y)
+    if not isinstance(split, Split):
+        raise TypeError(f"split must be a Split (from subject_split), got {type(split).__name__}")
+    if int(torch.cat([split.train, split.val, split.test]).max()) >= X.shape[0]:
+        raise ValueError(f"split indexes rows past X's {X.shape[0]} (make it with subject_split(n) for these rows)")
     if not lambdas or any(not (isinstance(x, (int, float)) and x >= 0) for x in lambdas):
         raise ValueError(f"lambdas must be a non-empty sequence of numbers >= 0, got {lambdas!r}")
     errors = []
@@ -218,6 +222,12 @@ def ridge(X: torch.Tensor, Y: torch.Tensor, split: Split, lambdas=LAMBDAS) -> Ri
 
 def r2_score(Y: torch.Tensor, Y_hat: torch.Tensor) -> float:
     """Pooled R^2 = 1 - sum ||y - y_hat||^2 / sum ||y - mean(y)||^2 over rows (NaN when y is constant)."""
+    if not isinstance(Y, torch.Tensor) or not isinstance(Y_hat, torch.Tensor) or Y.shape != Y_hat.shape:
+        raise ValueError(
+            f"Y and Y_hat must be tensors of the same shape, got {tuple(getattr(Y, 'shape', ()))}, "
+            f"{tuple(getattr(Y_hat, 'shape', ()))}"
+        )
+    check_finite("Y", Y), check_finite("Y_hat", Y_hat)
     sst = float(((Y - Y.mean(0)) ** 2).sum())
     sse = float(((Y - Y_hat) ** 2).sum())
     return 1.0 - sse / sst if sst > 0 else float("nan")
@@ -235,6 +245,7 @@ def attribute_codes(W_U: torch.Tensor, k_prime: int | None = None, *, rtol: floa
     if not isinstance(W_U, torch.Tensor) or W_U.ndim != 2:
         raise ValueError(f"W_U must be a [d, N] tensor, got {type(W_U).__name__} {getattr(W_U, 'shape', '')}")
     check_finite("W_U", W_U)
+    check_float("rtol", rtol, 0.0, 1.0)
     U = W_U.detach().to("cpu", F64).T  # [N, d]
     _, S, Vh = torch.linalg.svd(U, full_matrices=False)  # S [min(N, d)], Vh [min, d]
     rank = int((S > rtol * S[0]).sum()) if S.numel() and S[0] > 0 else 0
@@ -334,6 +345,13 @@ def one_hot_fit_r2(E: torch.Tensor, perms: torch.Tensor) -> float:
 def code_scores(Y: torch.Tensor, codes: torch.Tensor, rule: str = "dot") -> torch.Tensor:
     """Scores [n, N] of every code for every row of Y [n, k']: ``"dot"`` <y, u_a> (the model's own readout rule:
     logits are dot products with W_U's columns) or ``"nearest"`` -||y - u_a||^2. The decoded attribute is the argmax."""
+    if not isinstance(Y, torch.Tensor) or not isinstance(codes, torch.Tensor) or Y.ndim != 2 or codes.ndim != 2:
+        raise ValueError(
+            f"Y and codes must be 2-D tensors [n, k'] and [N, k'], got {type(Y).__name__}, {type(codes).__name__}"
+        )
+    if Y.shape[1] != codes.shape[1]:
+        raise ValueError(f"Y and codes must share k' columns, got {tuple(Y.shape)} and {tuple(codes.shape)}")
+    check_finite("Y", Y), check_finite("codes", codes)
     if rule == "dot":
         return Y @ codes.T
     if rule == "nearest":

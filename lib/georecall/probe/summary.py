@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from .. import repro
+from ..model.recall import DEFAULT_MAX_BYTES
 from ..model.transformer import Transformer
 from . import selector
 from .storage import (
@@ -63,17 +64,18 @@ class ProbeSummary:
         return asdict(self)
 
 
-def probe_all(model: Transformer, task, *, seed: int = 0) -> ProbeSummary:
+def probe_all(model: Transformer, task, *, seed: int = 0, max_bytes: int = DEFAULT_MAX_BYTES) -> ProbeSummary:
     """Every probe's headline number for one model in one call (a few seconds at N = 256, R = 4).
 
-    Runs on one torch thread: multi-threaded reductions change the last bits between calls, and the same seed must
-    give the same numbers."""
+    The model, the task and the probes' memory (within ``max_bytes``) are checked before anything is computed
+    (:func:`~georecall.probe.storage.check_probe_inputs`). Runs on one torch thread: multi-threaded reductions change
+    the last bits between calls, and the same seed must give the same numbers."""
     with repro.torch_threads(1):
-        return _probe_all(model, task, seed=seed)
+        return _probe_all(model, task, seed=seed, max_bytes=max_bytes)
 
 
-def _probe_all(model: Transformer, task, *, seed: int) -> ProbeSummary:
-    perms = check_probe_inputs(model, task)
+def _probe_all(model: Transformer, task, *, seed: int, max_bytes: int) -> ProbeSummary:
+    perms = check_probe_inputs(model, task, max_bytes)
     R, N = perms.shape
     acts = query_activations(model, perms)
     E = model.W_E[:N]

@@ -1,7 +1,8 @@
 """Running sweeps: one stack of points (:mod:`.runner`, with the points of the variants in :mod:`.disjoint` and
 :mod:`.multihop`, the probing study's in :mod:`.study` and the cross-set study's in :mod:`.crossset`), the
 scheduler that sends stacks of cache misses to an executor (:mod:`.scheduler`), and the executors
-(:mod:`.executors`: inline, a local process pool, or Dask).
+(:mod:`.executors`: inline, a local process pool, or Dask). A trained model saved to a file, loaded and scored
+against a task (:mod:`.saved`; ``python -m georecall evaluate``).
 
 Everything is loaded on first use, so naming :mod:`.scheduler` imports no torch (the runner and the executors do).
 """
@@ -18,6 +19,10 @@ _LAZY = {  # name -> the module that defines it (imported on first use)
     "groups": ".scheduler",
     "InlineExecutor": ".executors",
     "make_executor": ".executors",
+    "SavedModel": ".saved",
+    "save_model": ".saved",
+    "load_model": ".saved",
+    "evaluate_saved": ".saved",
 }
 
 __all__ = list(_LAZY)

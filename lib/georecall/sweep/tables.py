@@ -21,6 +21,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from .files import atomic_write
+from .files import NotRegularFileError, atomic_write, read_regular
 
 __all__ = [
     "TableSpec",
@@ -345,13 +346,22 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike)
     return [write_table(name, df, out_dir) for name, df in tables.items()]
 
 
+MAX_TABLE_BYTES = 256 * 2**20  # the most bytes load_table reads (the committed tables hold a few MB at most)
+
+
 def load_table(name: str, data_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read the committed table ``<data_dir>/<name>.csv``; ``ValueError`` if its columns are not the registered ones."""
+    """Read the committed table ``<data_dir>/<name>.csv``; ``ValueError`` if its columns are not the registered ones,
+    or if it is not a regular file (a FIFO, a device, a symlink) or holds more than ``MAX_TABLE_BYTES``: the read
+    never blocks and is bounded."""
     t = spec(name)
     path = Path(data_dir) / f"{name}.csv"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"no table {path}; produce it with `python -m georecall table {name} --out {data_dir}`")
-    df = pd.read_csv(path)
+    try:
+        data = read_regular(path, MAX_TABLE_BYTES)
+    except NotRegularFileError as err:
+        raise ValueError(f"table {name!r}: {err}") from None
+    df = pd.read_csv(io.BytesIO(data))
     if tuple(df.columns) != t.columns:
         raise ValueError(f"{path} has columns {list(df.columns)}, expected {list(t.columns)}")
     return df

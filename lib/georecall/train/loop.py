@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import repro
-from .._checks import ArgumentTypeError, check_bool, check_int
+from .._checks import ArgumentTypeError, check_bool, check_finite, check_int
 from ..model.transformer import ModelConfig, Transformer, check_model_and_data
 from ..tasks.bijection import IGNORE, BijectionTask, FactSet
 from . import _fused, batched
@@ -56,11 +56,21 @@ def loss_and_correct(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch
     return loss, right.all(dim=1)
 
 
-@torch.no_grad()
 def evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Evaluation:
-    """Loss and accuracy on every sequence of ``data``, in chunks of ``chunk_size`` sequences."""
+    """Loss and accuracy on every sequence of ``data`` (at least one), in chunks of ``chunk_size`` sequences.
+
+    A model with a NaN or infinite weight is refused, never scored (training records a diverging run's NaN loss
+    through the same loop without this check, and marks the run failed)."""
+    check_finite("model", model)
+    return _evaluate(model, data, chunk_size=chunk_size)
+
+
+@torch.no_grad()
+def _evaluate(model: Transformer, data: FactSet, *, chunk_size: int = 8192) -> Evaluation:
     check_model_and_data(model, data)
     check_int("chunk_size", chunk_size, 1)
+    if len(data) == 0:
+        raise ValueError("data must not be empty (a FactSet with no sequences has no accuracy)")
     last_only = data.last_position_only
     total_loss, n_targets, correct = 0.0, 0, []
     for start in range(0, len(data), chunk_size):
@@ -111,7 +121,7 @@ def train(
 
     def record(step: int) -> bool:
         model.eval()
-        ev = evaluate(model, data)
+        ev = _evaluate(model, data)  # a NaN loss here marks the run failed (evaluate() would refuse the model)
         model.train()
         result.history["step"].append(step)
         result.history["loss"].append(ev.loss)
