@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from georecall import __main__ as cli
-from georecall import analyse, repro
+from georecall import analyse, prose, repro
 from georecall.analyse import disjoint as disjoint_analysis
 from georecall.analyse import multihop as multihop_analysis
 from georecall.analyse import probing as probing_analysis
@@ -391,6 +391,12 @@ def newer_cases() -> list[tuple[str, object, str]]:
             lambda: multihop.path_gate_matrix(_hop_model(4, 1032), wide, 3, [0]),
             "budget",
         ),
+        # the prose's glued numbers: a key the text cannot cite, a number glued twice, text that would lose its quotes
+        ("Glued.glue key with a space", lambda: prose.Glued().glue("a b", 1), "key"),
+        ("Glued.glue key not a str", lambda: prose.Glued().glue(3, 1), "key"),
+        ("Glued.glue the same key twice", lambda: _glued(x=1).glue("x", 2), "already glued"),
+        ("glued[...] not a str", lambda: _glued(x=1)[3], "glued[...]"),
+        ("glued[...] text in quotes", lambda: _glued(q="'a'")["q"], "quotes"),
     ] + empty_input_cases()
 
 
@@ -656,6 +662,13 @@ def evaluate_cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("evaluate --max-bytes 0", ev("good", "--max-bytes", "0"), "--max-bytes"),
         ("evaluate --n-subjects eight", ev("good", "--n-subjects", "eight"), "--n-subjects"),
     ]
+
+
+def _glued(**values) -> prose.Glued:
+    glued = prose.Glued()
+    for key, value in values.items():
+        glued.glue(key, value)
+    return glued
 
 
 class _Result:  # a TrainResult stand-in for a diverged multi-hop run

@@ -2,7 +2,8 @@
 
 - every notebook under book/ (outside _build and checkpoints) has no outputs and null execution counts;
 - every page listed in book/_toc.yml exists (as .ipynb or .md);
-- every chapter notebook has a code cell tagged `remove-cell` that contains an `assert` (run by nbval and the build).
+- every chapter notebook has a code cell tagged `remove-cell` that contains an `assert` (run by nbval and the build);
+- chapters link each other as Markdown links with the target's title (JupyterLab cannot resolve {doc}).
 """
 
 from __future__ import annotations
@@ -122,3 +123,25 @@ def test_first_cells_install_on_colab_then_import(page):
     assert visible and "from georecall import" in source(visible[0]), (
         f"{page}: first visible cell must import georecall"
     )
+
+
+# --- JupyterLab: links between chapters -----------------------------------------------------------------------------
+
+
+def _title(page: str) -> str:
+    cells = json.loads((BOOK / f"{page}.ipynb").read_text())["cells"]
+    return re.match(r"# (.+)", source(cells[0]))[1].strip()
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapters_link_chapters_as_markdown_links_with_their_titles(page):
+    """A chapter names another as [its title](other.ipynb), never {doc}`other`: jupyterlab-myst renders {doc} as a
+    link to a file without extension (a 404 in JupyterLab) and shows the bare name; the Markdown link opens the
+    notebook there and reads as the book's {doc} did (the target's title), which this checks."""
+    markdown = "\n".join(
+        source(c) for c in json.loads((BOOK / f"{page}.ipynb").read_text())["cells"] if c["cell_type"] == "markdown"
+    )
+    assert "{doc}" not in markdown, f"{page}: a {{doc}} role (JupyterLab cannot resolve it); link [title](page.ipynb)"
+    for text, target in re.findall(r"\[([^\]]+)\]\(([\w-]+)\.ipynb\)", markdown):
+        assert target in CHAPTERS, f"{page}: link to {target}.ipynb, which is not a chapter"
+        assert text == _title(target), f"{page}: link text {text!r} is not the title of {target}: {_title(target)!r}"

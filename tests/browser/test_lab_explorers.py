@@ -6,7 +6,10 @@ notebook, runs it with Run > Run All Cells, and then, for every control of every
 nodes), changes the control as a user would (arrow keys on a slider handle, a choice in a dropdown, a click on a
 checkbox) and waits for the panel's figure, below its controls, to change its title or data. It fails on an error
 output, an unexecuted cell, a console error, a panel whose figure is not below its controls or does not change, and
-(multi-hop) a live figure whose log axis range is not finite or does not fit its data.
+(multi-hop) a live figure whose log axis range is not finite or does not fit its data. After Run All, every inline
+expression of the prose ({eval}`glued["key:spec"]`, georecall.prose) must show a value: jupyterlab-myst evaluated it
+in the kernel (no error, none left unexecuted, which it shows as the bare expression), and one number per chapter
+must read as the book prints it (myst-nb's formatting of the value, computed here from the committed tables).
 
 Each chapter's Run All time and each control's redraw time are printed (``pytest -s``) and, with
 ``GEORECALL_SCREENSHOTS=DIR``, every panel is saved as ``DIR/lab-<chapter>-<n>.png``.
@@ -29,6 +32,9 @@ from pathlib import Path
 import pytest
 from browser_paths import BOOK_DIR
 from conftest import PageLog, missing
+from myst_nb.core.variables import format_plain_text
+
+from georecall import analyse
 
 pytestmark = pytest.mark.browser
 
@@ -87,6 +93,84 @@ CONTROLS = """(i) => Array.from(document.querySelectorAll('.georecall-explorer')
         readout: (c.querySelector('.widget-readout') || {}).textContent || ''}))"""
 
 
+# Every Markdown cell's inline expressions: those in its source, the results jupyterlab-myst stored in the cell's
+# metadata after evaluating them, expressions still shown bare (<code>glued[...]</code>: not evaluated) and error spans.
+INLINE_EXPRESSIONS = """() => window.jupyterapp.shell.currentWidget.content.widgets
+    .filter(c => c.model.type === 'markdown').map(c => ({
+        exprs: [...c.model.sharedModel.getSource().matchAll(/\\{eval\\}`([^`]*)`/g)].map(m => m[1]),
+        results: (c.model.getMetadata('user_expressions') || []).map(r => ({expression: r.expression,
+            status: r.result.status, ename: r.result.ename || '', evalue: r.result.evalue || '',
+            text: (r.result.data || {})['text/plain'], markdown: (r.result.data || {})['text/markdown']})),
+        bare: Array.from(c.node.querySelectorAll('code')).map(e => e.textContent).filter(t => t.startsWith('glued[')),
+        errors: c.node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length,
+        text: c.node.innerText}))"""
+
+
+PROBE_METRICS = ["superposition_r2", "decode_accuracy", "selectivity", "restricted_accuracy", "swap_success"]
+
+
+def _book_number(chapter: str) -> tuple[str, str]:
+    """(expression, text) for one number per chapter, as the book prints it: myst-nb's {glue:text} formatting of the
+    value's text/plain, the value computed here from the committed tables as the chapter computes it."""
+    data = BOOK_DIR / "_data"
+    if chapter == "learned-capacity":
+        th = analyse.thresholds(analyse.load_table("e1_capacity", data))
+        fit = analyse.fit_line(th["R_log2_N"], th["d_star"])
+        return 'glued["slope:.2f"]', format_plain_text(repr(fit.slope), ".2f")
+    if chapter == "multi-hop":
+        th = analyse.multihop.multihop_thresholds(analyse.load_table("multihop", data))
+        row = th[(th.data_format == "no_cot") & (th.n_relations == 2) & (th.hops == 2)]
+        return 'glued["nc_2_2"]', format_plain_text(repr(int(row["d_star"].item())), "s")
+    if chapter in ("probing", "zero-shot-transfer"):
+        t = analyse.load_tables(data, names=analyse.PROBING_TABLES)
+        if chapter == "probing":
+            best = analyse.probing.best_core(
+                analyse.probing.summarise(analyse.probing.with_recipe(t["probing"]), PROBE_METRICS),
+                "superposition_r2",
+            )
+            return 'glued["best_r2:.2f"]', format_plain_text(repr(float(best.superposition_r2)), ".2f")
+        best = analyse.probing.best_transfer(t["transfer"]).set_index("protocol")
+        return 'glued["best_a_pct:.1f"]', format_plain_text(
+            repr(100 * float(best.loc["superposition", "accuracy"])), ".1f"
+        )
+    if chapter == "appendix-disjoint":
+        ds = analyse.disjoint.dstar(analyse.load_table("disjoint_dstar", data))
+        grid = ds[ds["S"] == 256]
+        return 'glued["dstar_max"]', format_plain_text(repr(int(grid["d_star"].max())), "s")
+    return "", ""  # chapters whose numbers come from models trained on the page: the check above covers them
+
+
+def _check_inline_expressions(page, chapter: str) -> tuple[int, int]:
+    """Every inline expression of every Markdown cell evaluated to a value; one number matches the book's. Returns
+    the number of expressions shown and the index of the first Markdown cell with one."""
+    cells = _wait(
+        lambda: (lambda cs: cs if all(len(c["results"]) == len(c["exprs"]) for c in cs) else None)(
+            page.evaluate(INLINE_EXPRESSIONS)
+        ),
+        30,
+        f"{chapter}: every Markdown cell's inline expressions to come back from the kernel",
+    )
+    shown = {}
+    for i, cell in enumerate(cells):
+        for r in cell["results"]:
+            assert r["status"] == "ok", (
+                f"{chapter} Markdown cell {i}: {r['expression']} gave {r['ename']}: {r['evalue']}"
+            )
+            value = r["markdown"] if r["markdown"] is not None else r["text"]
+            assert value and value.strip(), f"{chapter} Markdown cell {i}: {r['expression']} shows nothing"
+            assert not (value[0] == value[-1] and value[0] in "'\""), f"{r['expression']} shows quoted: {value}"
+            shown[r["expression"]] = value
+        assert not cell["bare"], f"{chapter} Markdown cell {i}: unevaluated inline expressions {cell['bare']}"
+        assert not cell["errors"], f"{chapter} Markdown cell {i}: an inline expression shows an error"
+        assert "{eval}" not in cell["text"] and "{glue" not in cell["text"], f"{chapter} cell {i}: raw role in the text"
+    assert shown, f"{chapter}: no inline expression in the prose"
+    expression, text = _book_number(chapter)
+    if expression:
+        assert shown.get(expression) == text, f"{chapter}: {expression} shows {shown.get(expression)!r}, book {text!r}"
+        assert any(text in c["text"] for c in cells), f"{chapter}: {text} is not in the rendered prose"
+    return len(shown), next(i for i, c in enumerate(cells) if c["exprs"])
+
+
 # --- the JupyterLab server ---------------------------------------------------------------------------------------
 
 
@@ -131,6 +215,7 @@ def lab(tmp_path_factory):
     }
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
     cmd += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={book}", "--ServerApp.port_retries=0"]
+    cmd += ["--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: the cells' models, for the prose check
     cmd += ["--allow-root"] if os.getuid() == 0 else []
     log_path = root / "lab.log"
     with open(log_path, "w") as log:
@@ -331,9 +416,11 @@ def test_every_control_redraws_its_panel_in_jupyterlab(chapter, lab, lab_page):
         assert all(p[1:-2].isdigit() for p in prompts), f"{chapter}: cells left unexecuted (an error stops Run All)"
         errors = [e for e in page.evaluate(ERROR_OUTPUTS) if "Error" in e or "Traceback" in e]
         assert not errors, f"{chapter}: error output:\n" + "\n---\n".join(errors)
+        n_expressions, first = _check_inline_expressions(page, chapter)
+        _screenshot_prose(page, chapter, first)
         n_panels = page.locator(".georecall-explorer").count()
         assert n_panels >= 1, f"{chapter}: no live panel rendered after Run All"
-        print(f"\n{chapter}: Run All {ran_s:.1f} s, {n_panels} panel(s)")
+        print(f"\n{chapter}: Run All {ran_s:.1f} s, {n_expressions} inline expressions shown, {n_panels} panel(s)")
         for panel in range(n_panels):
             state = _wait(lambda p=panel: page.evaluate(FIGURE_STATE, p), 30, f"panel {panel}'s first figure")
             assert state["below"], f"{chapter}: panel {panel}'s figure is not below its controls"
@@ -369,6 +456,17 @@ def _check_log_range(state: dict) -> None:
     ymin, ymax = math.log10(min(state["ys"])), math.log10(max(state["ys"]))
     assert lo <= ymin and hi >= ymax, f"y range {state['yrange']} does not hold the data [{ymin:.2f}, {ymax:.2f}]"
     assert lo >= ymin - 1 and hi <= ymax + 1, f"y range {state['yrange']} stretches beyond [{ymin:.2f}, {ymax:.2f}]"
+
+
+def _screenshot_prose(page, chapter: str, cell: int) -> None:
+    """Markdown cell ``cell`` (the first with numbers) after Run All, in view, as ``DIR/lab-<chapter>-prose.png``."""
+    folder = os.environ.get("GEORECALL_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        target = page.locator(".jp-Notebook .jp-MarkdownCell").nth(cell)
+        target.evaluate("e => e.scrollIntoView({block: 'start'})")
+        time.sleep(0.5)
+        page.screenshot(path=f"{folder}/lab-{chapter}-prose.png")
 
 
 def _screenshot(page, chapter: str, panel: int) -> None:

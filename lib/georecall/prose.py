@@ -1,0 +1,132 @@
+"""Computed numbers for a chapter's prose, read the same in the built book and in JupyterLab.
+
+A chapter records each number once, ``glue("slope", fit.slope)``, in a code cell above the first Markdown cell that
+cites it; the prose cites it as the MyST inline expression ``{eval}`glued["slope:.2f"]```. In JupyterLab,
+jupyterlab-myst sends the expression to the kernel when the Markdown cell is run (Run All reaches the cells in
+order) and shows the result's ``text/plain``: :class:`Glued` makes that the text myst-nb's
+``{glue:text}`slope:.2f``` role prints, namely the value's IPython ``text/plain`` form ``t``, read back as
+``v = literal_eval(t)`` (``t`` itself where that fails), then ``format(cast(v), spec)`` with ``cast`` chosen by the
+spec's type letter (``float`` for e, f, g, n and %, ``int`` for b, c, d, o and x, ``str`` for s or no spec); a
+``Markdown`` object shows its Markdown, parsed as MyST. The book runs each notebook whole first (every hidden check
+included), so :meth:`Glued.glue` also hands the value to ``myst_nb.glue`` where myst-nb is installed, and the book's
+``glued_eval`` extension reads the same expression as that glue role, with myst-nb's own formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from ast import literal_eval
+
+from IPython.core.formatters import format_display_data
+
+try:
+    from myst_nb import glue as _nb_glue  # the book build also reads each value from the executed notebook's outputs
+except ImportError:  # Colab, or a plain install: only the kernel-side record
+    _nb_glue = None
+
+__all__ = ["Glued", "Said", "KEY_PATTERN", "EXPRESSION_PATTERN"]
+
+KEY_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+# A format spec as the chapters write them: digits, comma and point, then at most one type letter or %.
+_SPEC = r"[0-9,.]*[A-Za-z%]?"
+# The one expression form the prose uses; the book's `glued_eval` extension reads exactly this form.
+EXPRESSION_PATTERN = rf'^glued\["{KEY_PATTERN}(?::{_SPEC})?"\]$'
+_QUOTED = re.compile(r"^([\"']).*\1$", re.S)
+_FLOAT_TYPES = set("eEfFgGn%")
+_INT_TYPES = set("bcdoxX")
+
+
+class Said:
+    """Text shown as itself: its ``text/plain`` form is the text without quotes (a ``str`` would be quoted), and a
+    Markdown one also offers ``text/markdown``."""
+
+    __slots__ = ("text", "markdown")
+
+    def __init__(self, text: str, markdown: bool = False):
+        self.text = text
+        self.markdown = markdown
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        p.text(self.text)
+
+    def _repr_markdown_(self) -> str | None:
+        return self.text if self.markdown else None
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Said) and (self.text, self.markdown) == (other.text, other.markdown)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.markdown))
+
+
+def format_plain(text: str, spec: str) -> str:
+    """``format(cast(literal_eval(text)), spec)``, myst-nb's rule for a glued ``text/plain`` (see the module).
+
+    >>> format_plain("0.123456", ".2f"), format_plain("'8 → 3'", ""), format_plain("1024", ",")
+    ('0.12', '8 → 3', '1,024')
+    """
+    try:
+        value = literal_eval(text)
+    except (SyntaxError, ValueError):
+        value = text
+    if spec == "":
+        return str(value)
+    kind = spec[-1]
+    if kind == "s":
+        value = str(value)
+    elif kind in _INT_TYPES:
+        value = int(value)
+    elif kind in _FLOAT_TYPES:
+        value = float(value)
+    return format(value, spec)
+
+
+class Glued:
+    """A chapter's named values. ``glue(key, value)`` records one; ``glued["key"]`` or ``glued["key:spec"]`` is the
+    :class:`Said` the prose shows (the formatting rule is in the module docstring)."""
+
+    def __init__(self):
+        self._bundles: dict[str, dict] = {}
+
+    def glue(self, key: str, value) -> None:
+        """Record ``value`` under ``key`` (a Python identifier, recorded once per chapter) as its IPython display
+        bundle, as ``myst_nb.glue`` stores it; a Markdown object keeps its ``text/markdown``."""
+        if not isinstance(key, str) or not re.fullmatch(KEY_PATTERN, key):
+            raise ValueError(f"key must be a Python identifier (letters, digits, _), got {key!r}")
+        if key in self._bundles:
+            raise ValueError(f"key {key!r} is already glued in this chapter; each number has one name")
+        bundle, _ = format_display_data(value)
+        if "text/plain" not in bundle:
+            raise ValueError(f"value for {key!r} has no text/plain form")
+        self._bundles[key] = bundle
+        if _nb_glue is not None:
+            _nb_glue(key, value, display=False)
+
+    def agrees(self, key: str, value) -> bool:
+        """Whether ``value`` shows exactly as the value glued under ``key`` (the same display bundle): a chapter that
+        states a number up front, before the section that derives it, checks there that the two agree."""
+        if key not in self._bundles:
+            raise KeyError(f"{key!r} is not glued")
+        return format_display_data(value)[0] == self._bundles[key]
+
+    def keys(self) -> list[str]:
+        """The recorded keys, in the order they were glued."""
+        return list(self._bundles)
+
+    def __getitem__(self, ref: str) -> Said:
+        if not isinstance(ref, str):
+            raise ValueError(f"glued[...] takes 'key' or 'key:spec', got {ref!r}")
+        key, _, spec = ref.partition(":")
+        if key not in self._bundles:
+            glued = ", ".join(self._bundles) or "none yet"
+            raise KeyError(f"{key!r} is not glued (yet): glued keys are {glued}")
+        bundle = self._bundles[key]
+        if "text/markdown" in bundle and not spec:
+            return Said(bundle["text/markdown"], markdown=True)
+        text = format_plain(bundle["text/plain"], spec)
+        if _QUOTED.match(text):
+            raise ValueError(f"{key!r} shows as {text!r}: text in matching quotes would lose them when rendered")
+        return Said(text)
