@@ -39,6 +39,7 @@ import torch
 
 from georecall import __main__ as cli
 from georecall import analyse, prose, repro
+from georecall.analyse import crossset as crossset_analysis
 from georecall.analyse import disjoint as disjoint_analysis
 from georecall.analyse import multihop as multihop_analysis
 from georecall.analyse import probing as probing_analysis
@@ -46,21 +47,25 @@ from georecall.construct import bijection as constructions
 from georecall.construct import multihop as multihop_constructions
 from georecall.construct import views
 from georecall.explore import bijection as widgets
+from georecall.explore import crossset as crossset_live
 from georecall.model import crossset, multihop, recall
 from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
 from georecall.plot import capacity as capacity_plots
 from georecall.plot import construction as construction_plots
+from georecall.plot import crossset as crossset_plots
 from georecall.plot import disjoint as disjoint_plots
 from georecall.plot import multihop as multihop_plots
 from georecall.plot import probing as probing_plots
 from georecall.plot import tablefmt
 from georecall.probe import crossset as probe_crossset
 from georecall.probe import selector, storage, summary, transfer
+from georecall.run import crossset as crossset_runs
 from georecall.run import multihop as multihop_runs
 from georecall.run import runner, saved
 from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
+from georecall.sweep import crossset as crossset_sweep
 from georecall.tasks import bijection as tasks
 from georecall.train import batched, recipe
 from georecall.train import crossset as train_crossset
@@ -234,170 +239,203 @@ def newer_cases() -> list[tuple[str, object, str]]:
     big_model = models.Transformer(models.ModelConfig(d_vocab=100_008, d_vocab_out=100_000, d_model=4, d_mlp=4))
     wide = tasks.make_task(8, 1024, seed=0)  # R^h grows fast
     budget_df = pd.DataFrame({c: [] for c in ("N", "information_bits")})
-    return [
-        # a non-finite model or input is never scored
-        ("evaluate_recall NaN model", lambda: recall.evaluate_recall(nan_m, t), "model"),
-        ("evaluate_recall inf model", lambda: recall.evaluate_recall(inf_m, t), "model"),
-        ("evaluate_recall NaN model on a FactSet", lambda: recall.evaluate_recall(nan_m, t.single_hop()), "model"),
-        ("evaluate_multihop NaN model", lambda: multihop.evaluate_multihop(_nan(_hop_model()), t, 2), "model"),
-        ("query_activations NaN model", lambda: storage.query_activations(nan_m, t), "model"),
-        ("probe_all NaN model", lambda: summary.probe_all(nan_m, t), "model"),
-        ("superposition NaN model", lambda: storage.superposition(nan_m, t), "model"),
-        ("recall_accuracy NaN model", lambda: transfer.recall_accuracy(nan_m, t.perms), "model"),
-        ("transfer_all NaN model", lambda: transfer.transfer_all(nan_m, t, steps=0), "model"),
-        ("where_facts_live inf model", lambda: transfer.where_facts_live(inf_m, t, steps=1), "model"),
-        ("with_subject_embeddings NaN E", lambda: transfer.with_subject_embeddings(m, E * math.nan), "E"),
-        (
-            "train_subject_embeddings NaN unembed",
-            lambda: transfer.train_subject_embeddings(m, t.perms, steps=1, unembed=m.W_U.detach() * math.nan),
-            "unembed",
-        ),
-        ("ridge_solve NaN X", lambda: storage.ridge_solve(Xnan, Y, 0.1), "X"),
-        ("ridge inf Y", lambda: storage.ridge(X, Y * math.inf, storage.subject_split(10)), "Y"),
-        ("nearest_code NaN codes", lambda: storage.nearest_code(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
-        ("attribute_codes NaN W_U", lambda: storage.attribute_codes(m.W_U.detach() * math.nan), "W_U"),
-        ("superposition_fit NaN E", lambda: storage.superposition_fit(E * math.nan, t.perms, codes), "embeddings"),
-        ("relation_decoders NaN codes", lambda: storage.relation_decoders(E, t.perms, codes * math.nan), "codes"),
-        ("selectivity NaN acts", lambda: selector.selectivity(nan_acts), "acts.post"),
-        ("restricted_accuracy NaN acts", lambda: selector.restricted_accuracy(m, t, acts=nan_acts), "acts.post"),
-        ("fit_line NaN x", lambda: analyse.fit_line([1.0, 2.0, math.nan], [1.0, 2.0, 3.0]), "x"),
-        ("fit_line inf y", lambda: analyse.fit_line([1.0, 2.0, 3.0], [1.0, math.inf, 3.0]), "y"),
-        ("fit_line constant x", lambda: analyse.fit_line([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]), "x"),
-        ("fit_line strings", lambda: analyse.fit_line("abc", [1.0, 2.0, 3.0]), "x"),
-        ("fit_power_law y = 0", lambda: analyse.fit_power_law([1, 2, 4], [0.0, 1.0, 2.0]), "y"),
-        ("fit_power_law negative x", lambda: analyse.fit_power_law([-1, 2, 4], [1.0, 1.0, 2.0]), "x"),
-        ("fit_power_law NaN y", lambda: analyse.fit_power_law([1, 2, 4], [1.0, math.nan, 2.0]), "y"),
-        # model and task checked against each other; permutations that are permutations
-        ("evaluate_recall task N differs", lambda: recall.evaluate_recall(m, t16), "task"),
-        ("evaluate_recall task R too large", lambda: recall.evaluate_recall(m, t3), "task"),
-        ("gate_matrix task R differs", lambda: recall.gate_matrix(_untied(8, 3)[1], t, [0, 1]), "R"),
-        ("hidden_activations subject 8", lambda: recall.hidden_activations(m, t, [8]), "subjects"),
-        ("hidden_activations no subjects", lambda: recall.hidden_activations(m, t, []), "subjects"),
-        ("evaluate_multihop task N differs", lambda: multihop.evaluate_multihop(hop, t16, 2), "task"),
-        ("path_gate_matrix task N differs", lambda: multihop.path_gate_matrix(hop, t16, 2, [0]), "task"),
-        ("path_gate_matrix no subjects", lambda: multihop.path_gate_matrix(_hop_model(d_mlp=8), t, 2, []), "subjects"),
-        ("cot_gate_steps task N differs", lambda: multihop.cot_gate_steps(_hop_model(4), t16, 0, [0, 1]), "task"),
-        ("query_activations task N differs", lambda: storage.query_activations(m, t16), "N="),
-        ("perms_of not a permutation", lambda: storage.perms_of(bad_perms), "perms"),
-        ("recall_accuracy perms not permutations", lambda: transfer.recall_accuracy(m, bad_perms), "perms"),
-        ("build_block perms not permutations", lambda: constructions.build_block(bad_perms), "perms"),
-        ("build_block float perms", lambda: constructions.build_block(t.perms.double()), "perms"),
-        (
-            "subject_embeddings perms not permutations",
-            lambda: constructions.subject_embeddings(constructions.block_recipe(8, 2), bad_perms),
-            "perms",
-        ),
-        (
-            "path_embeddings perms not permutations",
-            lambda: multihop_constructions.path_embeddings(bad_perms, 2, codes),
-            "perms",
-        ),
-        ("nearest_code k' differs", lambda: storage.nearest_code(Y, codes), "codes"),
-        ("ridge_solve rows differ", lambda: storage.ridge_solve(X, Y[:5], 0.1), "X and Y"),
-        ("ridge_solve X a list", lambda: storage.ridge_solve(X.tolist(), Y, 0.1), "X and Y"),
-        ("compare_weights shapes differ", lambda: views.compare_weights(m, _untied(d=16)[1], 8), "a and b"),
-        ("compare_weights b not a model", lambda: views.compare_weights(m, "b", 8), "b"),
-        ("with_subject_embeddings E shape", lambda: transfer.with_subject_embeddings(m, E[:4]), "E"),
-        # arguments out of their meaning
-        ("ridge_solve lam -1", lambda: storage.ridge_solve(X, Y, -1.0), "lam"),
-        ("ridge_solve lam NaN", lambda: storage.ridge_solve(X, Y, math.nan), "lam"),
-        ("ridge_solve lam True", lambda: storage.ridge_solve(X, Y, True), "lam"),
-        ("recall_accuracy chunk -1", lambda: transfer.recall_accuracy(m, t.perms, chunk=-1), "chunk"),
-        ("recall_accuracy chunk 0", lambda: transfer.recall_accuracy(m, t.perms, chunk=0), "chunk"),
-        ("evaluate_recall facts []", lambda: recall.evaluate_recall(m, t, facts=[]), "facts"),
-        ("evaluate_multihop index []", lambda: multihop.evaluate_multihop(hop, t, 2, index=[]), "index"),
-        ("evaluate_multihop chunk_size -1", lambda: multihop.evaluate_multihop(hop, t, 2, chunk_size=-1), "chunk_size"),
-        ("train_batched one model twice", lambda: batched.train_batched([m, m], DATA), "models"),
-        ("train_subject_embeddings lr True", lambda: transfer.train_subject_embeddings(m, t.perms, lr=True), "lr"),
-        ("train_subject_embeddings lr NaN", lambda: transfer.train_subject_embeddings(m, t.perms, lr=math.nan), "lr"),
-        ("log2_slider value True", lambda: widgets.log2_slider("N", True, 0, 4), "value"),
-        ("int_slider value True", lambda: widgets.int_slider("R", True, 1, 8), "value"),
-        ("int_slider value above hi", lambda: widgets.int_slider("R", 9, 1, 8), "value"),
-        ("int_slider step 0", lambda: widgets.int_slider("R", 2, 1, 8, step=0), "step"),
-        ("explorer debounce_s -1", lambda: widgets.explorer({}, lambda: 0, debounce_s=-1.0), "debounce_s"),
-        ("explorer render not callable", lambda: widgets.explorer({}, "figure"), "render"),
-        ("display_bundle self-displaying object", lambda: widgets.display_bundle(_SelfDisplaying()), "display bundle"),
-        ("CrossSetConfig n_sets 0", lambda: crossset.CrossSetConfig(n_sets=0), "n_sets"),
-        ("CrossSetConfig unknown parameterization", lambda: crossset.CrossSetConfig(parameterization="x"), "param"),
-        (
-            "CrossSetConfig free tables with K = inf",
-            lambda: crossset.CrossSetConfig(n_sets=math.inf, parameterization="free"),
-            "encoded",
-        ),
-        ("CrossSetConfig penalty -1", lambda: crossset.CrossSetConfig(penalty=-1.0), "penalty"),
-        ("train_crossset config None", lambda: train_crossset.train_crossset(None), "CrossSetConfig"),
-        ("zero_shot result None", lambda: probe_crossset.zero_shot(None), "CrossSetResult"),
-        ("set_model k out of range", lambda: probe_crossset.set_model(_crossset_run(), 5), "k"),
-        ("zero_shot protocol_steps -1", lambda: probe_crossset.zero_shot(_crossset_run(), protocol_steps=-1), "steps"),
-        ("zero_shot lr NaN", lambda: probe_crossset.zero_shot(_crossset_run(), lr=math.nan), "lr"),
-        (
-            "evaluate_recall workers 10**6",
-            lambda: recall.evaluate_recall(m, t, method="fused", workers=10**6),
-            "workers",
-        ),
-        ("run workers 10**6", lambda: runner.run("smoke", workers=10**6), "workers"),
-        ("ridge split a list", lambda: storage.ridge(X, Y, [0, 1]), "split"),
-        ("ridge split of more rows", lambda: storage.ridge(X, Y, storage.subject_split(20)), "split"),
-        ("train.evaluate NaN model", lambda: train.evaluate(nan_m, t.single_hop()), "model"),
-        ("train.evaluate no facts", lambda: train.evaluate(m, t.single_hop().subset(torch.arange(0))), "data"),
-        (
-            "accuracy_from_logits NaN logits",
-            lambda: selector.accuracy_from_logits(acts.logits * math.nan, t.perms),
-            "logits",
-        ),
-        (
-            "accuracy_from_logits [N R, V] logits",
-            lambda: selector.accuracy_from_logits(acts.logits.reshape(16, 8), t.perms),
-            "logits",
-        ),
-        ("r2_score NaN Y_hat", lambda: storage.r2_score(Y, Y * math.nan), "Y_hat"),
-        ("r2_score shapes differ", lambda: storage.r2_score(Y, Y[:3]), "Y and Y_hat"),
-        ("code_scores NaN codes", lambda: storage.code_scores(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
-        ("attribute_codes rtol -1", lambda: storage.attribute_codes(m.W_U.detach(), rtol=-1.0), "rtol"),
-        ("superposition_fit codes k' = 0", lambda: storage.superposition_fit(E, t.perms, codes[:, :0]), "codes"),
-        ("set_accuracy chunk 0", lambda: crossset.set_accuracy(*_crossset_eval(), chunk=0), "chunk"),
-        ("set_accuracy NaN E", lambda: crossset.set_accuracy(*_crossset_eval(math.nan)), "E"),
-        ("set_accuracy not a CrossSetModel", lambda: crossset.set_accuracy(m, *_crossset_eval()[1:]), "model"),
-        # empty inputs and missing columns name the argument
-        ("seed_summary missing columns", lambda: analyse.seed_summary(pd.DataFrame(), ["seed"]), "df"),
-        ("seed_summary no cols", lambda: analyse.seed_summary(pd.DataFrame({"accuracy": [1.0]}), []), "cols"),
-        ("dstar_growth empty frame", lambda: analyse.dstar_growth(pd.DataFrame()), "th"),
-        ("rate_effect empty frames", lambda: analyse.rate_effect(pd.DataFrame(), pd.DataFrame()), "th"),
-        ("bits_table empty frames", lambda: analyse.bits_table(pd.DataFrame(), pd.DataFrame()), "th"),
-        ("plot_training_history {}", lambda: bijection_plots.plot_training_history({}), "history"),
-        ("plot_bijections []", lambda: bijection_plots.plot_bijections([]), "perms"),
-        ("plot_memory_budget empty", lambda: bijection_plots.plot_memory_budget(pd.DataFrame()), "table"),
-        ("memory_budget_traces no rows", lambda: bijection_plots.memory_budget_traces(budget_df), "table"),
-        ("multihop_thresholds empty frame", lambda: multihop_analysis.multihop_thresholds(pd.DataFrame()), "df"),
-        ("multihop_curves empty frame", lambda: multihop_analysis.multihop_curves(pd.DataFrame()), "df"),
-        ("step_accuracies empty frame", lambda: multihop_analysis.step_accuracies(pd.DataFrame()), "df"),
-        ("tradeoff_traces empty frame", lambda: multihop_plots.tradeoff_traces(pd.DataFrame()), "dims"),
-        ("plot_dstar_vs_rlogd empty frame", lambda: disjoint_plots.plot_dstar_vs_rlogd(pd.DataFrame()), "dstar"),
-        ("plot_shared_vs_disjoint empty frame", lambda: disjoint_plots.plot_shared_vs_disjoint(pd.DataFrame()), "rows"),
-        ("plot_frozen_control empty frame", lambda: disjoint_plots.plot_frozen_control(pd.DataFrame()), "probe_rows"),
-        # sizes above the memory budget are refused before allocating
-        ("query_activations N = 100000", lambda: storage.query_activations(big_model, big_perms), "memory budget"),
-        ("one_hot_fit_r2 N = 100000", lambda: storage.one_hot_fit_r2(torch.zeros(100_000, 2), big_perms), "budget"),
-        ("probe max_bytes 1000", lambda: storage.check_probe_inputs(m, t, max_bytes=1000), "max_bytes"),
-        ("paths 10^12", lambda: multihop.paths(10, 12), "memory budget"),
-        ("queries of 1024^8 paths", lambda: multihop.queries(wide, 8), "memory budget"),
-        (
-            "evaluate_multihop 8 * 1024^16 queries",
-            lambda: multihop.evaluate_multihop(_hop_model(17, 1032), wide, 16),
-            "queries",
-        ),
-        (
-            "path_gate_matrix 1024^3 paths",
-            lambda: multihop.path_gate_matrix(_hop_model(4, 1032), wide, 3, [0]),
-            "budget",
-        ),
-        # the prose's glued numbers: a key the text cannot cite, a number glued twice, text that would lose its quotes
-        ("Glued.glue key with a space", lambda: prose.Glued().glue("a b", 1), "key"),
-        ("Glued.glue key not a str", lambda: prose.Glued().glue(3, 1), "key"),
-        ("Glued.glue the same key twice", lambda: _glued(x=1).glue("x", 2), "already glued"),
-        ("glued[...] not a str", lambda: _glued(x=1)[3], "glued[...]"),
-        ("glued[...] text in quotes", lambda: _glued(q="'a'")["q"], "quotes"),
-    ] + empty_input_cases()
+    return (
+        [
+            # a non-finite model or input is never scored
+            ("evaluate_recall NaN model", lambda: recall.evaluate_recall(nan_m, t), "model"),
+            ("evaluate_recall inf model", lambda: recall.evaluate_recall(inf_m, t), "model"),
+            ("evaluate_recall NaN model on a FactSet", lambda: recall.evaluate_recall(nan_m, t.single_hop()), "model"),
+            ("evaluate_multihop NaN model", lambda: multihop.evaluate_multihop(_nan(_hop_model()), t, 2), "model"),
+            ("query_activations NaN model", lambda: storage.query_activations(nan_m, t), "model"),
+            ("probe_all NaN model", lambda: summary.probe_all(nan_m, t), "model"),
+            ("superposition NaN model", lambda: storage.superposition(nan_m, t), "model"),
+            ("recall_accuracy NaN model", lambda: transfer.recall_accuracy(nan_m, t.perms), "model"),
+            ("transfer_all NaN model", lambda: transfer.transfer_all(nan_m, t, steps=0), "model"),
+            ("where_facts_live inf model", lambda: transfer.where_facts_live(inf_m, t, steps=1), "model"),
+            ("with_subject_embeddings NaN E", lambda: transfer.with_subject_embeddings(m, E * math.nan), "E"),
+            (
+                "train_subject_embeddings NaN unembed",
+                lambda: transfer.train_subject_embeddings(m, t.perms, steps=1, unembed=m.W_U.detach() * math.nan),
+                "unembed",
+            ),
+            ("ridge_solve NaN X", lambda: storage.ridge_solve(Xnan, Y, 0.1), "X"),
+            ("ridge inf Y", lambda: storage.ridge(X, Y * math.inf, storage.subject_split(10)), "Y"),
+            ("nearest_code NaN codes", lambda: storage.nearest_code(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
+            ("attribute_codes NaN W_U", lambda: storage.attribute_codes(m.W_U.detach() * math.nan), "W_U"),
+            ("superposition_fit NaN E", lambda: storage.superposition_fit(E * math.nan, t.perms, codes), "embeddings"),
+            ("relation_decoders NaN codes", lambda: storage.relation_decoders(E, t.perms, codes * math.nan), "codes"),
+            ("selectivity NaN acts", lambda: selector.selectivity(nan_acts), "acts.post"),
+            ("restricted_accuracy NaN acts", lambda: selector.restricted_accuracy(m, t, acts=nan_acts), "acts.post"),
+            ("fit_line NaN x", lambda: analyse.fit_line([1.0, 2.0, math.nan], [1.0, 2.0, 3.0]), "x"),
+            ("fit_line inf y", lambda: analyse.fit_line([1.0, 2.0, 3.0], [1.0, math.inf, 3.0]), "y"),
+            ("fit_line constant x", lambda: analyse.fit_line([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]), "x"),
+            ("fit_line strings", lambda: analyse.fit_line("abc", [1.0, 2.0, 3.0]), "x"),
+            ("fit_power_law y = 0", lambda: analyse.fit_power_law([1, 2, 4], [0.0, 1.0, 2.0]), "y"),
+            ("fit_power_law negative x", lambda: analyse.fit_power_law([-1, 2, 4], [1.0, 1.0, 2.0]), "x"),
+            ("fit_power_law NaN y", lambda: analyse.fit_power_law([1, 2, 4], [1.0, math.nan, 2.0]), "y"),
+            # model and task checked against each other; permutations that are permutations
+            ("evaluate_recall task N differs", lambda: recall.evaluate_recall(m, t16), "task"),
+            ("evaluate_recall task R too large", lambda: recall.evaluate_recall(m, t3), "task"),
+            ("gate_matrix task R differs", lambda: recall.gate_matrix(_untied(8, 3)[1], t, [0, 1]), "R"),
+            ("hidden_activations subject 8", lambda: recall.hidden_activations(m, t, [8]), "subjects"),
+            ("hidden_activations no subjects", lambda: recall.hidden_activations(m, t, []), "subjects"),
+            ("evaluate_multihop task N differs", lambda: multihop.evaluate_multihop(hop, t16, 2), "task"),
+            ("path_gate_matrix task N differs", lambda: multihop.path_gate_matrix(hop, t16, 2, [0]), "task"),
+            (
+                "path_gate_matrix no subjects",
+                lambda: multihop.path_gate_matrix(_hop_model(d_mlp=8), t, 2, []),
+                "subjects",
+            ),
+            ("cot_gate_steps task N differs", lambda: multihop.cot_gate_steps(_hop_model(4), t16, 0, [0, 1]), "task"),
+            ("query_activations task N differs", lambda: storage.query_activations(m, t16), "N="),
+            ("perms_of not a permutation", lambda: storage.perms_of(bad_perms), "perms"),
+            ("recall_accuracy perms not permutations", lambda: transfer.recall_accuracy(m, bad_perms), "perms"),
+            ("build_block perms not permutations", lambda: constructions.build_block(bad_perms), "perms"),
+            ("build_block float perms", lambda: constructions.build_block(t.perms.double()), "perms"),
+            (
+                "subject_embeddings perms not permutations",
+                lambda: constructions.subject_embeddings(constructions.block_recipe(8, 2), bad_perms),
+                "perms",
+            ),
+            (
+                "path_embeddings perms not permutations",
+                lambda: multihop_constructions.path_embeddings(bad_perms, 2, codes),
+                "perms",
+            ),
+            ("nearest_code k' differs", lambda: storage.nearest_code(Y, codes), "codes"),
+            ("ridge_solve rows differ", lambda: storage.ridge_solve(X, Y[:5], 0.1), "X and Y"),
+            ("ridge_solve X a list", lambda: storage.ridge_solve(X.tolist(), Y, 0.1), "X and Y"),
+            ("compare_weights shapes differ", lambda: views.compare_weights(m, _untied(d=16)[1], 8), "a and b"),
+            ("compare_weights b not a model", lambda: views.compare_weights(m, "b", 8), "b"),
+            ("with_subject_embeddings E shape", lambda: transfer.with_subject_embeddings(m, E[:4]), "E"),
+            # arguments out of their meaning
+            ("ridge_solve lam -1", lambda: storage.ridge_solve(X, Y, -1.0), "lam"),
+            ("ridge_solve lam NaN", lambda: storage.ridge_solve(X, Y, math.nan), "lam"),
+            ("ridge_solve lam True", lambda: storage.ridge_solve(X, Y, True), "lam"),
+            ("recall_accuracy chunk -1", lambda: transfer.recall_accuracy(m, t.perms, chunk=-1), "chunk"),
+            ("recall_accuracy chunk 0", lambda: transfer.recall_accuracy(m, t.perms, chunk=0), "chunk"),
+            ("evaluate_recall facts []", lambda: recall.evaluate_recall(m, t, facts=[]), "facts"),
+            ("evaluate_multihop index []", lambda: multihop.evaluate_multihop(hop, t, 2, index=[]), "index"),
+            (
+                "evaluate_multihop chunk_size -1",
+                lambda: multihop.evaluate_multihop(hop, t, 2, chunk_size=-1),
+                "chunk_size",
+            ),
+            ("train_batched one model twice", lambda: batched.train_batched([m, m], DATA), "models"),
+            ("train_subject_embeddings lr True", lambda: transfer.train_subject_embeddings(m, t.perms, lr=True), "lr"),
+            (
+                "train_subject_embeddings lr NaN",
+                lambda: transfer.train_subject_embeddings(m, t.perms, lr=math.nan),
+                "lr",
+            ),
+            ("log2_slider value True", lambda: widgets.log2_slider("N", True, 0, 4), "value"),
+            ("int_slider value True", lambda: widgets.int_slider("R", True, 1, 8), "value"),
+            ("int_slider value above hi", lambda: widgets.int_slider("R", 9, 1, 8), "value"),
+            ("int_slider step 0", lambda: widgets.int_slider("R", 2, 1, 8, step=0), "step"),
+            ("explorer debounce_s -1", lambda: widgets.explorer({}, lambda: 0, debounce_s=-1.0), "debounce_s"),
+            ("explorer render not callable", lambda: widgets.explorer({}, "figure"), "render"),
+            (
+                "display_bundle self-displaying object",
+                lambda: widgets.display_bundle(_SelfDisplaying()),
+                "display bundle",
+            ),
+            ("CrossSetConfig n_sets 0", lambda: crossset.CrossSetConfig(n_sets=0), "n_sets"),
+            ("CrossSetConfig unknown parameterization", lambda: crossset.CrossSetConfig(parameterization="x"), "param"),
+            (
+                "CrossSetConfig free tables with K = inf",
+                lambda: crossset.CrossSetConfig(n_sets=math.inf, parameterization="free"),
+                "encoded",
+            ),
+            ("CrossSetConfig penalty -1", lambda: crossset.CrossSetConfig(penalty=-1.0), "penalty"),
+            ("train_crossset config None", lambda: train_crossset.train_crossset(None), "CrossSetConfig"),
+            ("zero_shot result None", lambda: probe_crossset.zero_shot(None), "CrossSetResult"),
+            ("set_model k out of range", lambda: probe_crossset.set_model(_crossset_run(), 5), "k"),
+            (
+                "zero_shot protocol_steps -1",
+                lambda: probe_crossset.zero_shot(_crossset_run(), protocol_steps=-1),
+                "steps",
+            ),
+            ("zero_shot lr NaN", lambda: probe_crossset.zero_shot(_crossset_run(), lr=math.nan), "lr"),
+            (
+                "evaluate_recall workers 10**6",
+                lambda: recall.evaluate_recall(m, t, method="fused", workers=10**6),
+                "workers",
+            ),
+            ("run workers 10**6", lambda: runner.run("smoke", workers=10**6), "workers"),
+            ("ridge split a list", lambda: storage.ridge(X, Y, [0, 1]), "split"),
+            ("ridge split of more rows", lambda: storage.ridge(X, Y, storage.subject_split(20)), "split"),
+            ("train.evaluate NaN model", lambda: train.evaluate(nan_m, t.single_hop()), "model"),
+            ("train.evaluate no facts", lambda: train.evaluate(m, t.single_hop().subset(torch.arange(0))), "data"),
+            (
+                "accuracy_from_logits NaN logits",
+                lambda: selector.accuracy_from_logits(acts.logits * math.nan, t.perms),
+                "logits",
+            ),
+            (
+                "accuracy_from_logits [N R, V] logits",
+                lambda: selector.accuracy_from_logits(acts.logits.reshape(16, 8), t.perms),
+                "logits",
+            ),
+            ("r2_score NaN Y_hat", lambda: storage.r2_score(Y, Y * math.nan), "Y_hat"),
+            ("r2_score shapes differ", lambda: storage.r2_score(Y, Y[:3]), "Y and Y_hat"),
+            ("code_scores NaN codes", lambda: storage.code_scores(Y[:, :1].repeat(1, 3), codes * math.nan), "codes"),
+            ("attribute_codes rtol -1", lambda: storage.attribute_codes(m.W_U.detach(), rtol=-1.0), "rtol"),
+            ("superposition_fit codes k' = 0", lambda: storage.superposition_fit(E, t.perms, codes[:, :0]), "codes"),
+            ("set_accuracy chunk 0", lambda: crossset.set_accuracy(*_crossset_eval(), chunk=0), "chunk"),
+            ("set_accuracy NaN E", lambda: crossset.set_accuracy(*_crossset_eval(math.nan)), "E"),
+            ("set_accuracy not a CrossSetModel", lambda: crossset.set_accuracy(m, *_crossset_eval()[1:]), "model"),
+            # empty inputs and missing columns name the argument
+            ("seed_summary missing columns", lambda: analyse.seed_summary(pd.DataFrame(), ["seed"]), "df"),
+            ("seed_summary no cols", lambda: analyse.seed_summary(pd.DataFrame({"accuracy": [1.0]}), []), "cols"),
+            ("dstar_growth empty frame", lambda: analyse.dstar_growth(pd.DataFrame()), "th"),
+            ("rate_effect empty frames", lambda: analyse.rate_effect(pd.DataFrame(), pd.DataFrame()), "th"),
+            ("bits_table empty frames", lambda: analyse.bits_table(pd.DataFrame(), pd.DataFrame()), "th"),
+            ("plot_training_history {}", lambda: bijection_plots.plot_training_history({}), "history"),
+            ("plot_bijections []", lambda: bijection_plots.plot_bijections([]), "perms"),
+            ("plot_memory_budget empty", lambda: bijection_plots.plot_memory_budget(pd.DataFrame()), "table"),
+            ("memory_budget_traces no rows", lambda: bijection_plots.memory_budget_traces(budget_df), "table"),
+            ("multihop_thresholds empty frame", lambda: multihop_analysis.multihop_thresholds(pd.DataFrame()), "df"),
+            ("multihop_curves empty frame", lambda: multihop_analysis.multihop_curves(pd.DataFrame()), "df"),
+            ("step_accuracies empty frame", lambda: multihop_analysis.step_accuracies(pd.DataFrame()), "df"),
+            ("tradeoff_traces empty frame", lambda: multihop_plots.tradeoff_traces(pd.DataFrame()), "dims"),
+            ("plot_dstar_vs_rlogd empty frame", lambda: disjoint_plots.plot_dstar_vs_rlogd(pd.DataFrame()), "dstar"),
+            (
+                "plot_shared_vs_disjoint empty frame",
+                lambda: disjoint_plots.plot_shared_vs_disjoint(pd.DataFrame()),
+                "rows",
+            ),
+            (
+                "plot_frozen_control empty frame",
+                lambda: disjoint_plots.plot_frozen_control(pd.DataFrame()),
+                "probe_rows",
+            ),
+            # sizes above the memory budget are refused before allocating
+            ("query_activations N = 100000", lambda: storage.query_activations(big_model, big_perms), "memory budget"),
+            ("one_hot_fit_r2 N = 100000", lambda: storage.one_hot_fit_r2(torch.zeros(100_000, 2), big_perms), "budget"),
+            ("probe max_bytes 1000", lambda: storage.check_probe_inputs(m, t, max_bytes=1000), "max_bytes"),
+            ("paths 10^12", lambda: multihop.paths(10, 12), "memory budget"),
+            ("queries of 1024^8 paths", lambda: multihop.queries(wide, 8), "memory budget"),
+            (
+                "evaluate_multihop 8 * 1024^16 queries",
+                lambda: multihop.evaluate_multihop(_hop_model(17, 1032), wide, 16),
+                "queries",
+            ),
+            (
+                "path_gate_matrix 1024^3 paths",
+                lambda: multihop.path_gate_matrix(_hop_model(4, 1032), wide, 3, [0]),
+                "budget",
+            ),
+            # the prose's glued numbers: a key the text cannot cite, a number glued twice, text that would lose its
+            # quotes
+            ("Glued.glue key with a space", lambda: prose.Glued().glue("a b", 1), "key"),
+            ("Glued.glue key not a str", lambda: prose.Glued().glue(3, 1), "key"),
+            ("Glued.glue the same key twice", lambda: _glued(x=1).glue("x", 2), "already glued"),
+            ("glued[...] not a str", lambda: _glued(x=1)[3], "glued[...]"),
+            ("glued[...] text in quotes", lambda: _glued(q="'a'")["q"], "quotes"),
+        ]
+        + empty_input_cases()
+        + crossset_study_cases()
+    )
 
 
 def _empty(*columns: str) -> pd.DataFrame:
@@ -673,6 +711,54 @@ def _glued(**values) -> prose.Glued:
 
 class _Result:  # a TrainResult stand-in for a diverged multi-hop run
     accuracy, failed = 0.125, "loss became nan at step 16"
+
+
+def crossset_study_cases() -> list[tuple[str, object, str]]:
+    """The cross-set study's points, unit of work, analyses, figures and live view."""
+    point = crossset_sweep.CrossSetPoint
+    cs = _empty(*tables.CROSSSET_COLUMNS)
+    gates = _empty(*tables.CROSSSET_POINT_COLUMNS, "unit", "relation", "activation")
+    summ = _empty("parameterization", "n_sets", "d_model", "zs_encoder", "zs_encoder_min")
+    th = _empty("R_log2_N", "d_star")
+    cross = _empty("R_log2_N", "d_threshold", "censored", "d_tried", "label")
+    one = pd.DataFrame({"R_log2_N": [32.0], "d_star": [8]})
+    return [
+        ("CrossSetPoint n_sets 'many'", lambda: point(n_sets="many"), "n_sets"),
+        ("CrossSetPoint K = inf with free tables", lambda: point(n_sets="inf", parameterization="free"), "encoded"),
+        ("CrossSetPoint device cuda", lambda: point(device="cuda"), "device"),
+        ("CrossSetPoint negative penalty", lambda: point(penalty=-1.0), "penalty"),
+        ("CrossSetPoint bool steps", lambda: point(steps=True), "steps"),
+        ("crossset_points unknown part", lambda: crossset_sweep.crossset_points("most"), "part"),
+        ("crossset_group a list of ints", lambda: crossset_runs.crossset_group([1]), "CrossSetPoint"),
+        ("crossset_group threads 0", lambda: crossset_runs.crossset_group([], threads=0), "threads"),
+        ("crossset summarise empty table", lambda: crossset_analysis.summarise(cs), "crossset"),
+        (
+            "crossset transfer_thresholds target 2",
+            lambda: crossset_analysis.transfer_thresholds(cs, target=2.0),
+            "target",
+        ),
+        ("crossset best_zero_shot empty table", lambda: crossset_analysis.best_zero_shot(cs), "crossset"),
+        ("crossset gate_picture empty gates", lambda: crossset_analysis.gate_picture(gates), "crossset_gates"),
+        ("plot_phase_diagram empty summary", lambda: crossset_plots.plot_phase_diagram(summ, {}, title="t"), "summary"),
+        ("plot_transfer_threshold empty", lambda: crossset_plots.plot_transfer_threshold(th, cross, title="t"), "rows"),
+        (
+            "plot_transfer_threshold no cross rows",
+            lambda: crossset_plots.plot_transfer_threshold(one, cross, title="t"),
+            "rows",
+        ),
+        (
+            "plot_crossset_bars nothing labelled",
+            lambda: crossset_plots.plot_crossset_bars({}, {"a": "A"}, title="t"),
+            "values",
+        ),
+        (
+            "crossset_view K = inf with free tables",
+            lambda: crossset_live.crossset_view(16, 2, 4, "∞ (fresh sets every step)", "free", steps=2),
+            "encoded",
+        ),
+        ("crossset_view unknown K", lambda: crossset_live.crossset_view(16, 2, 4, "7", "encoded", steps=2), "K"),
+        ("crossset_view N 2", lambda: crossset_live.crossset_view(2, 2, 4, "4", "encoded", steps=2), "N"),
+    ]
 
 
 def outcome_cases(tmp: Path) -> list[tuple[str, object]]:
