@@ -177,7 +177,7 @@ def test_phase_diagram_has_a_step_per_parameterization_and_blank_pruned_cells():
     assert len(fig.data) == 2 and len(fig.layout.sliders[0].steps) == 2
     free = [t for t in fig.data if t.name == analysis.PARAMETERIZATIONS["free"]][0]
     z = np.asarray(free.z, dtype=float)
-    assert np.isnan(z).sum() == 3 and "not run" in str(free.text)
+    assert np.isnan(z).sum() == 3 and "–" in str(free.text)
     enc = [t for t in fig.data if t.name == analysis.PARAMETERIZATIONS["encoded"]][0]
     assert "✓" in str(enc.text)
     with pytest.raises(ValueError, match="none of the parameterizations"):

@@ -26,27 +26,28 @@ def plot_phase_diagram(
 ) -> go.Figure:
     """Heatmaps of ``metric`` (mean over seeds, written in each cell) over K (columns) and d (rows), one slider step
     per parameterization in ``labels`` (parameterization -> label). ``summary``: an ``analyse.crossset.summarise``
-    frame at one N and R. Cells not run (pruned) are blank; a cell at or above ``target`` on every seed is marked ✓."""
+    frame at one N and R. Cells not run (pruned) read "–"; a cell at or above ``target`` on every seed is marked
+    ✓ (the cell shows the mean to the percent, the hover to 0.1%)."""
     check_columns("summary", summary, ["parameterization", "n_sets", "d_model", metric, f"{metric}_min"])
     if summary.empty:
         raise ValueError("summary has no rows")
     Ks = sorted(summary["n_sets"].unique())
     ds = sorted(summary["d_model"].unique())
-    x = [f"K = {_k_label(K)}" for K in Ks]
-    y = [f"d = {d}" for d in ds]
+    x = [_k_label(K) for K in Ks]
+    y = [str(int(d)) for d in ds]
     steps = []
     for param, label in labels.items():
         g = summary[summary["parameterization"] == param].set_index(["d_model", "n_sets"])
         if g.empty:
             continue
         z = np.full((len(ds), len(Ks)), np.nan)
-        text = [["not run" for _ in Ks] for _ in ds]
+        text = [["–" for _ in Ks] for _ in ds]
         for i, d in enumerate(ds):
             for j, K in enumerate(Ks):
                 if (d, K) in g.index:
                     row = g.loc[(d, K)]
                     z[i, j] = float(row[metric])
-                    text[i][j] = f"{100 * z[i, j]:.1f}%" + (" ✓" if float(row[f"{metric}_min"]) >= target else "")
+                    text[i][j] = f"{100 * z[i, j]:.0f}%" + ("✓" if float(row[f"{metric}_min"]) >= target else "")
         trace = go.Heatmap(
             z=z,
             x=x,
@@ -57,7 +58,7 @@ def plot_phase_diagram(
             zmin=0,
             zmax=1,
             colorbar=dict(title=dict(text="zero-shot<br>accuracy", side="top"), len=0.9, thickness=12),
-            hovertemplate="%{x}, %{y}: %{text}<extra></extra>",
+            hovertemplate="K = %{x}, d = %{y}: %{z:.1%}<extra></extra>",
             name=label,
         )
         steps.append(SliderStep(label=param.replace("_", " "), traces=[trace], title=f"{title}: {label}"))

@@ -15,7 +15,7 @@ For each :class:`georecall.sweep.crossset.CrossSetPoint`, :func:`measure` trains
    gate picture abar[j, r] (mean ReLU activation of unit j on relation r's queries).
 
 :func:`crossset_tables` turns the stored results into the ``crossset`` table (one row per point) and the
-``crossset_gates`` table (one row per point, unit and relation; seed 0 at d = 44, N = 256 only).
+``crossset_gates`` table (one row per point, unit and relation, for the points :func:`keeps_gates` names).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..sweep import tables
 from ..sweep.crossset import CrossSetPoint, check_point
 from ..train.crossset import train_crossset
 
-__all__ = ["measure", "crossset_group", "crossset_tables", "ZERO_SHOT_KEYS", "GATE_D"]
+__all__ = ["measure", "crossset_group", "crossset_tables", "keeps_gates", "ZERO_SHOT_KEYS", "GATE_D"]
 
 ZERO_SHOT_KEYS = (  # zero_shot()'s keys -> the table's columns
     ("encoder", "zs_encoder"),
@@ -53,7 +53,17 @@ ZERO_SHOT_KEYS = (  # zero_shot()'s keys -> the table's columns
     ("untrained_encoder", "zs_untrained_encoder"),
     ("chance", "chance"),
 )
-GATE_D = 44  # the gates table keeps seed 0 at this d (the construction's), N = 256
+GATE_D = 44  # the gates table keeps points at this d (the construction's), N = 256 (see keeps_gates)
+
+
+def keeps_gates(p: CrossSetPoint) -> bool:
+    """Whether the ``crossset_gates`` table holds point ``p``: N = 256, d = 44, and K in {64, inf} or the untrained
+    controls; seed 0, and both seeds of the encoded K = inf networks (the ones Chapter 4 shows)."""
+    if p.n_subjects != 256 or p.d_model != GATE_D:
+        return False
+    if p.steps == 0:
+        return True
+    return p.n_sets in (64, "inf") and (p.seed == 0 or p.n_sets == "inf")
 
 
 def _none_if_nan(value):
@@ -119,7 +129,7 @@ def crossset_tables(points: Sequence[CrossSetPoint], rows: dict[str, dict]) -> d
         base = {k: v for k, v in dataclasses.asdict(p).items() if k in tables.CROSSSET_POINT_COLUMNS}
         base["n_sets"] = str(p.n_sets)
         records.append({**base, **s})
-        if p.seed == 0 and p.d_model == GATE_D and p.n_subjects == 256:
+        if keeps_gates(p):
             pattern = np.asarray(a["gate_pattern"])
             m, R = pattern.shape
             gates += [

@@ -381,6 +381,8 @@ class Preset:
         def move(c):
             if hasattr(c, "run"):  # a probing point
                 return replace(c, run=replace(c.run, device=device))
+            if hasattr(c, "parameterization"):  # a cross-set point: its trainer runs on the CPU wherever the rest goes
+                return c
             return replace(c, device=device)
 
         exps = tuple(
