@@ -70,6 +70,8 @@ def batched_forward(
     logits = resid_post W_U. ``last_only`` queries (and reads out) the last position only (Tq = 1). Without
     ``unembed.W_U`` in ``params`` the readout is tied, W_U = W_E[:d_vocab_out]^T.
     """
+    if "blocks.1.attn.W_Q" in params:
+        raise ValueError("batched_forward runs one-layer models only; params hold a second block (blocks.1)")
     M, B, T = tokens.shape
     W_E = params["embed.W_E"]  # [M, V, d]
     m_idx = torch.arange(M, device=tokens.device)[:, None, None]  # [M, 1, 1]
@@ -93,13 +95,9 @@ def batched_forward(
         z = torch.einsum("mbhqk,mbkhe->mbqhe", pattern, v)  # [M, B, T, H, dh]
         attn_out = torch.einsum("mbqhe,mhed->mbqd", z, W_O)  # [M, B, T, d]
     resid_mid = x_q + attn_out  # [M, B, Tq, d]
-    pre = (
-        torch.einsum("mbqd,mdf->mbqf", resid_mid, params["blocks.0.mlp.W_in"])
-        + params["blocks.0.mlp.b_in"][:, None, None, :]
-    )
-    resid_post = resid_mid + torch.einsum(
-        "mbqf,mfd->mbqd", torch.relu(pre), params["blocks.0.mlp.W_out"]
-    )  # [M, B, Tq, d]
+    W_in, b_in, W_out = (params[f"blocks.0.mlp.{n}"] for n in ("W_in", "b_in", "W_out"))  # [M, d, m], [M, m], [M, m, d]
+    pre = torch.einsum("mbqd,mdf->mbqf", resid_mid, W_in) + b_in[:, None, None, :]  # [M, B, Tq, m]
+    resid_post = resid_mid + torch.einsum("mbqf,mfd->mbqd", torch.relu(pre), W_out)  # [M, B, Tq, d]
     W_U = params["unembed.W_U"] if "unembed.W_U" in params else W_E[:, :d_vocab_out].transpose(1, 2)  # [M, d, V_out]
     return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
 
@@ -299,6 +297,8 @@ def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], config
         if not isinstance(c, TrainConfig):
             raise ArgumentTypeError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
     shape0 = replace(models[0].config, init_seed=0)
+    if shape0.n_layers != 1:  # the stacked step and batched_forward are written for one block
+        raise ValueError(f"train_batched stacks one-layer models only, got n_layers={shape0.n_layers}; use train.train")
     for i, m in enumerate(models):
         if replace(m.config, init_seed=0) != shape0:
             raise ValueError(f"model {i} has config {m.config}, which differs from model 0's beyond init_seed")
@@ -422,10 +422,8 @@ def train_batched(
                 tokens, targets = stack.tokens, stack.targets  # [M, n, T]
             else:  # one shared cursor: every model reshuffles at the same steps, each with its own generator
                 if cursor + cfg0.batch_size > stack.orders.shape[1]:
-                    stack.orders = torch.stack([torch.randperm(n, generator=g) for g in stack.gens]).to(
-                        device
-                    )  # [M, n]
-                    cursor = 0
+                    orders = [torch.randperm(n, generator=g) for g in stack.gens]
+                    stack.orders, cursor = torch.stack(orders).to(device), 0  # [M, n]
                 idx = stack.orders[:, cursor : cursor + cfg0.batch_size]  # [M, b]
                 cursor += cfg0.batch_size
                 tokens = stack.tokens.gather(1, idx[..., None].expand(-1, -1, stack.tokens.shape[2]))  # [M, b, T]
