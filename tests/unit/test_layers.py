@@ -1,7 +1,10 @@
 """The L-layer transformer: at L = 1 it is the book's one-layer model, bit for bit; deeper models run forward and
-backward with one set of hook points per block; the one-layer-only tools refuse them."""
+backward with one set of hook points per block; the stacked trainer runs them; the one-layer-only tools refuse
+them."""
 
+import copy
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,7 +14,8 @@ from georecall.model import multihop, recall
 from georecall.model import transformer as models
 from georecall.probe import inputs as probe_inputs
 from georecall.tasks import bijection as tasks
-from georecall.train import _fused, batched, loop
+from georecall.tasks.sentences import make_sentence_task
+from georecall.train import _fused, batched, loop, stacked
 from georecall.train.recipe import TrainConfig
 
 
@@ -134,8 +138,6 @@ def test_one_layer_tools_refuse_a_deep_model_clearly():
         lambda: recall.evaluate_recall(deep, task, method=recall.FUSED),
         lambda: recall.hidden_activations(deep, task, [0, 1]),
         lambda: probe_inputs.check_probe_inputs(deep, task),
-        lambda: batched.train_batched([deep], data, TrainConfig(max_steps=1)),
-        lambda: batched.batched_forward(batched.stack_params([deep]), data.tokens[None]),
     ):
         with pytest.raises(ValueError, match="one-layer|n_layers"):
             call()
@@ -146,3 +148,37 @@ def test_one_layer_tools_refuse_a_deep_model_clearly():
     assert 0.0 <= recall.evaluate_recall(deep, task).accuracy <= 1.0
     res = loop.train(deep, data, TrainConfig(max_steps=3, eval_every=1), progress=False)
     assert res.steps == 3 and len(res.history["loss"]) == 4
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_the_stacked_forward_is_the_models_forward_at_every_depth(n_layers):
+    cfg = models.ModelConfig(d_vocab=12, d_vocab_out=10, n_ctx=6, d_model=8, n_heads=2, d_mlp=16, n_layers=n_layers)
+    ms = [models.Transformer(replace(cfg, init_seed=s)).double() for s in range(3)]
+    params = batched.stack_params(ms)
+    assert stacked.n_blocks(params) == n_layers
+    tokens = torch.randint(12, (3, 5, 6), generator=torch.Generator().manual_seed(1))
+    for last_only in (False, True):
+        got = batched.batched_forward(params, tokens, last_only=last_only)
+        for i, m in enumerate(ms):
+            torch.testing.assert_close(got[i], m(tokens[i], last_only=last_only), rtol=0, atol=1e-12)
+    params.pop(f"blocks.{n_layers - 1}.mlp.W_out")
+    with pytest.raises(ValueError, match="every weight of blocks"):
+        batched.batched_forward(params, tokens)
+
+
+def test_train_batched_trains_deep_models_as_train_does_one_by_one():
+    """Two-layer models on fact sentences (targets at every position: the autograd path of the stack), float64:
+    the stacked AdamW follows each model's own trajectory to round-off."""
+    sentences = make_sentence_task(6, 2, seed=0, n_templates=2, n_heldout=1)
+    data = sentences.split("train").lm_facts()
+    cfg = models.config_for(data, 8, n_layers=2)
+    configs = [TrainConfig(max_steps=12, eval_every=4), TrainConfig(max_steps=12, eval_every=4, lr=3e-3)]
+    alone = [models.Transformer(replace(cfg, init_seed=s)).double() for s in range(2)]
+    together = [copy.deepcopy(m) for m in alone]
+    ref = [loop.train(m, data, c, progress=False) for m, c in zip(alone, configs)]
+    got = batched.train_batched(together, data, configs)
+    for a, b, ma, mb in zip(ref, got, alone, together):
+        assert a.history["step"] == b.history["step"] and a.history["accuracy"] == b.history["accuracy"]
+        assert max(abs(x - y) for x, y in zip(a.history["loss"], b.history["loss"])) < 1e-9
+        assert max((p - q).abs().max().item() for p, q in zip(ma.parameters(), mb.parameters())) < 1e-9
+    assert a.history["loss"][-1] < a.history["loss"][0]  # it did train
