@@ -13,6 +13,7 @@ from georecall import repro
 from georecall.model import multihop, recall
 from georecall.model import transformer as models
 from georecall.probe import inputs as probe_inputs
+from georecall.run import saved
 from georecall.tasks import bijection as tasks
 from georecall.tasks.sentences import make_sentence_task
 from georecall.train import _fused, batched, loop, stacked
@@ -182,3 +183,19 @@ def test_train_batched_trains_deep_models_as_train_does_one_by_one():
         assert max(abs(x - y) for x, y in zip(a.history["loss"], b.history["loss"])) < 1e-9
         assert max((p - q).abs().max().item() for p, q in zip(ma.parameters(), mb.parameters())) < 1e-9
     assert a.history["loss"][-1] < a.history["loss"][0]  # it did train
+
+
+def test_a_deep_model_saves_and_loads_and_old_files_read_as_one_layer(tmp_path):
+    cfg = models.ModelConfig(d_vocab=12, d_vocab_out=10, n_ctx=6, d_model=8, d_mlp=16, n_layers=3, init_seed=4)
+    model = models.Transformer(cfg)
+    back = saved.load_model(saved.save_model(model, tmp_path / "deep.pt")).model
+    assert back.config == cfg and len(back.blocks) == 3
+    tokens = torch.randint(12, (4, 6), generator=torch.Generator().manual_seed(2))
+    assert torch.equal(back(tokens), model(tokens))
+    # a file written before n_layers existed has no such key: it loads as the one-layer model it was
+    one = models.Transformer(replace(cfg, n_layers=1))
+    path = saved.save_model(one, tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["n_layers"]
+    torch.save(payload, path)
+    assert saved.load_model(path).model.config == replace(cfg, n_layers=1)

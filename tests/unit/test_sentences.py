@@ -50,9 +50,12 @@ def test_answers_are_the_bijection_facts(task):
         s = task.split(name)
         image = task.facts.perms[s.relations, s.subjects]
         assert torch.equal(s.answers, torch.where(s.inverse, s.subjects, image))
-        known = s.words[torch.arange(len(s))[:, None], torch.arange(s.words.shape[1])[None, :]]
-        known = torch.where((known < N) & (torch.arange(s.words.shape[1]) < (s.lengths - 1)[:, None]), known, -1)
-        assert torch.equal(known.max(dim=1).values, torch.where(s.inverse, image, s.subjects))
+        known = s.words[torch.arange(len(s)), s.known_at]  # the one entity before the answer
+        assert torch.equal(known, torch.where(s.inverse, image, s.subjects))
+        before = s.words.clone()
+        before[torch.arange(len(s)), s.known_at] = task.pad
+        assert not bool((before[:, :-1][torch.arange(s.words.shape[1] - 1) <= s.query_at[:, None]] < N).any())
+        assert torch.equal(s.words[torch.arange(len(s)), s.query_at + 1], s.answers)
 
 
 def test_every_fact_is_asked_in_every_template(task):

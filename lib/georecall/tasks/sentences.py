@@ -115,8 +115,9 @@ class SentenceConfig:
 class SentenceSet:
     """Padded sentences [n, T + 1] of one split, each with its fact, template and direction.
 
-    ``known`` is the entity the sentence gives (s forward, a = pi_r(s) inverse), ``answers`` its last word,
-    ``lengths`` its word count (the answer sits at ``lengths - 1``)."""
+    The entity a sentence gives (s forward, a = pi_r(s) inverse) sits at ``known_at``, the answer (its last word)
+    at ``lengths - 1``; the model reads the answer off the position before it, :attr:`query_at` = ``lengths - 2``
+    (the probes' "last token before the answer")."""
 
     words: torch.Tensor  # [n, T + 1] token ids, PAD after the answer
     lengths: torch.Tensor  # [n]
@@ -125,11 +126,17 @@ class SentenceSet:
     templates: torch.Tensor  # [n] the template's index within its relation and direction
     inverse: torch.Tensor  # [n] bool: asked in the inverse direction
     answers: torch.Tensor  # [n] pi_r(s) forward, s inverse
+    known_at: torch.Tensor  # [n] position of the given entity (the subject, forward)
     d_vocab: int
     pad: int
 
     def __len__(self) -> int:
         return self.words.shape[0]
+
+    @property
+    def query_at(self) -> torch.Tensor:
+        """[n] the position whose next-token prediction is the answer: lengths - 2."""
+        return self.lengths - 2
 
     def lm_facts(self) -> FactSet:
         """The language-model data: tokens w[:-1], targets w[1:] with ``IGNORE`` on padding [n, T]."""
@@ -141,7 +148,7 @@ class SentenceSet:
         """The same tokens with one target, the answer, at the position before it: ``train.evaluate`` on this
         set gives the share of sentences recalled (argmax over the whole vocabulary)."""
         targets = torch.full_like(self.words[:, 1:], IGNORE)
-        targets[torch.arange(len(self)), self.lengths - 2] = self.answers
+        targets[torch.arange(len(self)), self.query_at] = self.answers
         return FactSet(self.words[:, :-1], targets, self.d_vocab, self.d_vocab, data_format=SENTENCES)
 
     def per_fact(self, correct: torch.Tensor, N: int, R: int) -> torch.Tensor:
@@ -156,6 +163,7 @@ class SentenceSet:
     def subset(self, index) -> "SentenceSet":
         i = torch.as_tensor(index)
         cols = (self.words, self.lengths, self.subjects, self.relations, self.templates, self.inverse, self.answers)
+        cols += (self.known_at,)
         return SentenceSet(*(c[i] for c in cols), d_vocab=self.d_vocab, pad=self.pad)
 
 
@@ -249,7 +257,8 @@ class SentenceTask:
         for pos, slot in enumerate(template):
             words[:, pos] = known if slot == KNOWN else answer if slot == ANSWER else slot
         full = torch.full((n,), 1, dtype=torch.long)
-        return [words, full * len(template), subjects, full * r, full * index, full.bool() & inverse, answer]
+        at = full * template.index(KNOWN)
+        return [words, full * len(template), subjects, full * r, full * index, full.bool() & inverse, answer, at]
 
     def split(self, name: str) -> SentenceSet:
         """The sentences of split ``name`` (one of ``SPLITS``), template-major within each relation."""
