@@ -67,6 +67,7 @@ from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
 from georecall.sweep import crossset as crossset_sweep
 from georecall.tasks import bijection as tasks
+from georecall.tasks import sentences
 from georecall.train import batched, recipe
 from georecall.train import crossset as train_crossset
 from georecall.train import loop as train
@@ -121,6 +122,12 @@ def config_cases() -> list[tuple[str, object, str]]:
     for name in ("freeze_embed", "tie_embed"):
         field_cases(models.ModelConfig, name, BOOL_BAD)
     field_cases(models.ModelConfig, "init_seed", SEED_BAD)
+    field_cases(models.ModelConfig, "n_layers", INT_BAD + [0, models.MAX_LAYERS + 1])
+    for name in ("n_entities", "n_relations", "n_templates", "n_synonyms", "n_fillers"):
+        field_cases(sentences.SentenceConfig, name, INT_BAD + [0])
+    field_cases(sentences.SentenceConfig, "n_heldout", INT_BAD + [-1, sentences.MAX_TEMPLATES])
+    field_cases(sentences.SentenceConfig, "inverse_share", FLOAT_BAD + [-0.1, 1.0])
+    field_cases(sentences.SentenceConfig, "seed", SEED_BAD)
     for name in ("lr", "weight_decay", "target_accuracy"):
         field_cases(recipe.TrainConfig, name, FLOAT_BAD + [-0.5])
     for name in ("max_steps", "full_batch_max", "batch_size", "eval_every"):

@@ -1,5 +1,6 @@
-"""The one-layer transformer (:mod:`.transformer`), recall of any model on a fact set (:mod:`.recall`), h-hop
-queries, decoding and scoring (:mod:`.multihop`), and one network read across K fact sets (:mod:`.crossset`).
+"""The transformer of L layers, one by default (:mod:`.transformer`), recall of any model on a fact set
+(:mod:`.recall`), h-hop queries, decoding and scoring (:mod:`.multihop`), and one network read across K fact sets
+(:mod:`.crossset`).
 """
 
 from . import crossset, multihop, recall, transformer
@@ -29,7 +30,9 @@ from .recall import (
     readout_support,
 )
 from .transformer import (
+    BLOCK_HOOKS,
     HOOK_NAMES,
+    MAX_LAYERS,
     MLP,
     Attention,
     Block,
@@ -41,6 +44,7 @@ from .transformer import (
     Unembed,
     check_model_and_data,
     config_for,
+    hook_names,
 )
 
 __all__ = [
@@ -52,6 +56,9 @@ __all__ = [
     "HookPoint",
     "Transformer",
     "HOOK_NAMES",
+    "BLOCK_HOOKS",
+    "MAX_LAYERS",
+    "hook_names",
     "check_model_and_data",
     "config_for",
     "Embed",

@@ -361,6 +361,7 @@ def path_gate_matrix(model: Transformer, task: BijectionTask, h: int, subjects) 
     the query asks path q, averaged over ``subjects``. For the AND-gated selector only the diagonal is non-zero."""
     check_hops(h)
     check_model_task(model, task, data_format=None, seq_len=1)
+    model.one_layer("path_gate_matrix")
     check_context(model, h, NO_COT)
     subjects, _ = _check_query(task, subjects, torch.zeros(h, dtype=torch.int64))
     if subjects.numel() == 0:
@@ -393,6 +394,7 @@ def cot_gate_steps(model: Transformer, task: BijectionTask, subject: int, path) 
     subjects, p = _check_query(task, [subject], [list(path)] if not torch.is_tensor(path) else path.reshape(1, -1))
     h = p.shape[1]
     check_context(model, h, COT)
+    model.one_layer("cot_gate_steps")
     if model.config.d_mlp % (2 * task.R):
         raise ValueError(f"d_mlp={model.config.d_mlp} is not 2 k R units for R={task.R} (not a CoT construction)")
     predicted, _ = generate(model, task, subjects, p)  # [1, h]

@@ -161,7 +161,8 @@ def last_residual(model: Transformer, tokens: torch.Tensor) -> torch.Tensor:
     if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= model.config.n_ctx:
         raise ValueError(f"tokens must be [B, T] with 1 <= T <= n_ctx={model.config.n_ctx}, got {tuple(tokens.shape)}")
     T = tokens.shape[1]
-    attn, mlp = model.blocks[0].attn, model.blocks[0].mlp
+    block = model.one_layer("last_residual (the fused recall method)")  # the tables hold for one layer only
+    attn, mlp = block.attn, block.mlp
     per_position = []  # per position: (where [B], x [U, d], k [U, H, dh], ov [U, H, d]) over its distinct tokens
     for p in range(T):
         distinct, where = torch.unique(tokens[:, p], return_inverse=True)  # [U], [B]
@@ -269,6 +270,8 @@ def evaluate_recall(
     itemsize = torch.finfo(model.dtype).bits // 8
     if method not in (FORWARD, FUSED):
         raise ValueError(f"method must be {FORWARD!r} or {FUSED!r}, got {method!r}")
+    if method == FUSED:
+        model.one_layer(f"evaluate_recall(method={FUSED!r})")
     if workers is None:
         workers = torch.get_num_threads() if method == FUSED else 1
     check_int("workers", workers, 1, MAX_WORKERS)
@@ -365,8 +368,9 @@ def evaluate_recall(
 
 
 def hidden_activations(model: Transformer, task: BijectionTask, subjects) -> torch.Tensor:
-    """Post-ReLU MLP activations at the query position for every relation, [n_subjects, R, m]."""
+    """Post-ReLU MLP activations at the query position for every relation, [n_subjects, R, m] (one-layer models)."""
     check_model_task(model, task)
+    model.one_layer("hidden_activations")
     subjects = torch.as_tensor(subjects, dtype=torch.int64).reshape(-1)
     if subjects.numel() == 0 or int(subjects.min()) < 0 or int(subjects.max()) >= task.N:
         raise ValueError(f"subjects must be a non-empty set of entities in [0, {task.N - 1}] (N={task.N})")

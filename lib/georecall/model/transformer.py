@@ -1,14 +1,19 @@
-"""The one-layer transformer of the book, with TransformerLens-style names and hook points.
+"""The transformer of the book, one layer by default, L = ``n_layers`` in general, with TransformerLens-style names
+and hook points. Block l (l = 0 .. L-1) reads the residual stream x_l and writes x_{l+1}:
 
-    resid_pre  = W_E[t] + W_pos                        (blocks.0.hook_resid_pre)
+    x_0        = W_E[t] + W_pos                        (hook_embed + hook_pos_embed)
+    resid_pre  = x_l                                   (blocks.l.hook_resid_pre)
     attn_out   = sum_h softmax_causal(q_h k_h^T / sqrt(d_head)) v_h W_O[h]
-    resid_mid  = resid_pre + attn_out                  (blocks.0.hook_resid_mid)
-    mlp_out    = ReLU(resid_mid W_in + b_in) W_out     (blocks.0.hook_mlp_out)
-    resid_post = resid_mid + mlp_out                   (blocks.0.hook_resid_post)
-    logits     = resid_post W_U                        (hook_logits)
+    resid_mid  = resid_pre + attn_out                  (blocks.l.hook_resid_mid)
+    mlp_out    = ReLU(resid_mid W_in + b_in) W_out     (blocks.l.hook_mlp_out)
+    x_{l+1}    = resid_mid + mlp_out                   (blocks.l.hook_resid_post)
+    logits     = x_L W_U                               (hook_logits)
 
 No LayerNorm, no attention biases, untied unembedding (``tie_embed`` sets W_U = W_E[:V_out]^T). Trained and
-hand-built models (``georecall.construct.bijection``) are instances of the same :class:`Transformer`.
+hand-built models (``georecall.construct.bijection``) are instances of the same :class:`Transformer`. At L = 1 the
+weights are drawn in the same order from the same stream as the one-layer model always was (W_E, W_pos, block 0,
+W_U), so a config that does not name ``n_layers`` gives the same weights and logits; deeper models draw blocks
+1 .. L-1 after block 0, before W_U.
 """
 
 from __future__ import annotations
@@ -25,27 +30,31 @@ from .. import repro
 from .._checks import ArgumentTypeError, check_bool, check_float, check_int, check_seed
 from ..tasks.bijection import FactSet, check_tokens
 
-__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "check_model_and_data", "config_for"]
+__all__ = ["ModelConfig", "HookPoint", "Transformer", "HOOK_NAMES", "MAX_LAYERS", "BLOCK_HOOKS", "hook_names"]
+__all__ += ["check_model_and_data", "config_for"]
 
-HOOK_NAMES = (  # the module paths of the model's HookPoints, in forward order (a test checks they match)
-    "hook_embed",
-    "hook_pos_embed",
-    "blocks.0.hook_resid_pre",
-    "blocks.0.attn.hook_pattern",
-    "blocks.0.attn.hook_z",
-    "blocks.0.hook_attn_out",
-    "blocks.0.hook_resid_mid",
-    "blocks.0.mlp.hook_pre",
-    "blocks.0.mlp.hook_post",
-    "blocks.0.hook_mlp_out",
-    "blocks.0.hook_resid_post",
-    "hook_logits",
+MAX_LAYERS = 64  # far beyond what a 2-core CPU trains; a guard against a typo, not a scientific limit
+BLOCK_HOOKS = tuple(  # the HookPoints of one block, relative to blocks.l, in forward order
+    "hook_resid_pre attn.hook_pattern attn.hook_z hook_attn_out hook_resid_mid mlp.hook_pre mlp.hook_post "
+    "hook_mlp_out hook_resid_post".split()
 )
+
+
+def hook_names(n_layers: int = 1) -> tuple[str, ...]:
+    """The module paths of an ``n_layers``-layer model's HookPoints, in forward order (a test checks they match):
+    hook_embed, hook_pos_embed, then ``blocks.l.<name>`` for l = 0 .. L-1 and every name of ``BLOCK_HOOKS``, then
+    hook_logits."""
+    check_int("n_layers", n_layers, 1, MAX_LAYERS)
+    per_block = (f"blocks.{layer}.{name}" for layer in range(n_layers) for name in BLOCK_HOOKS)
+    return ("hook_embed", "hook_pos_embed", *per_block, "hook_logits")
+
+
+HOOK_NAMES = hook_names(1)  # the one-layer model's names
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Shape and switches of a one-layer transformer. Build one for a task with :meth:`for_task`.
+    """Shape and switches of an ``n_layers``-layer transformer. Build one for a task with :meth:`for_task`.
 
     Initialisation: every weight ~ N(0, (init_scale * sigma)^2) with sigma = d^-1/2 (W_E, W_pos, W_Q, W_K, W_V,
     W_U, W_in), (H d_head)^-1/2 (W_O) and m^-1/2 (W_out); b_in = 0. ``freeze_embed`` keeps W_E and W_U at
@@ -63,6 +72,7 @@ class ModelConfig:
     freeze_unembed: bool = False  # keep only W_U at init: fixed random attribute codes, learned W_E
     init_scale: float = 1.0  # every initial weight's standard deviation times this
     init_seed: int = 0  # init stream, independent of the task's bijections
+    n_layers: int = 1  # L blocks; 1 is the book's model (Chapters 1-6), every construction and the fused trainer
     data_format: str | None = None  # the format of the data the model reads ("single_hop", "noisy", ...); None: any
 
     def __post_init__(self) -> None:
@@ -75,6 +85,7 @@ class ModelConfig:
         check_bool("freeze_embed", self.freeze_embed)
         check_bool("tie_embed", self.tie_embed)
         check_seed("init_seed", self.init_seed)
+        check_int("n_layers", self.n_layers, 1, MAX_LAYERS)
         if self.data_format is not None and not (isinstance(self.data_format, str) and self.data_format):
             raise ArgumentTypeError(f"data_format must be a non-empty str or None, got {self.data_format!r}")
         if self.d_model % self.n_heads:
@@ -249,7 +260,7 @@ class Unembed(nn.Module):
 
 
 class Transformer(nn.Module):
-    """One-layer transformer; ``forward(tokens)`` returns logits [B, T, d_vocab_out].
+    """The transformer of ``config.n_layers`` blocks; ``forward(tokens)`` returns logits [B, T, d_vocab_out].
 
     >>> cfg = ModelConfig(d_vocab=10, d_vocab_out=8, n_ctx=2, d_model=4, d_mlp=8)
     >>> Transformer(cfg)(torch.tensor([[0, 9]])).shape
@@ -263,7 +274,7 @@ class Transformer(nn.Module):
         d = config.d_model
         self.embed = Embed(_normal(g, config.d_vocab, d, std=d**-0.5))
         self.pos_embed = PosEmbed(_normal(g, config.n_ctx, d, std=d**-0.5))
-        self.blocks = nn.ModuleList([Block(config, g)])
+        self.blocks = nn.ModuleList([Block(config, g) for _ in range(config.n_layers)])  # drawn in layer order
         W_U = None if config.tie_embed else _normal(g, d, config.d_vocab_out, std=d**-0.5)
         self.unembed = Unembed(W_U, self.embed, config.d_vocab_out)
         self.hook_embed = HookPoint()
@@ -296,15 +307,24 @@ class Transformer(nn.Module):
 
     @property
     def W_in(self) -> torch.Tensor:
-        return self.blocks[0].mlp.W_in
+        return self.one_layer("W_in").mlp.W_in
 
     @property
     def b_in(self) -> torch.Tensor:
-        return self.blocks[0].mlp.b_in
+        return self.one_layer("b_in").mlp.b_in
 
     @property
     def W_out(self) -> torch.Tensor:
-        return self.blocks[0].mlp.W_out
+        return self.one_layer("W_out").mlp.W_out
+
+    def one_layer(self, what: str) -> Block:
+        """The only block, for ``what`` (an analysis or a name that reads one layer); ``ValueError`` when L > 1."""
+        if self.config.n_layers != 1:
+            raise ValueError(
+                f"{what} reads a one-layer model, but this model has n_layers={self.config.n_layers}; "
+                "read the layer you mean through model.blocks[l] or the hooks blocks.l.*"
+            )
+        return self.blocks[0]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -323,12 +343,16 @@ class Transformer(nn.Module):
         check_tokens("tokens", tokens, self.config.d_vocab, max_len=self.config.n_ctx)
 
     def resid_post(self, tokens: torch.Tensor, *, last_only: bool = False) -> torch.Tensor:
-        """The forward pass up to the unembedding: resid_post [B, T, d] (or [B, 1, d] when ``last_only``)."""
+        """The forward pass up to the unembedding: the last block's resid_post [B, T, d] (or [B, 1, d] when
+        ``last_only``: every block but the last runs on all positions, which later blocks' attention reads)."""
         self.check_tokens(tokens)
         check_bool("last_only", last_only)
         embed = self.hook_embed(self.embed(tokens))  # [B, T, d]
         pos = self.hook_pos_embed(self.pos_embed(tokens))  # [T, d]
-        return self.blocks[0](embed + pos, last_only)  # [B, Tq, d]
+        x = embed + pos  # [B, T, d]
+        for block in self.blocks[:-1]:
+            x = block(x, False)  # [B, T, d]
+        return self.blocks[-1](x, last_only)  # [B, Tq, d]
 
     # --- hooks ------------------------------------------------------------------------------------
     def hook_points(self) -> dict[str, HookPoint]:

@@ -27,6 +27,7 @@ def check_probe_inputs(model, task, max_bytes: int = DEFAULT_MAX_BYTES) -> torch
     (float64 copies of every site and the logits, about 16 N R (4 d + 2 m + N) bytes) fit ``max_bytes``, before
     anything is allocated; return perms [R, N]."""
     check_model(model)  # a Transformer with finite weights: a diverged model is not probed
+    model.one_layer("the single-hop probes")  # they read blocks.0 as the last block
     check_int("max_bytes", max_bytes, 1)
     perms = perms_of(task)
     R, N = perms.shape

@@ -1,8 +1,8 @@
 """Fact sets: the random-bijection task (:mod:`.bijection`) and disjoint attribute sets (:mod:`.disjoint`), with their
-sequence formats.
+sequence formats, and the bijection facts written as word-level sentences (:mod:`.sentences`).
 """
 
-from . import disjoint
+from . import disjoint, sentences
 from .bijection import (
     IGNORE,
     MAX_RELATIONS,
@@ -18,9 +18,11 @@ from .bijection import (
     noisy_vocab,
 )
 from .disjoint import MAX_CLASSES, NOISY_SEQ_LEN, DisjointConfig, DisjointTask, make_disjoint_task, noisy_batch
+from .sentences import SENTENCES, SentenceConfig, SentenceSet, SentenceTask, make_sentence_task
 
 __all__ = [
     "disjoint",
+    "sentences",
     "IGNORE",
     "SINGLE_HOP",
     "NOISY",
@@ -39,4 +41,9 @@ __all__ = [
     "noisy_batch",
     "NOISY_SEQ_LEN",
     "MAX_CLASSES",
+    "SENTENCES",
+    "SentenceConfig",
+    "SentenceSet",
+    "SentenceTask",
+    "make_sentence_task",
 ]

@@ -1,6 +1,6 @@
 """Training: the recipe (:mod:`.recipe`, torch-free), one model-agnostic loop (:mod:`.loop`), many same-shape models at
-once (:mod:`.batched`), the fused answer-position step both use (:mod:`._fused`), and one network across K fact sets
-(:mod:`.crossset`).
+once (:mod:`.batched`, with the stacked L-block forward of :mod:`.stacked`), the fused one-layer answer-position step
+both use (:mod:`._fused`), and one network across K fact sets (:mod:`.crossset`).
 
 The recipe is imported at once; everything that needs torch is loaded on first use, so the torch-free stages above
 (``sweep``, ``analyse``) can name a :class:`TrainConfig` without importing torch.

@@ -52,10 +52,10 @@ NARROW = 16  # products whose output has a number of columns that is not a multi
 def supported(model, data: FactSet) -> bool:
     """True when the hand-written step computes exactly what ``model(tokens, last_only=True)`` trains on.
 
-    That is: a plain ``models.Transformer`` (no subclass overriding the forward), no hooks attached anywhere,
-    a floating dtype, and data whose only targets are at the last position.
+    That is: a plain one-layer ``models.Transformer`` (no subclass overriding the forward), no hooks attached
+    anywhere, a floating dtype, and data whose only targets are at the last position.
     """
-    if type(model) is not Transformer or not model.embed.W_E.dtype.is_floating_point:
+    if type(model) is not Transformer or not model.embed.W_E.dtype.is_floating_point or model.config.n_layers != 1:
         return False
     if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
         return False

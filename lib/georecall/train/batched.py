@@ -1,4 +1,4 @@
-"""Train many same-shape one-layer transformers at once: one stacked forward, one stacked AdamW.
+"""Train many same-shape transformers (of one layer or L) at once: one stacked forward, one stacked AdamW.
 
 A sweep trains hundreds of tiny models that differ only in seeds or learning rate. Looping over
 :func:`georecall.train.loop.train` pays Python and kernel-launch overhead once per model and step; here every
@@ -13,12 +13,13 @@ batched matmuls sum in a different order). Each model keeps its own learning rat
 data-order seed, target accuracy and early stop: a model that reaches its target at an evaluation is
 written back and dropped from the stack (the others continue), exactly where ``train.train`` would stop.
 
-When every model and data set qualifies (``_fused.supported``: plain ``Transformer``, no hooks, targets at the
-last position only, i.e. every single-hop and noisy-format run) a step is the hand-written forward and backward
+When every model and data set qualifies (``_fused.supported``: plain one-layer ``Transformer``, no hooks, targets at
+the last position only, i.e. every single-hop and noisy-format run) a step is the hand-written forward and backward
 of ``georecall.train._fused``: logits in cache-sized row blocks whose softmax becomes the gradient in place, keys and
-values never projected position by position. Otherwise autograd runs through :func:`batched_forward` with the
-same mean cross-entropy and a one-buffer backward (``_MeanCrossEntropy``). Weights, gradients and AdamW moments
-live in flat buffers, so AdamW is one handful of elementwise passes for the whole stack. Together with
+values never projected position by position. Otherwise (deeper models, sentence data) autograd runs through
+:func:`batched_forward` (``.stacked``, L blocks) with the same mean cross-entropy and a one-buffer backward
+(``_MeanCrossEntropy``). Weights, gradients and AdamW moments live in flat buffers, so AdamW is one handful of
+elementwise passes for the whole stack. Together with
 ``repro.reuse_freed_memory`` (the sweep workers call it) a step re-faults no fresh pages. Training runs inside
 ``repro.flush_denormals``: trained softmax probabilities fall below 2^-126, where x86 arithmetic is slow.
 ``benchmarks/bench_training.py`` measures it against a naive loop.
@@ -44,6 +45,7 @@ from ..model.transformer import Transformer, check_model_and_data
 from ..tasks.bijection import IGNORE, FactSet
 from . import _fused
 from .recipe import BOOK_RECIPE, TrainConfig, TrainResult, non_finite_reason
+from .stacked import batched_forward
 
 __all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIELDS", "EVAL_ELEMENTS"]
 
@@ -58,50 +60,6 @@ def stack_params(models: Sequence[Transformer]) -> dict[str, torch.Tensor]:
     """Every parameter of ``models`` stacked on a new leading axis: name -> [M, *shape] (detached copies)."""
     states = [dict(m.named_parameters()) for m in models]
     return {name: torch.stack([s[name].detach() for s in states]).clone() for name in states[0]}
-
-
-def batched_forward(
-    params: dict[str, torch.Tensor], tokens: torch.Tensor, *, last_only: bool = False, d_vocab_out: int | None = None
-) -> torch.Tensor:
-    """Logits [M, B, Tq, V_out] of M stacked models on ``tokens`` [M, B, T]; the formula of ``models.Transformer``.
-
-    resid_pre = W_E[t] + W_pos; resid_mid = resid_pre + attn;
-    resid_post = resid_mid + ReLU(resid_mid W_in + b_in) W_out;
-    logits = resid_post W_U. ``last_only`` queries (and reads out) the last position only (Tq = 1). Without
-    ``unembed.W_U`` in ``params`` the readout is tied, W_U = W_E[:d_vocab_out]^T.
-    """
-    M, B, T = tokens.shape
-    W_E = params["embed.W_E"]  # [M, V, d]
-    m_idx = torch.arange(M, device=tokens.device)[:, None, None]  # [M, 1, 1]
-    resid_pre = W_E[m_idx, tokens] + params["pos_embed.W_pos"][:, None, :T, :]  # [M, B, T, d]
-    x_q = resid_pre[:, :, -1:, :] if last_only else resid_pre  # [M, B, Tq, d]
-    W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")  # [M, H, d, dh] x3, [M, H, dh, d]
-    scale = 1.0 / math.sqrt(W_Q.shape[-1])
-    k = torch.einsum("mbtd,mhde->mbthe", resid_pre, W_K)  # [M, B, T, H, dh] (one bmm, no permute)
-    v = torch.einsum("mbtd,mhde->mbthe", resid_pre, W_V)  # [M, B, T, H, dh]
-    if last_only:  # one query that sees every position: elementwise products beat M*B*H tiny matmuls
-        q = torch.einsum("mbd,mhde->mbhe", x_q[:, :, 0], W_Q)  # [M, B, H, dh]
-        scores = (q[:, :, None] * k).sum(-1) * scale  # [M, B, T, H]
-        pattern = scores.softmax(dim=2)  # [M, B, T, H]
-        z = (pattern[..., None] * v).sum(2)  # [M, B, H, dh]
-        attn_out = torch.einsum("mbhe,mhed->mbd", z, W_O)[:, :, None]  # [M, B, 1, d]
-    else:
-        q = torch.einsum("mbtd,mhde->mbthe", x_q, W_Q)  # [M, B, T, H, dh]
-        scores = torch.einsum("mbqhe,mbkhe->mbhqk", q, k) * scale  # [M, B, H, T, T]
-        causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # [T, T]
-        pattern = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # [M, B, H, T, T]
-        z = torch.einsum("mbhqk,mbkhe->mbqhe", pattern, v)  # [M, B, T, H, dh]
-        attn_out = torch.einsum("mbqhe,mhed->mbqd", z, W_O)  # [M, B, T, d]
-    resid_mid = x_q + attn_out  # [M, B, Tq, d]
-    pre = (
-        torch.einsum("mbqd,mdf->mbqf", resid_mid, params["blocks.0.mlp.W_in"])
-        + params["blocks.0.mlp.b_in"][:, None, None, :]
-    )
-    resid_post = resid_mid + torch.einsum(
-        "mbqf,mfd->mbqd", torch.relu(pre), params["blocks.0.mlp.W_out"]
-    )  # [M, B, Tq, d]
-    W_U = params["unembed.W_U"] if "unembed.W_U" in params else W_E[:, :d_vocab_out].transpose(1, 2)  # [M, d, V_out]
-    return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
 
 
 class _MeanCrossEntropy(torch.autograd.Function):
@@ -422,10 +380,8 @@ def train_batched(
                 tokens, targets = stack.tokens, stack.targets  # [M, n, T]
             else:  # one shared cursor: every model reshuffles at the same steps, each with its own generator
                 if cursor + cfg0.batch_size > stack.orders.shape[1]:
-                    stack.orders = torch.stack([torch.randperm(n, generator=g) for g in stack.gens]).to(
-                        device
-                    )  # [M, n]
-                    cursor = 0
+                    orders = [torch.randperm(n, generator=g) for g in stack.gens]
+                    stack.orders, cursor = torch.stack(orders).to(device), 0  # [M, n]
                 idx = stack.orders[:, cursor : cursor + cfg0.batch_size]  # [M, b]
                 cursor += cfg0.batch_size
                 tokens = stack.tokens.gather(1, idx[..., None].expand(-1, -1, stack.tokens.shape[2]))  # [M, b, T]
