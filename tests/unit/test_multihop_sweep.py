@@ -2,6 +2,7 @@
 data, model and scores, the multi-hop table, and its analysis."""
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,9 +13,12 @@ from georecall.construct import multihop as mc
 from georecall.run import multihop as multihop_sweep
 from georecall.run import runner
 from georecall.sweep import configs as sweeps
+from georecall.sweep import multihop as mh_sweep
 from georecall.sweep import presets, search, tables
 from georecall.tasks import bijection as tasks
 from georecall.train.loop import TrainResult
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -189,13 +193,49 @@ def test_tiny_multihop_sweep_table_and_cache(tmp_path, monkeypatch):
 
 def test_multihop_preset_grids_fit_the_head_count_and_skip_h1_cot():
     lines = [line for e in presets.preset("multihop").experiments for line in e.lines]
-    seen = {(ln.base.n_relations, ln.base.hops, ln.base.data_format) for ln in lines}
-    assert (2, 1, "no_cot") in seen and (2, 1, "cot") not in seen and (3, 3, "no_cot") not in seen
+    seen = {(ln.base.n_subjects, ln.base.n_relations, ln.base.hops, ln.base.data_format) for ln in lines}
+    assert (64, 2, 1, "no_cot") in seen and (64, 2, 1, "cot") not in seen and (64, 3, 3, "no_cot") in seen
+    assert len(seen) == len(lines), "one line per (N, R, h, format)"
     for ln in lines:
         assert all(d % ln.base.n_heads == 0 for d in ln.grid)
         assert ln.lrs == presets.MULTIHOP_LRS and ln.base.max_steps == presets.MULTIHOP_MAX_STEPS
     smoke = next(e for e in presets.preset("smoke").experiments if e.name == "multihop_smoke")
     assert {ln.base.n_subjects for ln in smoke.lines} == {16}
+
+
+def test_multihop_preset_keeps_the_committed_n64_lines_first_and_unchanged():
+    """The committed table's lines (N = 64, R in {2, 3}, h in {1, 2, 3}, not R = 3 at h = 3) come first with the
+    configs, hence cache keys, they were run with; and every committed row is a point of one of them."""
+    lines = presets.preset("multihop").experiments[0].lines
+    committed = presets.multihop_lines(64, (2, 3), (1, 2, 3), skip={(3, 3)}, max_steps=8192, eval_every=128)
+    assert lines[: len(committed)] == committed and len(committed) == 8
+    points = {
+        (c.d_model, c.lr, c.seed, c.key()): c for ln in committed for i in range(len(ln.grid)) for c in ln.configs_at(i)
+    }
+    keyed = {(c.n_subjects, c.n_relations, c.hops, c.data_format, c.d_model, c.lr, c.seed) for c in points.values()}
+    table = tables.load_table("multihop", REPO / "book" / "_data")
+    cols = ["n_subjects", "n_relations", "hops", "data_format", "d_model", "lr", "seed"]
+    rows = {
+        (int(a), int(b), int(c), d, int(e), float(f), int(g))
+        for a, b, c, d, e, f, g in table[cols].itertuples(index=False)
+    }
+    assert rows <= keyed
+
+
+def test_multihop_growth_lines_follow_the_pruning_rule():
+    lines = presets.preset("multihop").experiments[0].lines
+    by = {(ln.base.n_subjects, ln.base.n_relations, ln.base.hops, ln.base.data_format): ln for ln in lines}
+    for N in mh_sweep.MULTIHOP_GROWTH_N:
+        assert (N, 2, 1, "no_cot") in by and (N, 2, 2, "no_cot") in by
+        assert ((N, 2, 3, "no_cot") in by) == (N <= mh_sweep.MULTIHOP_H3_MAX_N)
+        for h in (2, 3):
+            cot = by.get((N, 2, h, "cot"))
+            assert (cot is not None) == (N <= mh_sweep.MULTIHOP_COT_MAX_N[h])
+            if cot is not None:
+                assert cot.seeds == ((0, 1) if N >= mh_sweep.MULTIHOP_FEW_SEEDS_N else (0, 1, 2))
+    assert all(ln.seeds == (0, 1, 2) for ln in lines if ln.base.data_format == "no_cot")
+    assert (64, 3, 3, "cot") in by and (128, 3, 2, "no_cot") not in by
+    assert len(lines) == 24
 
 
 def test_multihop_grid_rounds_to_multiples_of_the_heads():

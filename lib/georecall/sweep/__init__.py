@@ -1,10 +1,10 @@
 """Sweeps, declared and torch-free: run configs (:mod:`.configs`), the threshold search (:mod:`.search`), the named
-presets (:mod:`.presets`, the probing study's points in :mod:`.probing`, the cross-set study's in
-:mod:`.crossset`), the content-addressed cache (:mod:`.cache`, keyed by a config's fields) and the registry of
-committed tables (:mod:`.tables`).
+presets (:mod:`.presets`, the probing study's points in :mod:`.probing`, the cross-set study's in :mod:`.crossset`,
+Chapter 6's lines and held-out-chains points in :mod:`.multihop`), the content-addressed cache (:mod:`.cache`, keyed
+by a config's fields) and the registry of committed tables (:mod:`.tables`).
 """
 
-from . import cache, crossset, presets, probing, tables
+from . import cache, crossset, multihop, presets, probing, tables
 from .configs import (
     COT,
     D_GRID,
@@ -22,6 +22,7 @@ from .configs import (
     RunConfig,
     majority,
 )
+from .multihop import HELD_OUT_FRACTIONS, HeldOutChains, multihop_preset_lines
 from .presets import (
     DJ_CONTROL,
     DJ_NOISY_BATCH,
@@ -74,6 +75,7 @@ __all__ = [
     "cache",
     "presets",
     "crossset",
+    "multihop",
     "probing",
     "tables",
     "RunConfig",
@@ -109,6 +111,9 @@ __all__ = [
     "MULTIHOP_D_BASE",
     "multihop_grid",
     "multihop_lines",
+    "multihop_preset_lines",
+    "HeldOutChains",
+    "HELD_OUT_FRACTIONS",
     "ProbePoint",
     "SOURCES",
     "probing_points",

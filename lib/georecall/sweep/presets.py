@@ -11,9 +11,9 @@ moves away from it as the results demand. Every smoke line is also a book (or di
 subset of the committed points; the smoke preset's multi-hop lines (``multihop_smoke``) are smaller than any
 committed line and check the pipeline.
 
-``multihop``: d* of trained one-layer models on h-hop queries (N = 64), without CoT (h heads) and with CoT (teacher
-forcing, scored by decoding). Each probe trains every seed at lr = 3e-3 first; while the probe's verdict is open, the
-seeds that missed 99% train again at 1e-2 (``search.Line.lrs``), and a seed succeeds when either rate reaches 99%.
+``multihop``: d* of trained one-layer models on h-hop queries, without CoT (h heads) and with CoT (teacher forcing,
+scored by decoding): the committed N = 64 lines, R = 3 at h = 3, and R = 2 along N up to 1024 with the CoT lines
+pruned by cost; the lines, the search rule and the pruning rule are :mod:`georecall.sweep.multihop`'s.
 
 The ``disjoint`` preset (disjoint attribute sets, ``RunConfig(task="disjoint")``): d* lines of learned models in
 the ``[s, r]`` format against R log2 D at S = 256 and against S at D = 8, R = 4; and the frozen-embedding control
@@ -31,9 +31,17 @@ import numpy as np
 
 from ..theory import bijection as theory
 from ..theory import disjoint as disjoint_theory
-from ..theory import multihop as multihop_theory
-from .configs import COT, D_GRID, E1_LRS, N_GRID_FROZEN, NO_COT, Experiment, MultiHopConfig, Preset, RunConfig
+from .configs import D_GRID, E1_LRS, N_GRID_FROZEN, Experiment, Preset, RunConfig
 from .crossset import crossset_points, crossset_smoke_points
+from .multihop import (
+    MULTIHOP_D_BASE,
+    MULTIHOP_LRS,
+    MULTIHOP_MAX_STEPS,
+    MULTIHOP_N,
+    multihop_grid,
+    multihop_lines,
+    multihop_preset_lines,
+)
 from .probing import probing_points, probing_smoke_points
 from .search import Line, Recheck
 
@@ -225,75 +233,19 @@ def _disjoint() -> Preset:
     )
 
 
-# --- multi-hop ---------------------------------------------------------------------------------------------------
-
-MULTIHOP_N = 64
-MULTIHOP_LRS = (3e-3, 1e-2)  # tried in this order (the better one flips near d*): a seed succeeds if either reaches 99%
-MULTIHOP_MAX_STEPS = 8192  # 2^13: near d* at R = 3 some runs need more than 4096 steps
-MULTIHOP_D_BASE = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # d grid; rounded to multiples of the head count
-MULTIHOP_START_BITS = 4.0  # first probe: per-entity bits / 4 (pilot runs stored ~3-4.5 bits per coordinate)
-
-
-def multihop_grid(heads: int, base: Sequence[int] = MULTIHOP_D_BASE) -> tuple[int, ...]:
-    """The d grid of a line whose model has ``heads`` heads: each base value rounded to a multiple of ``heads`` (the
-    heads split d), duplicates dropped.
-
-    >>> multihop_grid(3)
-    (3, 6, 9, 12, 15, 24, 33, 48, 63)
-    """
-    return tuple(sorted({heads * max(1, round(v / heads)) for v in base}))
-
-
-def _multihop_start(N: int, R: int, h: int, fmt: str, grid: Sequence[int]) -> int:
-    """First d probe: the grid value nearest the per-entity bits (R^h log2 N without CoT, R log2 N with it) over
-    MULTIHOP_START_BITS; a prior that saves probes, the search moves away from it as needed."""
-    bits = multihop_theory.per_entity_bits(N, R, h, fmt)
-    guess = max(float(grid[0]), bits / MULTIHOP_START_BITS)
-    return _nearest(grid, guess)
-
-
-def multihop_lines(
-    N: int, Rs: Iterable[int], hs: Iterable[int], *, seeds=(0, 1, 2), lrs=MULTIHOP_LRS, skip=(), **kw
-) -> tuple[Line, ...]:
-    """d* lines for every (R, h, format) except ``skip`` (a set of (R, h) pairs), each probe trying ``lrs`` in turn
-    (the seeds still below the target only, while the verdict is open: ``search.Line.probe_verdict``). At h = 1 the
-    two formats are the same data and the same model (one head, [x, N+r], target at the last position), so h = 1
-    has one line, no_cot."""
-    lines = []
-    for R in Rs:
-        for h in hs:
-            if (R, h) in skip:
-                continue
-            for fmt in (NO_COT,) if h == 1 else (NO_COT, COT):
-                heads = h if fmt == NO_COT else 1
-                grid = multihop_grid(heads)
-                base = MultiHopConfig(
-                    n_subjects=N,
-                    n_relations=R,
-                    hops=h,
-                    data_format=fmt,
-                    n_heads=heads,
-                    d_model=grid[0],
-                    d_mlp=4 * grid[0],
-                    **kw,
-                )
-                start = _multihop_start(N, R, h, fmt, grid)
-                lines.append(Line(base=base, seeds=seeds, lrs=lrs, axis="d_model", grid=grid, start=start))
-    return tuple(lines)
+# --- multi-hop (lines and grid: :mod:`georecall.sweep.multihop`) -----------------------------------------------
 
 
 def _multihop() -> Preset:
     return Preset(
         name="multihop",
-        description="Chapter 6: multi-hop d* at N = 64, R in {2, 3}, h in {1, 2, 3} (not R = 3 at h = 3), both formats",
+        description="Chapter 6: multi-hop d* at N = 64 (R in {2, 3}, h in {1, 2, 3}) and along N to 1024, both formats",
         experiments=(
             Experiment(
                 name="multihop",
                 description="d* of h-hop recall without and with CoT; 3 seeds, lr 3e-3 then 1e-2 if missed, 2^13 steps",
-                # R = 3 at h = 3 (1728 queries, 27 paths) costs more than the rest together on 2 cores
-                lines=multihop_lines(
-                    MULTIHOP_N, (2, 3), (1, 2, 3), skip={(3, 3)}, max_steps=MULTIHOP_MAX_STEPS, eval_every=128
-                ),
+                # the committed N = 64 lines first (unchanged), then R = 3 at h = 3 and R = 2 along N, pruned (CoT)
+                lines=multihop_preset_lines(),
             ),
         ),
     )
