@@ -1,4 +1,5 @@
-"""Reading the ``multihop`` table (Chapter 6): d* per line, accuracy curves against d, and per-step accuracies.
+"""Reading the ``multihop`` table (Chapter 6): d* per line, accuracy curves against d, per-step accuracies, and the
+growth law of d* along N (:func:`growth_fits`, :func:`compare_growth`).
 
 Input: the committed ``multihop`` table (:mod:`georecall.sweep.tables`; one row per trained multi-hop point). The
 success rule is the sweeps': a probe (one d of a line) succeeds when more than ``sweep.MAJORITY`` of its seeds reach
@@ -11,17 +12,27 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
-from .._checks import check_columns
+from .._checks import check_columns, check_float, check_int
 from ..sweep.configs import COT, NO_COT
 from ..theory import DEFAULT_BITS_PER_PARAM
 from ..theory import multihop as multihop_theory
 from .bijection import _boundaries, _success_by_probe, seed_summary  # the sweeps' probe, boundary and seed rules
 
-__all__ = ["MULTIHOP_LINE", "multihop_thresholds", "multihop_curves", "step_accuracies"]
+__all__ = [
+    "MULTIHOP_LINE",
+    "GROWTH_KEY",
+    "multihop_thresholds",
+    "multihop_curves",
+    "step_accuracies",
+    "growth_fits",
+    "compare_growth",
+]
 
 MULTIHOP_LINE = ["data_format", "n_subjects", "n_relations", "hops"]  # one d* line of the multihop table
+GROWTH_KEY = ["data_format", "n_relations", "hops"]  # one growth fit: d* of these lines against log2 N
 
 
 _HINT = "pass the multihop table (load_table('multihop', ...))"
@@ -103,3 +114,114 @@ def step_accuracies(df: pd.DataFrame) -> pd.DataFrame:
     )
     keep = [*MULTIHOP_LINE, "d_model", "lr", "seed", "accuracy", "train_accuracy"]
     return pd.concat([df[keep].reset_index(drop=True), steps], axis=1)
+
+
+# --- the growth law: d* against log2 N ---------------------------------------------------------------------------
+
+
+def growth_fits(
+    thresholds: pd.DataFrame, *, min_points: int = 3, bits_per_param: float = DEFAULT_BITS_PER_PARAM
+) -> pd.DataFrame:
+    """Per (format, R, h): the least-squares line d* = a + b log2 N through the uncensored thresholds (the output of
+    :func:`multihop_thresholds`; a censored d* is only a bound and is left out, counted in ``n_censored``):
+
+        x = log2 N,  b = sum (x - xbar)(d* - dbar) / sum (x - xbar)^2,  a = dbar - b xbar,
+        se(b) = sqrt( RSS / (n - 2) / sum (x - xbar)^2 ),  RSS = sum (d* - a - b x)^2.
+
+    ``slope``/``slope_se`` are NaN with fewer than ``min_points`` (>= 3, so that RSS has a degree of freedom) distinct
+    N. ``bound_slope`` is the per-entity bound's slope in log2 N, R^h / p without CoT and R / p with it (p =
+    ``bits_per_param``): the growth the generic-decoder reading predicts. Nothing is fitted per seed: d* is one
+    majority verdict per line, and the grid's step shows up in the residuals."""
+    check_columns(
+        "thresholds",
+        thresholds,
+        [*MULTIHOP_LINE, "d_star", "censored"],
+        "pass multihop_thresholds(...)",
+        non_empty=True,
+    )
+    check_int("min_points", min_points, 3)
+    check_float("bits_per_param", bits_per_param, 0.0, lo_open=True)
+    rows = []
+    for key, g in thresholds.groupby(GROWTH_KEY, sort=True):
+        rec = dict(zip(GROWTH_KEY, key))
+        censored = g["censored"].fillna("").astype(str) != ""
+        ok = g[~censored]
+        x, y = np.log2(ok["n_subjects"].to_numpy(float)), ok["d_star"].to_numpy(float)
+        n = int(len(np.unique(x)))
+        slope = intercept = se = math.nan
+        if n >= min_points:
+            sxx = float(((x - x.mean()) ** 2).sum())
+            slope = float(((x - x.mean()) * (y - y.mean())).sum() / sxx)
+            intercept = float(y.mean() - slope * x.mean())
+            rss = float(((y - intercept - slope * x) ** 2).sum())
+            se = math.sqrt(rss / (len(x) - 2) / sxx)
+        R, h = int(rec["n_relations"]), int(rec["hops"])
+        per_bit = (R**h if rec["data_format"] == NO_COT else R) / bits_per_param
+        rows.append(
+            {
+                **rec,
+                "n_points": n,
+                "n_censored": int(censored.sum()),
+                "N_min": int(ok["n_subjects"].min()) if len(ok) else -1,
+                "N_max": int(ok["n_subjects"].max()) if len(ok) else -1,
+                "slope": slope,
+                "slope_se": se,
+                "intercept": intercept,
+                "bound_slope": per_bit,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare_growth(fits: pd.DataFrame, *, z: float = 2.0) -> pd.DataFrame:
+    """The slopes of h >= 2 against the h = 1 slope of the same format and R (independent lines, so variances add):
+
+        paths prediction (no CoT, per-entity bits R^h log2 N):  D_paths = b_h - R^(h-1) b_1,
+                                                                 se_paths = sqrt(se_h^2 + R^(2(h-1)) se_1^2)
+        flatness (CoT: R log2 N bits whatever h):                 D_flat = b_h - b_1,  se_flat = sqrt(se_h^2 + se_1^2)
+
+    ``consistent_with_paths`` = |D_paths| <= z se_paths, ``consistent_with_flat`` = |D_flat| <= z se_flat, and
+    ``grows_with_h`` = D_flat > z se_flat; ``z_paths``, ``z_flat`` are D / se. Both tests are reported for both
+    formats: the claim is that no CoT grows with h (consistent with the paths prediction) while CoT stays flat. Rows
+    without a slope on either side (too few points) are left out."""
+    check_columns(
+        "fits", fits, [*GROWTH_KEY, "slope", "slope_se"], "pass growth_fits(multihop_thresholds(...))", non_empty=True
+    )
+    check_float("z", z, 0.0, lo_open=True)
+    rows = []
+    for _, r in fits[fits["hops"] >= 2].iterrows():
+        one = fits[(fits["data_format"] == r["data_format"]) & (fits["n_relations"] == r["n_relations"])]
+        one = one[one["hops"] == 1]
+        if one.empty or not (np.isfinite(r["slope"]) and np.isfinite(one["slope"].iloc[0])):
+            continue
+        b1, se1 = float(one["slope"].iloc[0]), float(one["slope_se"].iloc[0])
+        bh, seh = float(r["slope"]), float(r["slope_se"])
+        ratio_pred = float(r["n_relations"]) ** (int(r["hops"]) - 1)
+        d_paths, se_paths = bh - ratio_pred * b1, math.sqrt(seh**2 + ratio_pred**2 * se1**2)
+        d_flat, se_flat = bh - b1, math.sqrt(seh**2 + se1**2)
+        rows.append(
+            {
+                **{k: r[k] for k in GROWTH_KEY},
+                "slope": bh,
+                "slope_se": seh,
+                "slope_h1": b1,
+                "slope_h1_se": se1,
+                "ratio": bh / b1 if b1 else math.nan,
+                "predicted_ratio": ratio_pred,
+                "z_paths": _z(d_paths, se_paths),
+                "z_flat": _z(d_flat, se_flat),
+                "consistent_with_paths": bool(abs(d_paths) <= z * se_paths),
+                "consistent_with_flat": bool(abs(d_flat) <= z * se_flat),
+                "grows_with_h": bool(d_flat > z * se_flat),
+            }
+        )
+    cols = [*GROWTH_KEY, "slope", "slope_se", "slope_h1", "slope_h1_se", "ratio", "predicted_ratio", "z_paths"]
+    cols += ["z_flat", "consistent_with_paths", "consistent_with_flat", "grows_with_h"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _z(diff: float, se: float) -> float:
+    """diff / se; +-inf for a nonzero diff at se = 0 (an exact fit), 0 for 0 / 0."""
+    if se > 0:
+        return diff / se
+    return 0.0 if diff == 0 else math.copysign(math.inf, diff)

@@ -1,0 +1,84 @@
+"""The growth law of multi-hop d* along N: the least-squares slope in log2 N with its standard error, and the
+comparison of slopes across h (no CoT against the R^h paths prediction, CoT against flatness), on synthetic
+thresholds whose answer is known, including ones the tests must reject."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from georecall.analyse import multihop as mha
+
+NS = (64, 128, 256, 512, 1024)
+
+
+def _thresholds(slopes: dict, *, R=2, noise=0.0, seed=0, censored=()) -> pd.DataFrame:
+    """Synthetic ``multihop_thresholds`` rows: d* = 2 + slopes[(fmt, h)] log2 N (+ noise), for N in NS."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (fmt, h), b in slopes.items():
+        for N in NS:
+            d = 2.0 + b * math.log2(N) + noise * rng.standard_normal()
+            cens = "above" if (fmt, h, N) in censored else ""
+            rows.append(dict(data_format=fmt, n_subjects=N, n_relations=R, hops=h, d_star=d, censored=cens))
+    return pd.DataFrame(rows)
+
+
+def test_the_slope_and_its_standard_error_are_ordinary_least_squares():
+    th = _thresholds({("no_cot", 1): 0.8}, noise=0.3, seed=3)
+    fit = mha.growth_fits(th).iloc[0]
+    x, y = np.log2(th["n_subjects"].to_numpy(float)), th["d_star"].to_numpy()
+    (b, a), cov = np.polyfit(x, y, 1, cov=True)  # covariance scaled by RSS / (n - 2)
+    assert fit["slope"] == pytest.approx(b) and fit["intercept"] == pytest.approx(a)
+    assert fit["slope_se"] == pytest.approx(math.sqrt(cov[0, 0]))
+    assert fit["n_points"] == 5 and (fit["N_min"], fit["N_max"]) == (64, 1024)
+    assert fit["bound_slope"] == pytest.approx(2 / 2.0)  # R^h / p at R = 2, h = 1, p = 2
+
+
+def test_censored_thresholds_are_left_out_and_too_few_points_give_no_slope():
+    th = _thresholds({("cot", 2): 1.0}, censored={("cot", 2, 512), ("cot", 2, 1024)})
+    fit = mha.growth_fits(th).iloc[0]
+    assert fit["n_censored"] == 2 and fit["n_points"] == 3 and fit["N_max"] == 256
+    assert fit["slope"] == pytest.approx(1.0) and fit["slope_se"] == pytest.approx(0.0, abs=1e-9)
+    few = mha.growth_fits(th[th["n_subjects"] <= 128])
+    assert few["n_points"].tolist() == [2] and math.isnan(few["slope"].iloc[0])
+    assert mha.compare_growth(few).empty  # nothing to compare without slopes
+
+
+def test_paths_prediction_for_no_cot_and_flatness_for_cot_are_recognised():
+    """No CoT: slope doubles from h = 1 to h = 2 at R = 2 (R^(h-1)); CoT: the same slope at h = 1 and 2."""
+    th = _thresholds({("no_cot", 1): 1.0, ("no_cot", 2): 2.0, ("cot", 1): 1.0, ("cot", 2): 1.0}, noise=0.05, seed=1)
+    cmp = mha.compare_growth(mha.growth_fits(th)).set_index("data_format")
+    assert cmp.loc["no_cot", "consistent_with_paths"] and cmp.loc["no_cot", "grows_with_h"]
+    assert not cmp.loc["no_cot", "consistent_with_flat"]
+    assert cmp.loc["no_cot", "ratio"] == pytest.approx(2.0, abs=0.15) and cmp.loc["no_cot", "predicted_ratio"] == 2
+    assert cmp.loc["cot", "consistent_with_flat"] and not cmp.loc["cot", "grows_with_h"]
+    assert not cmp.loc["cot", "consistent_with_paths"]
+
+
+def test_the_comparison_fails_when_no_cot_does_not_grow_with_h():
+    """A no-CoT slope flat in h must be rejected by the paths prediction: the test can fail."""
+    th = _thresholds({("no_cot", 1): 1.0, ("no_cot", 2): 1.0, ("no_cot", 3): 1.0}, noise=0.05, seed=2)
+    cmp = mha.compare_growth(mha.growth_fits(th)).set_index("hops")
+    assert not cmp["consistent_with_paths"].any() and not cmp["grows_with_h"].any()
+    assert cmp.loc[3, "predicted_ratio"] == 4 and cmp.loc[3, "z_paths"] < -2
+
+
+def test_noisy_slopes_are_not_over_claimed():
+    """With noise as large as the difference, neither hypothesis is rejected (wide standard errors)."""
+    th = _thresholds({("no_cot", 1): 1.0, ("no_cot", 2): 1.5}, noise=1.5, seed=4)
+    cmp = mha.compare_growth(mha.growth_fits(th)).iloc[0]
+    assert cmp["consistent_with_paths"] and cmp["consistent_with_flat"] and not cmp["grows_with_h"]
+
+
+def test_growth_inputs_are_checked():
+    with pytest.raises(ValueError, match="d_star"):
+        mha.growth_fits(pd.DataFrame({"n_subjects": [64]}))
+    th = _thresholds({("cot", 1): 1.0})
+    with pytest.raises(ValueError, match="min_points"):
+        mha.growth_fits(th, min_points=2)
+    with pytest.raises(ValueError, match="slope"):
+        mha.compare_growth(th)
+    with pytest.raises(ValueError, match="z"):
+        mha.compare_growth(mha.growth_fits(th), z=0)
