@@ -82,3 +82,15 @@ def test_growth_inputs_are_checked():
         mha.compare_growth(th)
     with pytest.raises(ValueError, match="z"):
         mha.compare_growth(mha.growth_fits(th), z=0)
+
+
+def test_bound_crossings_find_the_first_n_at_the_per_entity_bound():
+    th = _thresholds({("no_cot", 2): 1.0, ("cot", 2): 0.5})
+    bound = {"no_cot": 10.0, "cot": 100.0}  # no CoT: d* = 2 + log2 N is 8, 9, 10, 11, 12: at the bound from N = 256
+    th["per_entity_bound_d"] = [bound[f] for f in th["data_format"]]
+    cross = mha.bound_crossings(th).set_index("data_format")
+    assert cross.loc["no_cot", "N_first_at_bound"] == 256 and cross.loc["no_cot", "n_below"] == 2
+    assert not cross.loc["no_cot", "below_at_largest_N"]
+    assert cross.loc["cot", "N_first_at_bound"] == -1 and cross.loc["cot", "below_at_largest_N"]
+    with pytest.raises(ValueError, match="per_entity_bound_d"):
+        mha.bound_crossings(_thresholds({("cot", 2): 0.5}))

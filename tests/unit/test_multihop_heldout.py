@@ -10,7 +10,7 @@ import torch
 from georecall import repro
 from georecall.model import multihop
 from georecall.run import heldout
-from georecall.sweep.multihop import HeldOutChains
+from georecall.sweep.multihop import HeldOutChains, held_out_points
 from georecall.tasks import bijection as tasks
 
 
@@ -61,10 +61,12 @@ def test_training_data_supervises_single_hops_and_omits_held_out_queries():
         (dict(d_model=3), "d_model must be a multiple of n_heads = 2"),
         (dict(n_subjects=1), "n_subjects"),
         (dict(seed=-1), "seed"),
+        (dict(weight_decay=-0.1), "weight_decay"),
+        (dict(early_stop=1), "early_stop"),
     ],
 )
 def test_bad_points_name_the_parameter(kw, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         HeldOutChains(**{**dict(n_subjects=8, n_relations=2, hops=2, d_model=8), **kw})
 
 
@@ -88,3 +90,12 @@ def test_a_tiny_point_scores_only_unseen_queries_and_is_deterministic(fmt):
     assert row["train_fraction"] == 0.5 and row["heldout_accuracy"] == result.heldout_accuracy and "seconds" not in row
     other, _ = heldout.train_held_out(dataclasses.replace(cfg, seed=1))
     assert other.heldout_index != result.heldout_index
+
+
+def test_the_study_grid_and_training_past_memorisation():
+    pts = held_out_points(9, h=2, seeds=(0, 1, 2))
+    assert len(pts) == 12 and {p.train_fraction for p in pts} == {0.5, 0.9}
+    assert {(p.data_format, p.d_model, p.n_heads) for p in pts} == {("no_cot", 8, 2), ("cot", 9, 1)}
+    cfg = HeldOutChains(n_subjects=8, hops=2, d_model=8, lr=1e-2, max_steps=96, eval_every=32, early_stop=False)
+    result, _ = heldout.train_held_out(cfg)
+    assert result.steps == 96, "early_stop=False trains every step past the target"

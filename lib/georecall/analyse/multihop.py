@@ -29,6 +29,7 @@ __all__ = [
     "step_accuracies",
     "growth_fits",
     "compare_growth",
+    "bound_crossings",
 ]
 
 MULTIHOP_LINE = ["data_format", "n_subjects", "n_relations", "hops"]  # one d* line of the multihop table
@@ -218,6 +219,36 @@ def compare_growth(fits: pd.DataFrame, *, z: float = 2.0) -> pd.DataFrame:
     cols = [*GROWTH_KEY, "slope", "slope_se", "slope_h1", "slope_h1_se", "ratio", "predicted_ratio", "z_paths"]
     cols += ["z_flat", "consistent_with_paths", "consistent_with_flat", "grows_with_h"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def bound_crossings(thresholds: pd.DataFrame) -> pd.DataFrame:
+    """Per (format, R, h), where the trained d* meets the per-entity bound (``per_entity_bound_d`` of
+    :func:`multihop_thresholds`): ``n_below`` lines with d* < bound (the trained models beat the bound: other weights
+    hold part of the facts), ``N_first_at_bound`` the smallest N with d* >= bound (-1: below at every N), and
+    ``below_at_largest_N``. A d* censored "above" is a lower bound on the threshold, so it counts as at the bound once
+    it reaches it; one censored "below" counts as below when the bound exceeds it."""
+    check_columns(
+        "thresholds",
+        thresholds,
+        [*MULTIHOP_LINE, "d_star", "per_entity_bound_d"],
+        "pass multihop_thresholds(...)",
+        non_empty=True,
+    )
+    rows = []
+    for key, g in thresholds.groupby(GROWTH_KEY, sort=True):
+        g = g.sort_values("n_subjects")
+        at = g["d_star"].to_numpy(float) >= g["per_entity_bound_d"].to_numpy(float)
+        Ns = g["n_subjects"].to_numpy(int)
+        rows.append(
+            {
+                **dict(zip(GROWTH_KEY, key)),
+                "n_lines": len(g),
+                "n_below": int((~at).sum()),
+                "N_first_at_bound": int(Ns[at].min()) if at.any() else -1,
+                "below_at_largest_N": bool(not at[-1]),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _z(diff: float, se: float) -> float:

@@ -113,10 +113,12 @@ def train_held_out(config: HeldOutChains) -> tuple[HeldOutResult, Transformer]:
     model = Transformer(mcfg).to(repro.default_device(config.device))
     recipe = TrainConfig(
         lr=config.lr,
+        weight_decay=config.weight_decay,
         max_steps=config.max_steps,
         eval_every=config.eval_every,
         target_accuracy=0.99,
         data_seed=config.seed,
+        early_stop=config.early_stop,
     )
     (res,) = train_batched([model], [data], [recipe])
     ev_held = multihop.evaluate_multihop(model, task, h, fmt=fmt, index=held)

@@ -15,6 +15,13 @@ along N at R = 2: h in {1, 2} for N in ``MULTIHOP_GROWTH_N`` = {128, ..., 1024} 
 2; 0.087 s at N = 256, h = 3), so the CoT lines stop at N = ``MULTIHOP_COT_MAX_N[h]`` (512 at h = 2, 128 at h = 3)
 and train ``MULTIHOP_FEW_SEEDS`` (2 seeds; a probe then needs both) at N >= ``MULTIHOP_FEW_SEEDS_N`` = 512. At h = 1
 the formats coincide (one line, no_cot, up to N = 1024), so the CoT h = 1 slope covers every N.
+
+Cost estimate of the 16 new lines (``benchmarks/profile_multihop.py``): each line's model-steps taken as its N = 64
+analogue's in the committed table (38k to 116k per line: a failing probe trains 3 seeds x 8192 steps at each of the
+two rates), times the measured seconds per model-step, gives ~4200 CPU-seconds, ~35 min on 2 cores; one more failing
+probe per line would add ~3400 s (~63 min in all). The CoT lines are ~2/3 of it; the longest line (CoT, h = 2, N =
+512) takes ~16 min on its own. Without the pruning, the CoT line at N = 1024 (h = 2) alone would take ~1.5 hours
+(timings taken while other jobs shared the 2 cores, so somewhat inflated).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_choice, check_float, check_int, check_seed
+from .._checks import check_bool, check_choice, check_float, check_int, check_seed
 from ..theory import multihop as multihop_theory
 from . import cache as cache_mod
 from .configs import COT, DEVICES, MULTIHOP_FORMATS, NO_COT, MultiHopConfig
@@ -47,6 +54,7 @@ __all__ = [
     "multihop_preset_lines",
     "HeldOutChains",
     "HELD_OUT_FRACTIONS",
+    "held_out_points",
 ]
 
 MULTIHOP_N = 64  # the committed lines' N
@@ -156,8 +164,9 @@ class HeldOutChains:
     sequence's own first target; added to the no-CoT sequences, whose final answer stays at the last position).
     Hence ``train_fraction`` must lie in [1/R^(h-1), 1): below it some group would lose every query. ``data_format``
     and the model's heads as in :class:`georecall.sweep.configs.MultiHopConfig` (h heads without CoT, one with it).
-    Training: the sweeps' AdamW recipe at ``lr`` for at most ``max_steps``, stopping at 99% of the training
-    sequences (every targeted position right).
+    Training: the sweeps' AdamW recipe at ``lr`` (decoupled ``weight_decay``) for at most ``max_steps``, stopping at
+    99% of the training sequences (every targeted position right) unless ``early_stop`` is False: then it trains
+    all ``max_steps`` past memorisation, the grokking setting in which composition may appear late.
     """
 
     n_subjects: int = 64
@@ -168,8 +177,10 @@ class HeldOutChains:
     d_mlp: int | None = None  # None: 4 d
     train_fraction: float = 0.5
     lr: float = 3e-3
+    weight_decay: float = 0.0
     max_steps: int = MULTIHOP_MAX_STEPS
     eval_every: int = MULTIHOP_EVAL_EVERY
+    early_stop: bool = True
     seed: int = 0
     device: str = "cpu"
 
@@ -192,6 +203,8 @@ class HeldOutChains:
                 f"train_fraction={self.train_fraction} holds out no query of the N R^h = {self.n_queries}; lower it"
             )
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_float("weight_decay", self.weight_decay, 0.0, 10.0)
+        check_bool("early_stop", self.early_stop)
         check_int("max_steps", self.max_steps, 1, 2**20)
         check_int("eval_every", self.eval_every, 1, 2**20)
         check_seed("seed", self.seed)
@@ -215,3 +228,27 @@ class HeldOutChains:
     def key(self) -> str:
         """The cache key (sha256 of canonical JSON with ``CACHE_VERSION``)."""
         return cache_mod.config_key(self)
+
+
+def held_out_points(
+    d_model: int, *, N: int = MULTIHOP_N, R: int = 2, h: int = 2, seeds=(0, 1, 2), **kw
+) -> tuple[HeldOutChains, ...]:
+    """The study's grid at one width: both formats x ``HELD_OUT_FRACTIONS`` x ``seeds`` (format-major). ``d_model``
+    is rounded to a multiple of h for the no-CoT model's h heads; ``kw`` sets the other fields (e.g. ``early_stop``)."""
+    check_int("d_model", d_model, 1, 2**12)
+    d_no_cot = h * max(1, round(d_model / h))
+    return tuple(
+        HeldOutChains(
+            n_subjects=N,
+            n_relations=R,
+            hops=h,
+            data_format=fmt,
+            d_model=d_no_cot if fmt == NO_COT else d_model,
+            train_fraction=f,
+            seed=s,
+            **kw,
+        )
+        for fmt in MULTIHOP_FORMATS
+        for f in HELD_OUT_FRACTIONS
+        for s in seeds
+    )
