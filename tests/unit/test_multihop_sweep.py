@@ -226,16 +226,13 @@ def test_multihop_growth_lines_follow_the_pruning_rule():
     lines = presets.preset("multihop").experiments[0].lines
     by = {(ln.base.n_subjects, ln.base.n_relations, ln.base.hops, ln.base.data_format): ln for ln in lines}
     for N in mh_sweep.MULTIHOP_GROWTH_N:
-        assert (N, 2, 1, "no_cot") in by and (N, 2, 2, "no_cot") in by
-        assert ((N, 2, 3, "no_cot") in by) == (N <= mh_sweep.MULTIHOP_H3_MAX_N)
-        for h in (2, 3):
-            cot = by.get((N, 2, h, "cot"))
-            assert (cot is not None) == (N <= mh_sweep.MULTIHOP_COT_MAX_N[h])
-            if cot is not None:
-                assert cot.seeds == ((0, 1) if N >= mh_sweep.MULTIHOP_FEW_SEEDS_N else (0, 1, 2))
+        assert (N, 2, 1, "no_cot") in by and (N, 2, 2, "no_cot") in by and (N, 2, 2, "cot") in by
+        assert ((N, 2, 3, "no_cot") in by) == ((N, 2, 3, "cot") in by) == (N <= mh_sweep.MULTIHOP_H3_MAX_N)
+        few = N >= mh_sweep.MULTIHOP_FEW_SEEDS_N
+        assert by[(N, 2, 2, "cot")].seeds == ((0, 1) if few else (0, 1, 2))
     assert all(ln.seeds == (0, 1, 2) for ln in lines if ln.base.data_format == "no_cot")
     assert (64, 3, 3, "cot") in by and (128, 3, 2, "no_cot") not in by
-    assert len(lines) == 24
+    assert len(lines) == 26
 
 
 def test_multihop_grid_rounds_to_multiples_of_the_heads():

@@ -9,19 +9,18 @@ when either rate reaches 99%. The first probe is the grid value nearest the per-
 
 **The preset's lines** (:func:`multihop_preset_lines`): the committed N = 64 lines (R in {2, 3}, h in {1, 2, 3}, not R
 = 3 at h = 3; their configs, hence their cache keys, are unchanged), then R = 3 at h = 3 at N = 64, then the growth
-along N at R = 2: h in {1, 2} for N in ``MULTIHOP_GROWTH_N`` = {128, ..., 1024} and h = 3 for N <= 256. Pruning rule
-(cost, measured on one core per 3-seed stack step): a no-CoT step is the fused hand-written step (0.028 s at N =
-1024, h = 2), a CoT step runs autograd with logits at all 2h positions (0.096 s at N = 512, 0.37 s at N = 1024, h =
-2; 0.087 s at N = 256, h = 3), so the CoT lines stop at N = ``MULTIHOP_COT_MAX_N[h]`` (512 at h = 2, 128 at h = 3)
-and train ``MULTIHOP_FEW_SEEDS`` (2 seeds; a probe then needs both) at N >= ``MULTIHOP_FEW_SEEDS_N`` = 512. At h = 1
-the formats coincide (one line, no_cot, up to N = 1024), so the CoT h = 1 slope covers every N.
+along N at R = 2: h in {1, 2} for N in ``MULTIHOP_GROWTH_N`` = {128, ..., 1024} and h = 3 for N <= 256, both formats
+(at h = 1 they coincide: one line, no_cot). Pruning rule: the CoT lines at N >= ``MULTIHOP_FEW_SEEDS_N`` = 512 train
+``MULTIHOP_FEW_SEEDS`` (2 seeds; a probe then needs both), because a CoT step costs 3.4-4x a no-CoT step there (h
+positions read out, autograd through the rest): on one core a 3-seed stack step takes 0.095 s with CoT and 0.028 s
+without at N = 1024, h = 2 (0.026 s and 0.0064 s at N = 512).
 
 Cost estimate of the 16 new lines (``benchmarks/profile_multihop.py``): each line's model-steps taken as its N = 64
 analogue's in the committed table (38k to 116k per line: a failing probe trains 3 seeds x 8192 steps at each of the
-two rates), times the measured seconds per model-step, gives ~4200 CPU-seconds, ~35 min on 2 cores; one more failing
-probe per line would add ~3400 s (~63 min in all). The CoT lines are ~2/3 of it; the longest line (CoT, h = 2, N =
-512) takes ~16 min on its own. Without the pruning, the CoT line at N = 1024 (h = 2) alone would take ~1.5 hours
-(timings taken while other jobs shared the 2 cores, so somewhat inflated).
+two rates), times the measured seconds per model-step, gives ~5000 CPU-seconds, ~42 min on 2 cores; one more
+failing probe per line would add ~4000 s (~76 min in all). The CoT lines are ~2/3 of it; the longest line (CoT, h =
+2, N = 1024) takes ~16 min on its own (~23 min with 3 seeds). Timings were taken while other jobs shared the 2 cores,
+so they are somewhat inflated.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ __all__ = [
     "MULTIHOP_START_BITS",
     "MULTIHOP_GROWTH_N",
     "MULTIHOP_H3_MAX_N",
-    "MULTIHOP_COT_MAX_N",
     "MULTIHOP_FEW_SEEDS_N",
     "MULTIHOP_FEW_SEEDS",
     "multihop_grid",
@@ -65,7 +63,6 @@ MULTIHOP_START_BITS = 4.0  # first probe: per-entity bits / 4 (pilot runs stored
 MULTIHOP_EVAL_EVERY = 128
 MULTIHOP_GROWTH_N = (64, 128, 256, 512, 1024)  # N of the growth lines (R = 2, h in {1, 2})
 MULTIHOP_H3_MAX_N = 256  # h = 3 (R = 2) lines up to this N
-MULTIHOP_COT_MAX_N = {2: 512, 3: 128}  # CoT lines (R = 2) up to this N per h: the autograd step's cost
 MULTIHOP_FEW_SEEDS_N = 512  # CoT lines at N >= this train MULTIHOP_FEW_SEEDS
 MULTIHOP_FEW_SEEDS = (0, 1)
 
@@ -123,29 +120,25 @@ def multihop_lines(
     return tuple(lines)
 
 
-def _kept(line: Line) -> Line | None:
-    """The pruning rule on one growth line: CoT lines past ``MULTIHOP_COT_MAX_N[h]`` are dropped, CoT lines at N >=
-    ``MULTIHOP_FEW_SEEDS_N`` keep ``MULTIHOP_FEW_SEEDS``; no-CoT lines are kept whole."""
+def _pruned(line: Line) -> Line:
+    """The pruning rule on one growth line: a CoT line at N >= ``MULTIHOP_FEW_SEEDS_N`` keeps ``MULTIHOP_FEW_SEEDS``;
+    every other line is kept whole."""
     b = line.base
-    if b.data_format != COT:
+    if b.data_format != COT or b.n_subjects < MULTIHOP_FEW_SEEDS_N:
         return line
-    if b.n_subjects > MULTIHOP_COT_MAX_N.get(b.hops, 0):
-        return None
-    if b.n_subjects >= MULTIHOP_FEW_SEEDS_N:
-        return Line(base=b, seeds=MULTIHOP_FEW_SEEDS, lrs=line.lrs, axis=line.axis, grid=line.grid, start=line.start)
-    return line
+    return Line(base=b, seeds=MULTIHOP_FEW_SEEDS, lrs=line.lrs, axis=line.axis, grid=line.grid, start=line.start)
 
 
 def multihop_preset_lines() -> tuple[Line, ...]:
     """The ``multihop`` preset's lines, in order: the committed N = 64 lines (unchanged), R = 3 at h = 3 at N = 64,
-    then R = 2 along N (h in {1, 2} to N = 1024, h = 3 to N = 256), pruned by :func:`_kept` (module docstring)."""
+    then R = 2 along N (h in {1, 2} to N = 1024, h = 3 to N = 256), pruned by :func:`_pruned` (module docstring)."""
     kw = dict(max_steps=MULTIHOP_MAX_STEPS, eval_every=MULTIHOP_EVAL_EVERY)
     committed = multihop_lines(MULTIHOP_N, (2, 3), (1, 2, 3), skip={(3, 3)}, **kw)
     r3h3 = multihop_lines(MULTIHOP_N, (3,), (3,), **kw)
     growth = []
     for N in MULTIHOP_GROWTH_N[1:]:
         hs = (1, 2, 3) if N <= MULTIHOP_H3_MAX_N else (1, 2)
-        growth += [k for k in map(_kept, multihop_lines(N, (2,), hs, **kw)) if k is not None]
+        growth += [_pruned(line) for line in multihop_lines(N, (2,), hs, **kw)]
     return committed + r3h3 + tuple(growth)
 
 

@@ -12,8 +12,8 @@ subset of the committed points; the smoke preset's multi-hop lines (``multihop_s
 committed line and check the pipeline.
 
 ``multihop``: d* of trained one-layer models on h-hop queries, without CoT (h heads) and with CoT (teacher forcing,
-scored by decoding): the committed N = 64 lines, R = 3 at h = 3, and R = 2 along N up to 1024 with the CoT lines
-pruned by cost; the lines, the search rule and the pruning rule are :mod:`georecall.sweep.multihop`'s.
+scored by decoding): the committed N = 64 lines, R = 3 at h = 3, and R = 2 along N up to 1024 (2 seeds for the CoT
+lines at N >= 512); the lines, the search rule and the pruning rule are :mod:`georecall.sweep.multihop`'s.
 
 The ``disjoint`` preset (disjoint attribute sets, ``RunConfig(task="disjoint")``): d* lines of learned models in
 the ``[s, r]`` format against R log2 D at S = 256 and against S at D = 8, R = 4; and the frozen-embedding control
@@ -243,8 +243,9 @@ def _multihop() -> Preset:
         experiments=(
             Experiment(
                 name="multihop",
-                description="d* of h-hop recall without and with CoT; 3 seeds, lr 3e-3 then 1e-2 if missed, 2^13 steps",
-                # the committed N = 64 lines first (unchanged), then R = 3 at h = 3 and R = 2 along N, pruned (CoT)
+                description="d* of h-hop recall without and with CoT; 3 seeds (2: CoT at N >= 512), lr 3e-3 then 1e-2 "
+                "if missed, 2^13 steps",
+                # the committed N = 64 lines first (unchanged), then R = 3 at h = 3 and R = 2 along N
                 lines=multihop_preset_lines(),
             ),
         ),

@@ -275,7 +275,7 @@ TABLES: dict[str, TableSpec] = {
         ),
         _sweep(
             "multihop",
-            "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64)",
+            "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64 and along N to 1024)",
             preset="multihop",
             columns=MULTIHOP_COLUMNS,
         ),
