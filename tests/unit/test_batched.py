@@ -6,9 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from georecall.model import multihop
 from georecall.model import transformer as models
 from georecall.tasks import bijection as tasks
-from georecall.train import _fused, batched
+from georecall.train import _fused, _readout, batched
 from georecall.train import loop as train
 
 PARAM_TOL_F64 = 1e-9  # float64: only summation order differs, so trajectories agree to round-off
@@ -23,7 +24,10 @@ def _pair(N, R, d, seeds, *, dtype=torch.float64, data="single_hop", **model_kw)
     ms, datas = [], []
     for s in seeds:
         task = tasks.make_task(N, R, seed=s)
-        fs = task.single_hop() if data == "single_hop" else tasks.noisy_sequences(task, seq_len=6, copies=2, seed=s)
+        if data == "cot":  # targets at two positions: the autograd path with the blocked readout
+            fs = multihop.cot_facts(task, 2)
+        else:
+            fs = task.single_hop() if data == "single_hop" else tasks.noisy_sequences(task, seq_len=6, copies=2, seed=s)
         datas.append(fs)
         ms.append(models.Transformer(models.ModelConfig.for_task(fs, d, init_seed=s, **model_kw)).to(dtype))
     return ms, [copy.deepcopy(m) for m in ms], datas
@@ -49,6 +53,7 @@ CASES = {
     "frozen embeddings": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(freeze_embed=True)),
     "tied embeddings": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(tie_embed=True)),
     "two heads": dict(N=16, R=2, d=8, configs=[FAST, FAST], model_kw=dict(n_heads=2)),
+    "CoT, targets at two positions": dict(N=8, R=2, d=8, configs=[FAST, replace(FAST, lr=3e-3)], data="cot"),
     "noisy T=6 format": dict(N=8, R=2, d=8, configs=[FAST, replace(FAST, lr=3e-3)], data="noisy"),
     "early stop differs per model": dict(
         N=16, R=2, d=8, configs=[replace(FAST, target_accuracy=0.5), FAST, replace(FAST, target_accuracy=1.0)]
@@ -56,8 +61,12 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("blocked", [False, True], ids=["full logits", "blocked readout"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_batched_equals_one_by_one_float64(name):
+def test_batched_equals_one_by_one_float64(name, blocked, monkeypatch):
+    if blocked and CASES[name].get("data") != "cot":
+        pytest.skip("the blocked readout is the autograd path's (targets at several positions)")
+    monkeypatch.setattr(batched, "FULL_LOGITS", 0 if blocked else batched.FULL_LOGITS)
     case = CASES[name]
     seeds = list(range(len(case["configs"])))
     loop, stack, datas = _pair(
@@ -170,6 +179,32 @@ def test_stacked_cross_entropy_and_its_gradient_equal_log_softmax():
     assert torch.allclose(total, nll.sum(dim=(1, 2)), rtol=0, atol=1e-12)
     assert torch.allclose(z1.grad, z2.grad, rtol=0, atol=1e-12)
     assert torch.equal(right, ((logits.argmax(-1) == targets) | ~mask).all(-1))
+
+
+def test_blocked_cross_entropy_equals_the_loss_on_full_logits():
+    """The training step's blocked readout: loss and gradients (resid and W_U) of the full-logits mean CE, with
+    untargeted positions (skipped) and a partly targeted one; blocks smaller than the rows force several blocks."""
+    g = torch.Generator().manual_seed(1)
+    resid = torch.randn(3, 5, 4, 6, generator=g, dtype=torch.float64)
+    W_U = torch.randn(3, 6, 7, generator=g, dtype=torch.float64)
+    targets = torch.randint(0, 7, (3, 5, 4), generator=g)
+    targets[:, :, 0::2] = tasks.IGNORE  # entity positions: never targeted (as CoT)
+    targets[1, 2, 1] = tasks.IGNORE
+    w = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    r1, u1 = resid.clone().requires_grad_(True), W_U.clone().requires_grad_(True)
+    ref = batched._loss_and_correct(torch.einsum("mbqd,mdv->mbqv", r1, u1), targets, correct=False)[0]
+    (ref * w).sum().backward()
+    for block in (_fused.BLOCK_ELEMENTS, 21):
+        orig, _readout.BLOCK_ELEMENTS = _readout.BLOCK_ELEMENTS, block
+        try:
+            r2, u2 = resid.clone().requires_grad_(True), W_U.clone().requires_grad_(True)
+            got = _readout.BlockedCrossEntropy.apply(r2, u2, targets)
+            (got * w).sum().backward()
+        finally:
+            _readout.BLOCK_ELEMENTS = orig
+        assert torch.allclose(got, ref, rtol=0, atol=1e-12)
+        assert torch.allclose(r2.grad, r1.grad, rtol=0, atol=1e-12) and (r2.grad[:, :, 0::2] == 0).all()
+        assert torch.allclose(u2.grad, u1.grad, rtol=0, atol=1e-12)
 
 
 def test_frozen_embeddings_are_gathered_once_per_fixed_batch():

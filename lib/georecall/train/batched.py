@@ -16,10 +16,11 @@ written back and dropped from the stack (the others continue), exactly where ``t
 When every model and data set qualifies (``_fused.supported``: plain one-layer ``Transformer``, no hooks, targets at
 the last position only, i.e. every single-hop and noisy-format run) a step is the hand-written forward and backward
 of ``georecall.train._fused``: logits in cache-sized row blocks whose softmax becomes the gradient in place, keys and
-values never projected position by position. Otherwise (deeper models, sentence data) autograd runs through
-:func:`batched_forward` (``.stacked``, L blocks) with the same mean cross-entropy and a one-buffer backward
-(``_MeanCrossEntropy``). Weights, gradients and AdamW moments live in flat buffers, so AdamW is one handful of
-elementwise passes for the whole stack. Together with
+values never projected position by position. Otherwise (deeper models, sentence data, the multi-hop CoT format)
+autograd runs through :func:`batched_forward` (``.stacked``, L blocks) with the same mean cross-entropy and a
+one-buffer backward (``_MeanCrossEntropy``); beyond ``FULL_LOGITS`` logits per model (CoT at N >= 256) the logits
+are formed in row blocks and only at targeted positions (``._readout``). Weights, gradients and AdamW moments live
+in flat buffers, so AdamW is one handful of elementwise passes for the whole stack. Together with
 ``repro.reuse_freed_memory`` (the sweep workers call it) a step re-faults no fresh pages. Training runs inside
 ``repro.flush_denormals``: trained softmax probabilities fall below 2^-126, where x86 arithmetic is slow.
 ``benchmarks/bench_training.py`` measures it against a naive loop.
@@ -44,8 +45,9 @@ from .._checks import ArgumentTypeError, check_bool
 from ..model.transformer import Transformer, check_model_and_data
 from ..tasks.bijection import IGNORE, FactSet
 from . import _fused
+from ._readout import BlockedCrossEntropy
 from .recipe import BOOK_RECIPE, TrainConfig, TrainResult, non_finite_reason
-from .stacked import batched_forward
+from .stacked import batched_forward, batched_resid
 
 __all__ = ["train_batched", "batched_forward", "stack_params", "SHARED_TRAIN_FIELDS", "EVAL_ELEMENTS"]
 
@@ -54,6 +56,7 @@ EPS = 1e-8
 SHARED_TRAIN_FIELDS = ("max_steps", "full_batch_max", "batch_size", "eval_every")  # must agree across a stack
 EMBED_CACHE = 2**24  # fused step, frozen W_E on a fixed batch: keep W_E[tokens] if it has at most this many floats
 EVAL_ELEMENTS = 2**24  # logits entries per evaluation chunk (M * chunk * V_out), ~64 MB in float32
+FULL_LOGITS = 2**20  # autograd step: full logits up to this many per model (b * Tq * V_out), else the blocked readout
 
 
 def stack_params(models: Sequence[Transformer]) -> dict[str, torch.Tensor]:
@@ -358,9 +361,14 @@ def train_batched(
             _fused_gradient(stack, tokens, targets[:, :, -1], rows, V_out, embedded)
             return
         leaf = stack.flat.detach().requires_grad_(True)
-        logits = batched_forward(stack.params(leaf), tokens, last_only=last_only, d_vocab_out=V_out)
-        mean_loss, _, _ = _loss_and_correct(logits, targets, correct=False)
-        mean_loss.sum().backward()
+        P = stack.params(leaf)
+        resid, W_U = batched_resid(P, tokens, last_only=last_only), _fused.unembedding(P, V_out)  # [M, b, Tq, d]
+        tgt = targets[..., -resid.shape[2] :]
+        if resid.shape[1] * resid.shape[2] * V_out <= FULL_LOGITS:  # per model, so no stack companion changes it
+            loss = _loss_and_correct(torch.einsum("mbqd,mdv->mbqv", resid, W_U), tgt, correct=False)[0]
+        else:
+            loss = BlockedCrossEntropy.apply(resid, W_U, tgt)
+        loss.sum().backward()
         stack.grad = leaf.grad
 
     # fused only where no target sits before the last position (checked once; fresh batches are checked per step)

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-__all__ = ["batched_forward", "n_blocks"]
+__all__ = ["batched_forward", "batched_resid", "n_blocks"]
 
 
 def n_blocks(params: dict[str, torch.Tensor]) -> int:
@@ -70,6 +70,14 @@ def batched_forward(
     all positions, which the next block's attention reads. Without ``unembed.W_U`` in ``params`` the readout is
     tied, W_U = W_E[:d_vocab_out]^T.
     """
+    resid_post = batched_resid(params, tokens, last_only=last_only)  # [M, B, Tq, d]
+    W_E = params["embed.W_E"]  # [M, V, d]
+    W_U = params["unembed.W_U"] if "unembed.W_U" in params else W_E[:, :d_vocab_out].transpose(1, 2)  # [M, d, V_out]
+    return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
+
+
+def batched_resid(params: dict[str, torch.Tensor], tokens: torch.Tensor, *, last_only: bool = False) -> torch.Tensor:
+    """x_L [M, B, Tq, d], the last block's resid_post: :func:`batched_forward` without the readout."""
     L = n_blocks(params)
     M, B, T = tokens.shape
     W_E = params["embed.W_E"]  # [M, V, d]
@@ -77,6 +85,4 @@ def batched_forward(
     x = W_E[m_idx, tokens] + params["pos_embed.W_pos"][:, None, :T, :]  # [M, B, T, d]
     for layer in range(L - 1):
         x = _block(params, layer, x, False)  # [M, B, T, d]
-    resid_post = _block(params, L - 1, x, last_only)  # [M, B, Tq, d]
-    W_U = params["unembed.W_U"] if "unembed.W_U" in params else W_E[:, :d_vocab_out].transpose(1, 2)  # [M, d, V_out]
-    return torch.einsum("mbqd,mdv->mbqv", resid_post, W_U)  # [M, B, Tq, V_out]
+    return _block(params, L - 1, x, last_only)  # [M, B, Tq, d]
