@@ -15,7 +15,7 @@ along N at R = 2: h in {1, 2} for N in ``MULTIHOP_GROWTH_N`` = {128, ..., 1024} 
 positions read out, autograd through the rest): on one core a 3-seed stack step takes 0.095 s with CoT and 0.028 s
 without at N = 1024, h = 2 (0.026 s and 0.0064 s at N = 512).
 
-Cost estimate of the 16 new lines (``benchmarks/profile_multihop.py``): each line's model-steps taken as its N = 64
+Cost estimate of the 18 new lines (``benchmarks/profile_multihop.py``): each line's model-steps taken as its N = 64
 analogue's in the committed table (38k to 116k per line: a failing probe trains 3 seeds x 8192 steps at each of the
 two rates), times the measured seconds per model-step, gives ~5000 CPU-seconds, ~42 min on 2 cores; one more
 failing probe per line would add ~4000 s (~76 min in all). The CoT lines are ~2/3 of it; the longest line (CoT, h =
