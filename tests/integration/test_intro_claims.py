@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from georecall.analyse import bijection as analysis
+from georecall.analyse import crossset
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
 
@@ -28,3 +29,20 @@ def test_the_frozen_facts_per_parameter_quoted_in_the_intro_is_the_chapter_3_fit
     flat = cap[(cap["data_format"] == "single_hop") & (cap["censored"] == "")]
     fpp = analysis.fit_line(flat["params_nonembed"], flat["capacity_facts"], through_origin=True)
     assert f"about {fpp.slope:.2f} facts per attention + MLP parameter" in _intro(), fpp.slope
+
+
+def test_the_crossset_transfer_quoted_in_the_intro_is_the_chapter_5_table():
+    """Chapter 5's cross-set result as the introduction states it: the smallest K (and, at it, the smallest d) at
+    which every seed transfers at least 99% zero-shot, every larger K transferring too, and only encoded networks."""
+    cs = crossset.summarise(pd.read_csv(BOOK / "_data" / "crossset.csv")).query("n_subjects == 256")
+    reach = cs[cs["zs_encoder_min"] >= 0.99]
+    assert len(reach) and (reach["parameterization"] == "encoded").all()
+    first = reach.sort_values(["n_sets", "d_model"]).iloc[0]
+    K, d = int(first["n_sets"]), int(first["d_model"])
+    larger = cs[(cs["parameterization"] == "encoded") & (cs["n_sets"] >= K)]["n_sets"].unique()
+    assert set(larger) <= set(reach["n_sets"]), "a larger K never transfers"
+    intro = _intro()
+    assert f"$K \\ge {K}$ fact sets" in intro and f"from $d = {d}$ at $N=256$" in intro, (K, d)
+    assert (
+        "below 99% for every network with free embedding tables ($K \\le 64$)" in intro and cs.query("parameterization == 'free'")["n_sets"].max() == 64
+    )
