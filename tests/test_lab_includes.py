@@ -65,7 +65,9 @@ def test_citations_read_as_author_year(book):
         r"\[First and Second, 2021, [Jégou *et al.*, 2022](https://example.org/three)\]"
     )
     assert cite_markdown("t:three2022", bib) == r"Jégou *et al.* \[[2022](https://example.org/three)\]"
-    assert Glued(bibliography=bib).cite("t:two2021")._repr_markdown_() == r"First and Second \[2021\]"
+    assert cite_markdown("p:two2021,three2022", bib, markdown=False) == "[First and Second, 2021, Jégou et al., 2022]"
+    said = Glued(bibliography=bib).cite("t:three2022")
+    assert repr(said) == "Jégou et al. [2022]" and said._repr_markdown_() is None  # text/plain: shown inline
 
 
 @pytest.mark.parametrize(

@@ -138,9 +138,11 @@ class Glued:
         return Said(text)
 
     def cite(self, ref: str) -> Said:
-        """A citation, ``"p:key"`` (parenthetical) or ``"t:key"`` (textual), several keys joined by commas, as Markdown
-        that reads as the book's sphinxcontrib-bibtex author-year citation (see :func:`cite_markdown`)."""
-        return Said(cite_markdown(ref, self._bibliography), markdown=True)
+        """A citation, ``"p:key"`` (parenthetical) or ``"t:key"`` (textual), several keys joined by commas, as the
+        plain text of the book's sphinxcontrib-bibtex author-year citation (:func:`cite_markdown` with
+        ``markdown=False``): jupyterlab-myst shows a ``text/plain`` result inline, in the sentence, while a Markdown
+        one becomes a block of its own inside the line."""
+        return Said(cite_markdown(ref, self._bibliography, markdown=False))
 
 
 def _plain(latex: str) -> str:
@@ -158,9 +160,9 @@ def _entries(bibliography: Path) -> dict:
     return parse_file(str(bibliography), bib_format="bibtex").entries
 
 
-def cite_markdown(ref: str, bibliography: str | Path) -> str:
+def cite_markdown(ref: str, bibliography: str | Path, markdown: bool = True) -> str:
     """``"p:k1,k2"`` -> ``\\[[A and B, 2024](url1), [C *et al.*, 2025](url2)\\]``; ``"t:k"`` -> ``C *et al.*
-    \\[[2025](url)\\]``.
+    \\[[2025](url)\\]``; with ``markdown=False`` the same as plain text: ``[A and B, 2024, C et al., 2025]``.
 
     The label is sphinxcontrib-bibtex's author-year one (``bibtex_reference_style: author_year``): the first author's
     last name for one author, "A and B" for two, "A *et al.*" for three or more, then the year; each label links to
@@ -169,6 +171,7 @@ def cite_markdown(ref: str, bibliography: str | Path) -> str:
     if not isinstance(ref, str) or not re.fullmatch(rf"[pt]:{BIB_KEY_PATTERN}(?:,{BIB_KEY_PATTERN})*", ref):
         raise ValueError(f'glued.cite takes "p:key" or "t:key" (keys joined by commas), got {ref!r}')
     kind, _, keys = ref.partition(":")
+    lb, rb = ("\\[", "\\]") if markdown else ("[", "]")  # escaped in Markdown: no link syntax can form
     entries = _entries(Path(bibliography))
     parts = []
     for key in keys.split(","):
@@ -178,11 +181,12 @@ def cite_markdown(ref: str, bibliography: str | Path) -> str:
         names = [_plain(" ".join(person.last_names)) for person in entry.persons.get("author", [])]
         if not names:
             raise ValueError(f"citation key {key!r} has no author in {bibliography}")
-        authors = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} *et al.*"
-        year, url = entry.fields.get("year", ""), entry.fields.get("url", "")
+        et_al = "*et al.*" if markdown else "et al."
+        authors = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} {et_al}"
+        year, url = entry.fields.get("year", ""), entry.fields.get("url", "") if markdown else ""
 
         def link(text: str, url: str = url) -> str:
             return f"[{text}]({url})" if url else text
 
-        parts.append(link(f"{authors}, {year}") if kind == "p" else f"{authors} \\[{link(year)}\\]")
-    return f"\\[{', '.join(parts)}\\]" if kind == "p" else ", ".join(parts)
+        parts.append(link(f"{authors}, {year}") if kind == "p" else f"{authors} {lb}{link(year)}{rb}")
+    return f"{lb}{', '.join(parts)}{rb}" if kind == "p" else ", ".join(parts)

@@ -117,7 +117,7 @@ UNRESOLVED = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Mar
     + '.jp-Notebook .jp-MarkdownCell [title*="Not Found"], .jp-Notebook .jp-MarkdownCell [title*="No Label"]'))
     .map(e => (e.getAttribute('title') || '') + ': ' + e.textContent)"""
 
-MARKDOWN_TEXT = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell .jp-RenderedMarkdown'))
+MARKDOWN_TEXT = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell'))
     .map(e => e.innerText).join('\\n')"""
 
 PROBE_METRICS = ["superposition_r2", "decode_accuracy", "selectivity", "restricted_accuracy", "swap_success"]
@@ -165,7 +165,8 @@ def _check_citations_and_notes(page, chapter: str) -> tuple[int, int]:
     included note is visible. Returns (citations, note lines) checked."""
     unresolved = page.evaluate(UNRESOLVED)
     assert not unresolved, f"{chapter}: unresolved citations or references in JupyterLab: {unresolved}"
-    text = " ".join(page.evaluate(MARKDOWN_TEXT).split())
+    quotes = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})  # MyST's typography
+    text = " ".join(page.evaluate(MARKDOWN_TEXT).translate(quotes).split())
     source = "".join(
         "".join(c["source"])
         for c in json.loads((BOOK_DIR / f"{chapter}.ipynb").read_text())["cells"]
@@ -520,14 +521,22 @@ def _screenshot_prose(page, chapter: str, cell: int) -> None:
 
 
 def _screenshot_note(page, chapter: str) -> None:
-    """The top of the chapter (its included note, with a citation) as ``DIR/lab-<chapter>-note.png``."""
+    """The chapter's included note and its first Markdown cell with a citation (``glued.cite``), each in view, as
+    ``DIR/lab-<chapter>-note.png`` and ``DIR/lab-<chapter>-cite.png``."""
     folder = os.environ.get("GEORECALL_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        target = page.locator(".jp-Notebook .jp-MarkdownCell .admonition").first
-        target.evaluate("e => e.scrollIntoView({block: 'center'})")
-        time.sleep(0.5)
-        page.screenshot(path=f"{folder}/lab-{chapter}-note.png")
+        cited = page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'markdown')
+                .findIndex(c => c.model.sharedModel.getSource().includes('glued.cite('))"""
+        )
+        targets = {"note": page.locator(".jp-Notebook .jp-MarkdownCell", has_text="statements labelled").first}
+        if cited >= 0:
+            targets["cite"] = page.locator(".jp-Notebook .jp-MarkdownCell").nth(cited)
+        for name, target in targets.items():
+            target.evaluate("e => e.scrollIntoView({block: 'center'})")
+            time.sleep(0.5)
+            page.screenshot(path=f"{folder}/lab-{chapter}-{name}.png")
 
 
 def _screenshot(page, chapter: str, panel: int) -> None:
