@@ -28,8 +28,8 @@ LAYERS = [
 ]
 SUBPACKAGES = [p for layer in LAYERS for p in layer]
 # The package root's modules: helpers below every stage (and what each may import; "" is the root), the CLI above.
-TOP = ["__init__", "_checks", "_lazy", "repro", "prose", "__main__"]
-HELPERS = {"": [], "_checks": [], "_lazy": [], "repro": ["_checks"], "prose": []}
+TOP = ["__init__", "_checks", "_lazy", "repro", "prose", "lab_includes", "__main__"]
+HELPERS = {"": [], "_checks": [], "_lazy": [], "repro": ["_checks"], "prose": [], "lab_includes": ["prose"]}
 # Importable without torch: the whole stage (its face and every module), and these modules of other stages.
 TORCH_FREE_STAGES = ["theory", "sweep", "analyse", "plot"]
 TORCH_FREE_MODULES = ["run.scheduler", "train.recipe"]

@@ -2,7 +2,9 @@
 
 - no chapter or page cites a number with myst-nb's ``{glue:...}`` roles (JupyterLab cannot render them);
 - every ``{eval}`...``` expression has the one form ``glued["key"]`` / ``glued["key:spec"]``
-  (georecall.prose.EXPRESSION_PATTERN), the form the book's ``glued_eval`` extension reads;
+  (georecall.prose.EXPRESSION_PATTERN), or is a citation ``glued.cite("p:key")`` (georecall.prose.CITE_PATTERN), the
+  forms the book's ``glued_eval`` extension reads; a citation comes after the code cell that makes ``glued``, and no
+  chapter uses a ``{cite:...}`` role (jupyterlab-myst cannot read the BibTeX file: it shows "Citation Not Found");
 - every cited key is glued, with a literal key (or an f-string pattern), in a code cell ABOVE the first Markdown
   cell that cites it: Run All in JupyterLab evaluates a Markdown cell's expressions when it reaches the cell.
 """
@@ -18,13 +20,14 @@ import pytest
 import yaml
 from book_toc import toc_files
 
-from georecall.prose import EXPRESSION_PATTERN, KEY_PATTERN
+from georecall.prose import CITE_PATTERN, EXPRESSION_PATTERN, KEY_PATTERN
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = [f for f in toc_files(BOOK) if (BOOK / f"{f}.ipynb").is_file()]
 PAGES = [f for f in toc_files(BOOK) if (BOOK / f"{f}.md").is_file()]
 EVAL_ROLE = re.compile(r"\{eval\}`([^`]*)`")
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`")
+CITE_ROLE = re.compile(r"\{cite(?::\w+)?\}`")
 
 
 def _source(cell: dict) -> str:
@@ -57,10 +60,11 @@ def glued_keys(code: str) -> tuple[list[str], list[int]]:
 def citation_problems(cells: list[dict]) -> list[str]:
     """Every expression that is not of the admitted form, cites a key no code cell above glues, or uses a glue
     role; and every glue call with a computed key. Empty when the chapter reads in order."""
-    problems, known = [], []
+    problems, known, made = [], [], False
     for i, cell in enumerate(cells):
         src = _source(cell)
         if cell["cell_type"] == "code":
+            made = made or re.search(r"^glued = Glued\(", src, re.M) is not None
             patterns, bad = glued_keys(src)
             known += patterns
             problems += [f"cell {i} line {n}: glue() key is not a literal or an f-string" for n in bad]
@@ -69,7 +73,13 @@ def citation_problems(cells: list[dict]) -> list[str]:
             continue
         if GLUE_ROLE.search(src):
             problems.append(f"cell {i}: a {{glue:...}} role (JupyterLab cannot render it; use {{eval}})")
+        if CITE_ROLE.search(src):
+            problems.append(f'cell {i}: a {{cite:...}} role (JupyterLab cannot resolve it; use glued.cite("p:key"))')
         for expr in EVAL_ROLE.findall(src):
+            if re.match(CITE_PATTERN, expr):
+                if not made:
+                    problems.append(f"cell {i}: {{eval}}`{expr}` before any code cell above makes glued = Glued()")
+                continue
             if not re.match(EXPRESSION_PATTERN, expr):
                 problems.append(f'cell {i}: {{eval}}`{expr}` is not of the form glued["key"] / glued["key:spec"]')
                 continue
@@ -123,3 +133,7 @@ def test_the_order_check_finds_a_number_cited_too_early():
     assert "computed key" not in citation_problems([_code("glue(name, 1)")])[0]
     assert "not a literal" in citation_problems([_code("glue(name, 1)")])[0]
     assert "role" in citation_problems([_code('glue("a", 1)'), _md("{glue:text}`a`")])[0]
+    cite = '{eval}`glued.cite("p:k1,k2")`'
+    assert citation_problems([_code("glued = Glued()"), _md(cite)]) == []
+    assert "before any code cell" in citation_problems([_md(cite), _code("glued = Glued()")])[0]
+    assert "{cite:...} role" in citation_problems([_code("glued = Glued()"), _md("{cite:p}`k1`")])[0]

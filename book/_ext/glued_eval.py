@@ -8,7 +8,11 @@ chapter's end) would run late or never. The book keeps executing every notebook 
 force``, ``raise_on_error``), ``Glued.glue`` also glues each value with ``myst_nb.glue``, and this role replaces
 myst-nb's ``eval`` role: it admits exactly the form ``georecall.prose.EXPRESSION_PATTERN`` and hands ``key:spec`` to
 myst-nb's ``{glue:text}`` role (``key:myst`` to ``{glue:md}`` for a glued Markdown object), so the page shows what
-the glue roles showed, formatted by myst-nb itself. Anything else is a warning, which fails the ``-W`` build.
+the glue roles showed, formatted by myst-nb itself. A citation, ``{eval}`glued.cite("p:key")``` (or ``"t:key"``,
+keys joined by commas; ``georecall.prose.CITE_PATTERN``), goes to sphinxcontrib-bibtex's ``{cite:p}`` / ``{cite:t}``
+role with those keys, so the page shows and links the citation as that role does (jupyterlab-myst cannot read a
+BibTeX file: in JupyterLab the kernel formats it, ``Glued.cite``). Anything else is a warning, which fails the ``-W``
+build.
 """
 
 from __future__ import annotations
@@ -21,16 +25,20 @@ from myst_nb.ext.glue.utils import retrieve_glue_data
 from myst_nb.ext.utils import RoleBase
 from sphinx.application import Sphinx
 
-from georecall.prose import EXPRESSION_PATTERN
+from georecall.prose import CITE_PATTERN, EXPRESSION_PATTERN
 
 
 class GluedEvalRole(RoleBase):
     """``{eval}`glued["key"]``` / ``{eval}`glued["key:spec"]``` as ``{glue:text}`key:spec```."""
 
     def run(self):
+        if re.match(CITE_PATTERN, self.text):
+            kind, _, keys = self.text[len('glued.cite("') : -len('")')].partition(":")
+            role = self.document.settings.env.get_domain("cite").role(kind)
+            return role(f"cite:{kind}", self.rawtext, keys, self.lineno, self.inliner, {}, [])
         match = re.match(EXPRESSION_PATTERN, self.text)
         if not match:
-            msg = f'{{eval}}`{self.text}`: the book reads only glued["key"] or glued["key:spec"]'
+            msg = f'{{eval}}`{self.text}`: the book reads only glued["key"], glued["key:spec"] or glued.cite("p:key")'
             return [], [create_warning(msg, self.document, self.line, subtype="eval")]
         ref = self.text[len('glued["') : -len('"]')]
         key, _, spec = ref.partition(":")

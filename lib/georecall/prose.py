@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from ast import literal_eval
+from pathlib import Path
 
 from IPython.core.formatters import format_display_data
 
@@ -24,13 +25,17 @@ try:
 except ImportError:  # Colab, or a plain install: only the kernel-side record
     _nb_glue = None
 
-__all__ = ["Glued", "Said", "KEY_PATTERN", "EXPRESSION_PATTERN"]
+__all__ = ["Glued", "Said", "KEY_PATTERN", "EXPRESSION_PATTERN", "CITE_PATTERN", "cite_markdown"]
 
 KEY_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 # A format spec as the chapters write them: digits, comma and point, then at most one type letter or %.
 _SPEC = r"[0-9,.]*[A-Za-z%]?"
 # The one expression form the prose uses; the book's `glued_eval` extension reads exactly this form.
 EXPRESSION_PATTERN = rf'^glued\["{KEY_PATTERN}(?::{_SPEC})?"\]$'
+# A citation as the chapters write it: {eval}`glued.cite("p:key")` or "t:key1,key2" (BibTeX keys of the book's
+# references.bib); the book's `glued_eval` extension hands it to sphinxcontrib-bibtex's {cite:p} / {cite:t} role.
+BIB_KEY_PATTERN = r"[A-Za-z0-9_:.+-]+"
+CITE_PATTERN = rf'^glued\.cite\("[pt]:{BIB_KEY_PATTERN}(?:,{BIB_KEY_PATTERN})*"\)$'
 _QUOTED = re.compile(r"^([\"']).*\1$", re.S)
 _FLOAT_TYPES = set("eEfFgGn%")
 _INT_TYPES = set("bcdoxX")
@@ -88,8 +93,9 @@ class Glued:
     """A chapter's named values. ``glue(key, value)`` records one; ``glued["key"]`` or ``glued["key:spec"]`` is the
     :class:`Said` the prose shows (the formatting rule is in the module docstring)."""
 
-    def __init__(self):
+    def __init__(self, bibliography: str | Path = "references.bib"):
         self._bundles: dict[str, dict] = {}
+        self._bibliography = Path(bibliography)  # read on the first citation, relative to the kernel's folder
 
     def glue(self, key: str, value) -> None:
         """Record ``value`` under ``key`` (a Python identifier, recorded once per chapter) as its IPython display
@@ -130,3 +136,57 @@ class Glued:
         if _QUOTED.match(text):
             raise ValueError(f"{key!r} shows as {text!r}: text in matching quotes would lose them when rendered")
         return Said(text)
+
+    def cite(self, ref: str) -> Said:
+        """A citation, ``"p:key"`` (parenthetical) or ``"t:key"`` (textual), several keys joined by commas, as the
+        plain text of the book's sphinxcontrib-bibtex author-year citation (:func:`cite_markdown` with
+        ``markdown=False``): jupyterlab-myst shows a ``text/plain`` result inline, in the sentence, while a Markdown
+        one becomes a block of its own inside the line."""
+        return Said(cite_markdown(ref, self._bibliography, markdown=False))
+
+
+def _plain(latex: str) -> str:
+    """BibTeX field text without LaTeX markup (``J{\\'e}gou`` -> ``Jégou``)."""
+    from pybtex.richtext import Text  # only when a chapter cites: pybtex comes with the book extra
+
+    return str(Text.from_latex(latex).render_as("text"))
+
+
+def _entries(bibliography: Path) -> dict:
+    if not bibliography.is_file():
+        raise ValueError(f"bibliography must be an existing .bib file, got {str(bibliography)!r}")
+    from pybtex.database import parse_file  # a dependency of sphinxcontrib-bibtex, which the book uses
+
+    return parse_file(str(bibliography), bib_format="bibtex").entries
+
+
+def cite_markdown(ref: str, bibliography: str | Path, markdown: bool = True) -> str:
+    """``"p:k1,k2"`` -> ``\\[[A and B, 2024](url1), [C *et al.*, 2025](url2)\\]``; ``"t:k"`` -> ``C *et al.*
+    \\[[2025](url)\\]``; with ``markdown=False`` the same as plain text: ``[A and B, 2024, C et al., 2025]``.
+
+    The label is sphinxcontrib-bibtex's author-year one (``bibtex_reference_style: author_year``): the first author's
+    last name for one author, "A and B" for two, "A *et al.*" for three or more, then the year; each label links to
+    the entry's ``url`` (the book links to its bibliography page, which JupyterLab cannot render).
+    """
+    if not isinstance(ref, str) or not re.fullmatch(rf"[pt]:{BIB_KEY_PATTERN}(?:,{BIB_KEY_PATTERN})*", ref):
+        raise ValueError(f'glued.cite takes "p:key" or "t:key" (keys joined by commas), got {ref!r}')
+    kind, _, keys = ref.partition(":")
+    lb, rb = ("\\[", "\\]") if markdown else ("[", "]")  # escaped in Markdown: no link syntax can form
+    entries = _entries(Path(bibliography))
+    parts = []
+    for key in keys.split(","):
+        if key not in entries:
+            raise ValueError(f"citation key {key!r} is not in {bibliography}")
+        entry = entries[key]
+        names = [_plain(" ".join(person.last_names)) for person in entry.persons.get("author", [])]
+        if not names:
+            raise ValueError(f"citation key {key!r} has no author in {bibliography}")
+        et_al = "*et al.*" if markdown else "et al."
+        authors = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} {et_al}"
+        year, url = entry.fields.get("year", ""), entry.fields.get("url", "") if markdown else ""
+
+        def link(text: str, url: str = url) -> str:
+            return f"[{text}]({url})" if url else text
+
+        parts.append(link(f"{authors}, {year}") if kind == "p" else f"{authors} {lb}{link(year)}{rb}")
+    return f"{lb}{', '.join(parts)}{rb}" if kind == "p" else ", ".join(parts)

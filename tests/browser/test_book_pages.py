@@ -254,3 +254,29 @@ def test_opens_from_disk(open_page, page_name):
     page.wait_for_timeout(SETTLE_MS)
     print(f"file:// {page_name}: {log.counts()}")
     assert not log.problems(), f"file:// {page_name}:\n" + "\n".join(log.problems())
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS or [NO_PAGES])
+def test_chapter_citations_are_bibtex_citations(chapter):
+    """Every citation of a chapter (``{eval}`glued.cite(...)``` in its cells, ``{cite:...}`` in the notes it includes)
+    is on its built page as sphinxcontrib-bibtex writes one: a ``bibtex-citation`` span whose links go to the
+    bibliography page, one link per cited key; and the included note is there, once."""
+    import re
+
+    from conftest import missing
+
+    page = HTML_DIR / f"{chapter}.html"
+    if chapter == NO_PAGES or not page.is_file():
+        missing(f"no built page {page} (run make book)")
+    cells = json.loads((BOOK_DIR / f"{chapter}.ipynb").read_text())["cells"]
+    source = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    notes = "".join((BOOK_DIR / p).read_text() for p in re.findall(r"```\{include\} (\S+)", source))
+    keys = [k for ref in re.findall(r'\{eval\}`glued\.cite\("[pt]:([^"]+)"\)`', source) for k in ref.split(",")]
+    keys += [k for ref in re.findall(r"\{cite:[pt]\}`([^`]+)`", notes) for k in ref.split(",")]
+    html = page.read_text()
+    spans = re.findall(r'<span class="bibtex-citation"[^>]*>(.*?)</span>', html, re.S)
+    links = [a for s in spans for a in re.findall(r'href="bibliography\.html#[^"]+"', s)]
+    assert keys, f"{chapter}: cites nothing"
+    assert len(links) == len(keys), f"{chapter}: {len(keys)} cited keys, {len(links)} bibliography links on the page"
+    assert "glued.cite" not in html and "Citation Not Found" not in html
+    assert html.count("statements labelled") == 3 * len(re.findall(r"```\{include\}", source)), chapter

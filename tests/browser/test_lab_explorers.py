@@ -9,7 +9,10 @@ output, an unexecuted cell, a console error, a panel whose figure is not below i
 (multi-hop) a live figure whose log axis range is not finite or does not fit its data. After Run All, every inline
 expression of the prose ({eval}`glued["key:spec"]`, georecall.prose) must show a value: jupyterlab-myst evaluated it
 in the kernel (no error, none left unexecuted, which it shows as the bare expression), and one number per chapter
-must read as the book prints it (myst-nb's formatting of the value, computed here from the committed tables).
+must read as the book prints it (myst-nb's formatting of the value, computed here from the committed tables). No
+citation may show jupyterlab-myst's unresolved marker ("Citation Not Found"), every citation the chapter makes must
+read with its author-year label, and the text of every note the chapter includes (```{include}``, shown in Lab by its
+twin cell, georecall.lab_includes) must be visible.
 
 Each chapter's Run All time and each control's redraw time are printed (``pytest -s``) and, with
 ``GEORECALL_SCREENSHOTS=DIR``, every panel is saved as ``DIR/lab-<chapter>-<n>.png``.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -35,6 +39,7 @@ from conftest import PageLog, missing
 from myst_nb.core.variables import format_plain_text
 
 from georecall import analyse
+from georecall.prose import cite_markdown
 
 pytestmark = pytest.mark.browser
 
@@ -106,6 +111,15 @@ INLINE_EXPRESSIONS = """() => window.jupyterapp.shell.currentWidget.content.widg
         text: c.node.innerText}))"""
 
 
+# jupyterlab-myst's marker for a role it cannot resolve: a yellow span whose title says why ("Citation Not Found",
+# "Citation Has No Label", ...); and the visible text of the rendered Markdown cells.
+UNRESOLVED = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell .text-yellow-600, '
+    + '.jp-Notebook .jp-MarkdownCell [title*="Not Found"], .jp-Notebook .jp-MarkdownCell [title*="No Label"]'))
+    .map(e => (e.getAttribute('title') || '') + ': ' + e.textContent)"""
+
+MARKDOWN_TEXT = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell'))
+    .map(e => e.innerText).join('\\n')"""
+
 PROBE_METRICS = ["superposition_r2", "decode_accuracy", "selectivity", "restricted_accuracy", "swap_success"]
 
 
@@ -138,6 +152,38 @@ def _book_number(chapter: str) -> tuple[str, str]:
         grid = ds[ds["S"] == 256]
         return 'glued["dstar_max"]', format_plain_text(repr(int(grid["d_star"].max())), "s")
     return "", ""  # chapters whose numbers come from models trained on the page: the check above covers them
+
+
+def _plain(markdown: str) -> str:
+    """The words of a line of Markdown as a reader sees them: no emphasis marks, link targets, escapes or list marks."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown.replace("\\[", "[").replace("\\]", "]"))
+    return re.sub(r"^\s*[-*] ", "", text.replace("**", "").replace("*", "")).strip()
+
+
+def _check_citations_and_notes(page, chapter: str) -> tuple[int, int]:
+    """No unresolved citation marker; every citation reads as its author-year label; every line of prose of every
+    included note is visible. Returns (citations, note lines) checked."""
+    unresolved = page.evaluate(UNRESOLVED)
+    assert not unresolved, f"{chapter}: unresolved citations or references in JupyterLab: {unresolved}"
+    quotes = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})  # MyST's typography
+    text = " ".join(page.evaluate(MARKDOWN_TEXT).translate(quotes).split())
+    source = "".join(
+        "".join(c["source"])
+        for c in json.loads((BOOK_DIR / f"{chapter}.ipynb").read_text())["cells"]
+        if c["cell_type"] == "markdown"
+    )
+    notes = [(BOOK_DIR / path).read_text() for path in re.findall(r"```\{include\} (\S+)", source)]
+    refs = re.findall(r'\{eval\}`glued\.cite\("([pt]:[^"]+)"\)`', source)
+    refs += [f"{k}:{keys}" for k, keys in re.findall(r"\{cite:([pt])\}`([^`]+)`", source + "".join(notes))]
+    for ref in refs:
+        label = " ".join(_plain(cite_markdown(ref, BOOK_DIR / "references.bib")).split())
+        assert label in text, f"{chapter}: the citation {ref} does not read {label!r} in JupyterLab"
+    lines = [line for note in notes for line in note.splitlines() if line.strip() and not line.startswith(":")]
+    for line in lines:
+        for part in re.split(r"\{(?:cite:[pt]|ref)\}`[^`]*`", _plain(line)):
+            part = " ".join(part.split())
+            assert part in text, f"{chapter}: the included note's text {part!r} is not visible in JupyterLab"
+    return len(refs), len(lines)
 
 
 def _check_inline_expressions(page, chapter: str) -> tuple[int, int]:
@@ -418,9 +464,14 @@ def test_every_control_redraws_its_panel_in_jupyterlab(chapter, lab, lab_page):
         assert not errors, f"{chapter}: error output:\n" + "\n---\n".join(errors)
         n_expressions, first = _check_inline_expressions(page, chapter)
         _screenshot_prose(page, chapter, first)
+        n_citations, n_note_lines = _check_citations_and_notes(page, chapter)
+        _screenshot_note(page, chapter)
         n_panels = page.locator(".georecall-explorer").count()
         assert n_panels >= 1, f"{chapter}: no live panel rendered after Run All"
-        print(f"\n{chapter}: Run All {ran_s:.1f} s, {n_expressions} inline expressions shown, {n_panels} panel(s)")
+        print(
+            f"\n{chapter}: Run All {ran_s:.1f} s, {n_expressions} inline expressions shown, {n_citations} citations and"
+            f" {n_note_lines} lines of included notes read, {n_panels} panel(s)"
+        )
         for panel in range(n_panels):
             state = _wait(lambda p=panel: page.evaluate(FIGURE_STATE, p), 30, f"panel {panel}'s first figure")
             assert state["below"], f"{chapter}: panel {panel}'s figure is not below its controls"
@@ -467,6 +518,25 @@ def _screenshot_prose(page, chapter: str, cell: int) -> None:
         target.evaluate("e => e.scrollIntoView({block: 'start'})")
         time.sleep(0.5)
         page.screenshot(path=f"{folder}/lab-{chapter}-prose.png")
+
+
+def _screenshot_note(page, chapter: str) -> None:
+    """The chapter's included note and its first Markdown cell with a citation (``glued.cite``), each in view, as
+    ``DIR/lab-<chapter>-note.png`` and ``DIR/lab-<chapter>-cite.png``."""
+    folder = os.environ.get("GEORECALL_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        cited = page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'markdown')
+                .findIndex(c => c.model.sharedModel.getSource().includes('glued.cite('))"""
+        )
+        targets = {"note": page.locator(".jp-Notebook .jp-MarkdownCell", has_text="statements labelled").first}
+        if cited >= 0:
+            targets["cite"] = page.locator(".jp-Notebook .jp-MarkdownCell").nth(cited)
+        for name, target in targets.items():
+            target.evaluate("e => e.scrollIntoView({block: 'center'})")
+            time.sleep(0.5)
+            page.screenshot(path=f"{folder}/lab-{chapter}-{name}.png")
 
 
 def _screenshot(page, chapter: str, panel: int) -> None:
