@@ -54,14 +54,16 @@ def plot_phase_diagram(
             y=y,
             text=text,
             texttemplate="%{text}",
+            textfont=dict(size=11),
             colorscale="Blues",
             zmin=0,
             zmax=1,
-            colorbar=dict(title=dict(text="zero-shot<br>accuracy", side="top"), len=0.9, thickness=12),
+            showscale=False,  # every cell is labelled; a colour bar would crowd a phone screen
             hovertemplate="K = %{x}, d = %{y}: %{z:.1%}<extra></extra>",
             name=label,
         )
-        steps.append(SliderStep(label=param.replace("_", " "), traces=[trace], title=f"{title}: {label}"))
+        name = param.replace("_", " ")
+        steps.append(SliderStep(label=name, traces=[trace], title=f"{title}: {name}"))
     if not steps:
         raise ValueError(f"summary has none of the parameterizations {list(labels)}")
     layout = dict(
@@ -92,18 +94,18 @@ def plot_transfer_threshold(single, cross, *, title: str) -> go.Figure:
         )
     )
     x_end = float(max(single["R_log2_N"].max(), cross["R_log2_N"].max()))
-    colors = (BLUE, VERMILLION, GREY)
+    styles = ((BLUE, "diamond", 11), (VERMILLION, "diamond-open", 15), (GREY, "square-open", 13))
     for i, (label, g) in enumerate(cross.groupby("label", sort=False)):
         reached = g[g["censored"] != "above"]
         above = g[g["censored"] == "above"]
-        color = colors[i % len(colors)]
+        color, symbol, size = styles[i % len(styles)]
         fig.add_trace(
             go.Scatter(
                 x=reached["R_log2_N"],
                 y=reached["d_threshold"],
                 mode="markers+lines",
                 name=f"zero-shot ≥ 99%: {label}",
-                marker=dict(color=color, size=11, symbol="diamond"),
+                marker=dict(color=color, size=size, symbol=symbol, line=dict(width=2, color=color)),
                 line=dict(color=color, width=1),
                 hovertemplate="R·log₂N=%{x:.0f}: smallest d = %{y}<extra></extra>",
             )

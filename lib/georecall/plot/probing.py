@@ -175,7 +175,10 @@ def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) ->
     for name, frame in pictures:
         if not hasattr(frame, "to_numpy") or 0 in frame.shape:
             raise ValueError(f"pictures[{name!r}] must be a non-empty gate_picture frame [R, m], got {frame!r:.80}")
-    fig = make_subplots(rows=len(pictures), cols=1, subplot_titles=[n for n, _ in pictures], vertical_spacing=0.22)
+    rows = len(pictures)
+    # the gap holds the next panel's title and this panel's x ticks (~60 px): a share of the total height
+    gap = 0.22 if rows <= 2 else 0.3 / (rows - 1)
+    fig = make_subplots(rows=rows, cols=1, subplot_titles=[n for n, _ in pictures], vertical_spacing=gap)
     for i, (_, frame) in enumerate(pictures):
         fig.add_trace(
             go.Heatmap(
@@ -186,7 +189,7 @@ def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) ->
                 zmin=0,
                 zmax=1,
                 showscale=i == 0,
-                colorbar=dict(title=dict(text="share of<br>unit's peak", side="top"), len=0.9, thickness=12),
+                colorbar=dict(title=dict(text="share<br>of peak", side="top"), len=0.9, thickness=8),
                 hovertemplate="unit %{x}, relation %{y}: %{z:.2f}<extra></extra>",
             ),
             row=i + 1,
@@ -194,7 +197,9 @@ def plot_gate_pictures(pictures: Sequence[tuple[str, object]], *, title: str) ->
         )
     fig.update_xaxes(title_text="hidden units (sorted by preferred relation)", row=len(pictures), col=1)
     fig.update_layout(title=wrap(title))
-    return legend_below(fig, plot_px=170 * len(pictures))
+    legend_below(fig, plot_px=170 * len(pictures), extra_bottom_px=20)  # the last x title sits below its ticks
+    top = fig.layout.margin.t + 22  # room for the first panel's own title under the figure title
+    return fig.update_layout(margin=dict(t=top), height=fig.layout.height + 22)
 
 
 def plot_where_facts(df, *, title: str) -> go.Figure:
