@@ -33,14 +33,18 @@ LIVE_BARS = {
 }
 
 
-def crossset_view(N: int, R: int, d: int, K: str, parameterization: str, *, steps: int = 800, seed: int = 0):
-    """Train a :class:`~georecall.model.crossset.CrossSetModel` (N, R, d, K = ``K_OPTIONS[K]``, AdamW lr 1e-2, 16
-    sets a step, ``steps`` steps) and draw its training accuracy beside its zero-shot accuracy on a fresh draw and
-    the controls (:func:`georecall.probe.crossset.zero_shot`)."""
+def crossset_view(
+    N: int, R: int, d: int, K: str, parameterization: str, *, steps: int = 400, sets_per_step: int = 8, seed: int = 0
+):
+    """Train a :class:`~georecall.model.crossset.CrossSetModel` (N, R, d, K = ``K_OPTIONS[K]``, AdamW lr 1e-2,
+    ``sets_per_step`` sets a step for ``steps`` steps: a tenth of the study's set-steps, so a redraw takes seconds) and
+    draw its training accuracy beside its zero-shot accuracy on a fresh draw and the controls
+    (:func:`georecall.probe.crossset.zero_shot`)."""
     check_int("N", N, 4, 1024)
     check_int("R", R, 1, 16)
     check_int("d", d, 2, 256)
     check_int("steps", steps, 1, 100_000)
+    check_int("sets_per_step", sets_per_step, 1, 64)
     check_choice("K", K, tuple(K_OPTIONS))
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     n_sets = K_OPTIONS[K]
@@ -49,12 +53,15 @@ def crossset_view(N: int, R: int, d: int, K: str, parameterization: str, *, step
     with repro.torch_threads(1):
         cfg = CrossSetConfig(
             n_subjects=N, n_relations=R, d_model=d, n_sets=n_sets, parameterization=parameterization, steps=steps,
-            eval_every=steps, seed=seed, init_seed=seed, data_seed=seed,
+            sets_per_step=sets_per_step, eval_every=steps, seed=seed, init_seed=seed, data_seed=seed,
         )  # fmt: skip
         res = train_crossset(cfg)
         z = zero_shot(res, seed=1000 + seed)
     values = {"train": res.train_accuracy, **z}
-    title = f"N={N}, R={R}, d={d}, K={K.split()[0]}, {parameterization}, {steps} steps; chance 1/N = {1 / N:.3f}"
+    title = (
+        f"N={N}, R={R}, d={d}, K={K.split()[0]}, {parameterization}, {steps} steps of {sets_per_step} sets; "
+        f"chance 1/N = {1 / N:.3f}"
+    )
     return plots_crossset.plot_crossset_bars(values, LIVE_BARS, title=title)
 
 
