@@ -44,5 +44,6 @@ def test_the_crossset_transfer_quoted_in_the_intro_is_the_chapter_5_table():
     intro = _intro()
     assert f"$K \\ge {K}$ fact sets" in intro and f"from $d = {d}$ at $N=256$" in intro, (K, d)
     assert (
-        "below 99% for every network with free embedding tables ($K \\le 64$)" in intro and cs.query("parameterization == 'free'")["n_sets"].max() == 64
+        "below 99% for every network with free embedding tables ($K \\le 64$)" in intro
+        and cs.query("parameterization == 'free'")["n_sets"].max() == 64
     )
