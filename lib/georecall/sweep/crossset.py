@@ -8,11 +8,11 @@ written ``"inf"`` for fresh sets at every step (JSON has no infinity); no torch 
 The grid (N = 256, R = 4, 2000 steps of AdamW at lr 1e-2, 16 sets a step, 2 seeds), pruned where the prototype runs
 already decided a cell (the pruning is part of the preset, so the committed table says what was not run):
 
-- ``encoded``: K in {1, 4, 16, 64, inf} x d in {8, 16, 32, 44} (d* of Chapter 3, 2 d*, 4 d*, the block construction's
-  R k + R + k);
+- ``encoded``: K in {1, 4, 16, 64, inf} x d in {8, 16, 32, 44} (about Chapter 3's d* = 7, twice and four times
+  that, and the block construction's R k + R + k; the probing study's grid);
 - ``free``, ``free_penalty``, ``encoded_residual``: K in {1, 4, 16, 64} at d = 44 only. In the prototype none of the
-  three transferred beyond 37% at d = 32 with K = 16 while ``encoded`` reached 99.5%; the construction's d is the most
-  room any of them gets, so a failure there decides the smaller d;
+  three transferred beyond 37% at d = 32 with K = 16, where ``encoded`` reached 75 to 79% (and 99.4 to 100% at
+  K >= 64); the construction's d is the most room any of them gets, so a failure there decides the smaller d;
 - ``threshold``: ``encoded`` at K = inf, one seed, along d at N = 64 (d in {4, 8, 12, 16, 24}) and a spot check at
   N = 1024 (d = 44, 4 sets a step: each step reads 4 x 4096 facts): the transfer threshold against R log2 N;
 - ``controls``: the untrained network (steps = 0) of the encoded and free parameterizations at d = 44.
@@ -130,7 +130,6 @@ class CrossSetPoint:
 
 
 CROSS_N, CROSS_R = 256, 4
-CROSS_D_STAR = 8  # d* at N = 256, R = 4 in Chapter 3's e1_capacity table (the chapter re-reads it from the table)
 CROSS_D = (8, 16, 32, int(theory.block_dimension(CROSS_N, CROSS_R)))  # d*, 2 d*, 4 d*, the construction's 44
 CROSS_K = (1, 4, 16, 64, INF)
 CROSS_SEEDS = (0, 1)
