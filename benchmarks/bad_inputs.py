@@ -754,9 +754,14 @@ def crossset_study_cases() -> list[tuple[str, object, str]]:
             "rows",
         ),
         (
-            "plot_crossset_bars nothing labelled",
-            lambda: crossset_plots.plot_crossset_bars({}, {"a": "A"}, title="t"),
-            "values",
+            "unit_picture empty rows",
+            lambda: probing_analysis.unit_picture(_empty("unit", "relation", "activation")),
+            "rows",
+        ),
+        (
+            "crossset_view sets_per_step 0",
+            lambda: crossset_live.crossset_view(16, 2, 4, "4", "encoded", steps=2, sets_per_step=0),
+            "sets_per_step",
         ),
         (
             "crossset_view K = inf with free tables",

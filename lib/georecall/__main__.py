@@ -156,28 +156,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _evaluate(parser: argparse.ArgumentParser, args) -> int:
-    """``evaluate``: load, check (file, finite weights, model-task fit, memory budget), score; one line either way."""
+def _reported(parser: argparse.ArgumentParser, work, *, first_line: bool = False) -> int:
+    """Run ``work()`` (it returns the summary dict) and print the summary with its wall time as one JSON line; a
+    ValueError or OSError is one ``error:`` line (its first line only with ``first_line``), exit 2 (set
+    ``GEORECALL_TRACEBACK`` for the traceback); Ctrl-C is one ``interrupted`` line, exit 130."""
     t0 = time.perf_counter()
     try:
-        summary = evaluate_saved(
-            args.model,
-            n_subjects=args.n_subjects,
-            n_relations=args.n_relations,
-            seed=args.seed,
-            probe=args.probe,
-            max_bytes=args.max_bytes,
-        )
+        summary = work()
     except (ValueError, OSError) as err:
         if os.environ.get("GEORECALL_TRACEBACK"):
             raise
-        print(f"{parser.prog}: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        text = (str(err).splitlines()[0] if str(err) else type(err).__name__) if first_line else str(err)
+        print(f"{parser.prog}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    print(json.dumps(summary | {"wall_seconds": round(time.perf_counter() - t0, 1)}))
+    print(json.dumps({**summary, "wall_seconds": round(time.perf_counter() - t0, 1)}))
     return 0
+
+
+def _evaluate(parser: argparse.ArgumentParser, args) -> int:
+    """``evaluate``: load, check (file, finite weights, model-task fit, memory budget), score; one line either way."""
+    options = dict(n_subjects=args.n_subjects, n_relations=args.n_relations, seed=args.seed, probe=args.probe)
+    return _reported(parser, lambda: evaluate_saved(args.model, **options, max_bytes=args.max_bytes), first_line=True)
 
 
 def _check_before_work(parser: argparse.ArgumentParser, args) -> cache_mod.Cache | None:
@@ -248,7 +250,6 @@ def _main(parser: argparse.ArgumentParser, args) -> int:
         args.preset = None
     store = _check_before_work(parser, args)
     repro.seed_everything(0)
-    t0 = time.perf_counter()
     run = dict(
         device=args.device,
         workers=args.workers,
@@ -257,26 +258,19 @@ def _main(parser: argparse.ArgumentParser, args) -> int:
         use_cache=store is not None,
         progress=not args.quiet,
     )
-    try:
+
+    def work() -> dict:
         if args.command == "sweep":
             results = runner.run(args.preset, only=args.only, **run)
             paths = tables.write_tables(results, args.out)
-            per_point = [t for name, t in results.items() if name not in ("transfer", "gates")]  # one row per point
+            per_point = [t for name, t in results.items() if name not in tables.NOT_ONE_ROW_PER_POINT]
             summary = {"preset": args.preset, "points": sum(len(t) for t in per_point)}
         else:
             paths = [tables.write_table(name, runner.make_table(name, **run), args.out) for name in args.names]
             summary = {"tables": args.names}
-    except (ValueError, OSError) as err:
-        if os.environ.get("GEORECALL_TRACEBACK"):
-            raise
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
-    summary.update(wall_seconds=round(time.perf_counter() - t0, 1), written=[str(p) for p in paths])
-    print(json.dumps(summary))
-    return 0
+        return summary | {"written": [str(p) for p in paths]}
+
+    return _reported(parser, work)
 
 
 if __name__ == "__main__":

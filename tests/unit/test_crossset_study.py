@@ -200,6 +200,13 @@ def test_threshold_figure_marks_censored_thresholds():
     assert len(tri) == 1 and list(tri[0].y) == [44]
 
 
+def test_the_torch_free_point_knows_the_model_s_parameterizations():
+    from georecall.model import crossset as model_crossset
+    from georecall.sweep import crossset as sweep_crossset
+
+    assert sweep_crossset.PARAMETERIZATIONS == model_crossset.PARAMETERIZATIONS
+
+
 def test_live_view_draws_bars_and_rejects_bad_combinations():
     fig = live.crossset_view(16, 2, 4, "4", "encoded", steps=20)
     assert list(fig.data[0].x) == list(live.LIVE_BARS.values())

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
+from ..sweep.crossset import k_label
 from ..sweep.tables import CROSSSET_POINT_COLUMNS
+from .probing import unit_picture
 
 __all__ = [
     "PARAMETERIZATIONS",
@@ -58,15 +60,6 @@ def _check(df: pd.DataFrame, cols: Sequence[str], name: str) -> None:
     check_columns(name, df, cols)
     if df.empty:
         raise ValueError(f"{name} has no rows")
-
-
-def k_label(K: float) -> str:
-    """K as the chapters write it: "∞" for fresh sets at every step.
-
-    >>> k_label(16.0), k_label(float("inf"))
-    ('16', '∞')
-    """
-    return "∞" if math.isinf(float(K)) else str(int(K))
 
 
 def trained_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -148,8 +141,4 @@ def gate_picture(gates: pd.DataFrame, **where) -> pd.DataFrame:
     n_points = len(rows.drop_duplicates(subset=list(CROSSSET_POINT_COLUMNS)))
     if n_points != 1:
         raise ValueError(f"gate_picture needs exactly one point, {where} selects {n_points}")
-    a = rows.pivot_table(index="relation", columns="unit", values="activation")
-    a = a.loc[:, a.max(axis=0) > 0]
-    sigma = a.max(axis=0) / a.sum(axis=0)
-    order = pd.DataFrame({"pref": a.idxmax(axis=0), "sigma": sigma}).sort_values(["pref", "sigma"], ascending=[1, 0])
-    return (a / a.max(axis=0))[order.index]
+    return unit_picture(rows)

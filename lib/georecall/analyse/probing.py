@@ -29,6 +29,7 @@ __all__ = [
     "best_transfer",
     "where_facts",
     "gate_picture",
+    "unit_picture",
     "point_rows",
     "core_rows",
     "best_core",
@@ -182,9 +183,16 @@ def gate_picture(gates: pd.DataFrame, **where) -> pd.DataFrame:
     n_points = len(rows.drop_duplicates(subset=list(POINT_COLUMNS)))
     if n_points != 1:
         raise ValueError(f"gate_picture needs exactly one point, {where} selects {n_points}")
+    return unit_picture(rows)
+
+
+def unit_picture(rows: pd.DataFrame) -> pd.DataFrame:
+    """One point's ``unit``, ``relation``, ``activation`` rows as a [R, m] frame of abar[j, r] / max_r' abar[j, r']
+    (dead units dropped), units sorted by preferred relation, then by sigma_j = max_r abar / sum_r abar (most selective
+    first): the layout of every gate picture (this study's and :func:`georecall.analyse.crossset.gate_picture`)."""
+    check_columns("rows", rows, ["unit", "relation", "activation"], non_empty=True)
     a = rows.pivot_table(index="relation", columns="unit", values="activation")  # [R, m]
-    peak = a.max(axis=0)
-    a = a.loc[:, peak > 0]
+    a = a.loc[:, a.max(axis=0) > 0]
     sigma = a.max(axis=0) / a.sum(axis=0)
     order = pd.DataFrame({"pref": a.idxmax(axis=0), "sigma": sigma}).sort_values(["pref", "sigma"], ascending=[1, 0])
     return (a / a.max(axis=0))[order.index]

@@ -14,7 +14,7 @@ import ipywidgets as W
 from .. import repro
 from .._checks import check_choice, check_int
 from ..model.crossset import PARAMETERIZATIONS, CrossSetConfig
-from ..plot import crossset as plots_crossset
+from ..plot import probing as plots_probing
 from ..probe.crossset import zero_shot
 from ..train.crossset import train_crossset
 from .bijection import explorer, int_slider, log2_slider
@@ -62,7 +62,10 @@ def crossset_view(
         f"N={N}, R={R}, d={d}, K={K.split()[0]}, {parameterization}, {steps} steps of {sets_per_step} sets; "
         f"chance 1/N = {1 / N:.3f}"
     )
-    return plots_crossset.plot_crossset_bars(values, LIVE_BARS, title=title)
+    group = {"name": "this network", "values": {k: values[k] for k in LIVE_BARS}}
+    return plots_probing.plot_probe_bars(
+        [group], list(LIVE_BARS), LIVE_BARS, title=title, y_title="accuracy (share of the N·R facts)"
+    )
 
 
 def crossset_explorer(*, N: int = 64, R: int = 4, d: int = 16, K: str = "16", parameterization: str = "encoded"):

@@ -1,24 +1,20 @@
 """Figures of the cross-set study (Chapters 4 and 5): the zero-shot phase diagram over K and d with a slider over the
-parameterization, the transfer threshold against R log2 N beside Chapter 3's d*, and the training-versus-transfer
-bars of the live explorer."""
+parameterization, and the transfer threshold against R log2 N beside Chapter 3's d* (the live explorer draws its bars
+with ``plot.probing.plot_probe_bars``)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
 
 from .._checks import check_columns
+from ..sweep.crossset import k_label
 from .bijection import SliderStep, slider_figure
 from .style import BLUE, GREY, LIGHT_GREY, VERMILLION, legend_below, wrap
 
-__all__ = ["plot_phase_diagram", "plot_transfer_threshold", "plot_crossset_bars"]
-
-
-def _k_label(K: float) -> str:
-    return "∞" if math.isinf(float(K)) else str(int(K))
+__all__ = ["plot_phase_diagram", "plot_transfer_threshold"]
 
 
 def plot_phase_diagram(
@@ -33,7 +29,7 @@ def plot_phase_diagram(
         raise ValueError("summary has no rows")
     Ks = sorted(summary["n_sets"].unique())
     ds = sorted(summary["d_model"].unique())
-    x = [_k_label(K) for K in Ks]
+    x = [k_label(K) for K in Ks]
     y = [str(int(d)) for d in ds]
     steps = []
     for param, label in labels.items():
@@ -138,28 +134,3 @@ def plot_transfer_threshold(single, cross, *, title: str) -> go.Figure:
         yaxis=dict(title=dict(text="embedding dimension d"), rangemode="tozero"),
     )
     return legend_below(fig, plot_px=340)
-
-
-def plot_crossset_bars(values: Mapping[str, float], labels: Mapping[str, str], *, title: str) -> go.Figure:
-    """One bar per measurement (``values``: key -> accuracy in [0, 1]; ``labels``: key -> axis label, in order)."""
-    keys: Sequence[str] = [k for k in labels if k in values]
-    if not keys:
-        raise ValueError("values has none of the labelled measurements")
-    y = [float(values[k]) for k in keys]
-    fig = go.Figure(
-        go.Bar(
-            x=[labels[k] for k in keys],
-            y=y,
-            marker_color=[BLUE if i < 2 else LIGHT_GREY for i in range(len(keys))],
-            text=[f"{100 * v:.0f}%" for v in y],
-            textposition="outside",
-            hovertemplate="%{x}: %{y:.1%}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title=dict(text=wrap(title)),
-        yaxis=dict(title=dict(text="accuracy (share of the N·R facts)"), range=[0, 1.12], tickformat=".0%"),
-        xaxis=dict(tickangle=-30),
-        showlegend=False,
-    )
-    return legend_below(fig, plot_px=300)

@@ -110,7 +110,8 @@ def check_memory(groups: Sequence[Sequence[RunConfig]], workers: int, *, availab
     sizes = sorted((estimate_memory_bytes(g) for g in groups), reverse=True)
     need = sum(sizes[: max(1, workers)])
     if need > MEMORY_HEADROOM * available:
-        biggest = getattr(max(groups, key=estimate_memory_bytes)[0], "run", max(groups, key=estimate_memory_bytes)[0])
+        first = max(groups, key=estimate_memory_bytes)[0]
+        biggest = getattr(first, "run", first)  # a probing point's shape is its run's
         raise ValueError(
             f"this grid needs about {need / 2**30:.1f} GiB ({max(1, workers)} worker(s); largest stack "
             f"N={biggest.n_subjects}, R={biggest.n_relations}, d={biggest.d_model}, {len(groups[0])} model(s)), "

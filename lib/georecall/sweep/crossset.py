@@ -37,10 +37,20 @@ __all__ = [
     "CROSS_STEPS",
     "crossset_points",
     "crossset_smoke_points",
+    "k_label",
 ]
 
 PARAMETERIZATIONS = ("free", "encoded", "encoded_residual", "free_penalty")  # model.crossset's, torch-free here
 INF = "inf"  # K = infinity: fresh bijections every step
+
+
+def k_label(K) -> str:
+    """K as the chapters write it (an int, "inf" or a float read back from a table): "∞" for fresh sets at every step.
+
+    >>> k_label(16.0), k_label("inf"), k_label(float("inf"))
+    ('16', '∞', '∞')
+    """
+    return "∞" if math.isinf(float(K)) else str(int(float(K)))
 
 
 @dataclass(frozen=True, kw_only=True)

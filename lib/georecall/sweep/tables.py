@@ -45,6 +45,7 @@ __all__ = [
     "BOOK_SWEEP_TABLES",
     "PROBING_TABLES",
     "CROSSSET_TABLES",
+    "NOT_ONE_ROW_PER_POINT",
     "CROSSSET_COLUMNS",
     "CROSSSET_POINT_COLUMNS",
     "POINT_COLUMNS",
@@ -219,16 +220,24 @@ def _sweep(name: str, description: str, *, preset: str = "book", columns=SWEEP_C
     )
 
 
-def _probing(name: str, description: str, columns: tuple[str, ...], float_format: str = "%.9g") -> TableSpec:
-    return TableSpec(
-        name=name,
-        description=description,
-        kind=SWEEP,
-        columns=columns,
-        float_format=float_format,
-        preset="probing",
-        experiment="probing",
-    )
+def _study(study: str):
+    """The spec maker of a study whose one experiment (named as the preset) writes several tables."""
+
+    def make(name: str, description: str, columns: tuple[str, ...], float_format: str = "%.9g") -> TableSpec:
+        return TableSpec(
+            name=name,
+            description=description,
+            kind=SWEEP,
+            columns=columns,
+            float_format=float_format,
+            preset=study,
+            experiment=study,
+        )
+
+    return make
+
+
+_probing, _crossset = _study("probing"), _study("crossset")
 
 
 TABLES: dict[str, TableSpec] = {
@@ -237,23 +246,16 @@ TABLES: dict[str, TableSpec] = {
         _probing("probing", "Chapter 4: every probe on each point of the probing study", PROBING_COLUMNS),
         _probing("transfer", "Chapter 5: transfer accuracy per point, protocol and step", TRANSFER_COLUMNS),
         _probing("gates", "Chapter 4: mean unit activation per relation (core, seed 0)", GATES_COLUMNS, "%.6g"),
-        TableSpec(
-            name="crossset",
-            description="Chapters 4 and 5: networks trained across K fact sets, zero-shot transfer and probes",
-            kind=SWEEP,
-            columns=CROSSSET_COLUMNS,
-            float_format="%.9g",
-            preset="crossset",
-            experiment="crossset",
+        _crossset(
+            "crossset",
+            "Chapters 4 and 5: networks trained across K fact sets, zero-shot transfer and probes",
+            CROSSSET_COLUMNS,
         ),
-        TableSpec(
-            name="crossset_gates",
-            description="Chapter 4: mean unit activation per relation of cross-set networks (d = 44, seed 0)",
-            kind=SWEEP,
-            columns=CROSSSET_GATES_COLUMNS,
-            float_format="%.6g",
-            preset="crossset",
-            experiment="crossset",
+        _crossset(
+            "crossset_gates",
+            "Chapter 4: mean unit activation per relation of cross-set networks (d = 44; run.crossset.keeps_gates)",
+            CROSSSET_GATES_COLUMNS,
+            "%.6g",
         ),
         _sweep(
             "e1_capacity",
@@ -298,6 +300,7 @@ SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP and t
 BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
 CROSSSET_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "crossset")  # the cross-set study's
+NOT_ONE_ROW_PER_POINT = ("transfer", "gates", "crossset_gates")  # rows per protocol and step, or per unit
 
 
 def spec(name: str) -> TableSpec:
