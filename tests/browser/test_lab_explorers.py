@@ -186,9 +186,9 @@ def _check_citations_and_notes(page, chapter: str) -> tuple[int, int]:
     return len(refs), len(lines)
 
 
-def _check_inline_expressions(page, chapter: str) -> tuple[int, int]:
+def _check_inline_expressions(page, chapter: str) -> tuple[dict, int]:
     """Every inline expression of every Markdown cell evaluated to a value; one number matches the book's. Returns
-    the number of expressions shown and the index of the first Markdown cell with one."""
+    the expressions shown (expression -> text) and the index of the first Markdown cell with one."""
     cells = _wait(
         lambda: (lambda cs: cs if all(len(c["results"]) == len(c["exprs"]) for c in cs) else None)(
             page.evaluate(INLINE_EXPRESSIONS)
@@ -214,7 +214,28 @@ def _check_inline_expressions(page, chapter: str) -> tuple[int, int]:
     if expression:
         assert shown.get(expression) == text, f"{chapter}: {expression} shows {shown.get(expression)!r}, book {text!r}"
         assert any(text in c["text"] for c in cells), f"{chapter}: {text} is not in the rendered prose"
-    return len(shown), next(i for i, c in enumerate(cells) if c["exprs"])
+    return shown, next(i for i, c in enumerate(cells) if c["exprs"])
+
+
+# jupyterlab-myst (2.7) logs these two lines from the clean-up of an inline expression's renderer when a Markdown cell
+# re-renders after its old DOM node was already replaced, a timing race on a loaded machine. The new renderer shows
+# the value; the test accepts the lines only for expressions it has just read as shown, and reports them.
+MYST_RENDERER_CLEANUP = re.compile(
+    r"^(?:Could not dispose of renderer|Unable to detach expression renderer) for `(.+)`: node is not connected$"
+)
+
+
+def _myst_cleanup_races(log: PageLog, shown: dict) -> list[str]:
+    """Remove from ``log`` the jupyterlab-myst clean-up lines about expressions in ``shown``; return their names."""
+    kept, races = [], []
+    for text, url in log.console_errors:
+        m = MYST_RENDERER_CLEANUP.match(text)
+        if m and "/lab/extensions/jupyterlab-myst/" in url and m.group(1) in shown:
+            races.append(m.group(1))
+        else:
+            kept.append((text, url))
+    log.console_errors[:] = kept
+    return sorted(set(races))
 
 
 # --- the JupyterLab server ---------------------------------------------------------------------------------------
@@ -462,7 +483,8 @@ def test_every_control_redraws_its_panel_in_jupyterlab(chapter, lab, lab_page):
         assert all(p[1:-2].isdigit() for p in prompts), f"{chapter}: cells left unexecuted (an error stops Run All)"
         errors = [e for e in page.evaluate(ERROR_OUTPUTS) if "Error" in e or "Traceback" in e]
         assert not errors, f"{chapter}: error output:\n" + "\n---\n".join(errors)
-        n_expressions, first = _check_inline_expressions(page, chapter)
+        shown, first = _check_inline_expressions(page, chapter)
+        n_expressions = len(shown)
         _screenshot_prose(page, chapter, first)
         n_citations, n_note_lines = _check_citations_and_notes(page, chapter)
         _screenshot_note(page, chapter)
@@ -493,6 +515,9 @@ def test_every_control_redraws_its_panel_in_jupyterlab(chapter, lab, lab_page):
                 print(f"  {control['label'] or control['kind']}: redrawn in {time.monotonic() - t0:.2f} s")
                 state = after
             _screenshot(page, chapter, panel)
+        races = _myst_cleanup_races(log, shown)
+        if races:
+            print(f"  jupyterlab-myst renderer clean-up race (values shown) for: {', '.join(races)}")
         assert not log.problems(), f"{chapter}: " + "\n".join(log.problems())
     finally:
         _shutdown_kernels(base, token)
