@@ -65,8 +65,8 @@ def test_smoke_points_match_book_points(smoke_tables, book_tables):
         if name in SMOKE_ONLY:
             continue
         assert name in book_tables, f"smoke table {name} has no committed book counterpart"
-        if name in tables.PROBING_TABLES or name in tables.CROSSSET_TABLES:
-            continue  # compared by test_smoke_probing_points_match_book_points and test_smoke_crossset_points_...
+        if name in tables.PROBING_TABLES or name in tables.CROSSSET_TABLES or name == "multihop_heldout":
+            continue  # compared by test_smoke_{probing,crossset,heldout}_points_match_book_points
         key = KEY + [c for c in KEY_DISJOINT if c in smoke.columns]
         both = smoke.merge(book_tables[name], on=key, suffixes=("_smoke", "_book"))
         total += len(both)
@@ -138,3 +138,19 @@ def test_multihop_smoke_lines_ran_and_are_consistent(smoke_tables):
     last = [row[f"step_{n}"] for n, (_, row) in zip(n_steps, steps.iterrows())]
     assert list(mh["accuracy"]) == last
     assert len(multihop_analysis.multihop_thresholds(mh)) == 4  # h = 1 filed under both formats
+
+
+def test_smoke_heldout_points_match_book_points(smoke_tables, book_tables):
+    """The smoke preset re-trains two held-out-chains points (one per format); each matches its committed row: the
+    accuracy on the training queries, on the unseen ones and on the single hops within 0.02, the split the same."""
+    smoke, book = smoke_tables["multihop_heldout"], book_tables["multihop_heldout"]
+    both = smoke.merge(book, on=list(tables.HELDOUT_POINT_COLUMNS), suffixes=("_smoke", "_book"))
+    assert len(both) == len(smoke) == 2, "smoke rows missing from the committed multihop_heldout table"
+    assert (both["n_heldout_smoke"] == both["n_heldout_book"]).all() and (
+        both["n_train_smoke"] == both["n_train_book"]
+    ).all()
+    for col in ("train_accuracy", "heldout_accuracy", "single_hop_accuracy"):
+        diff = (both[f"{col}_smoke"] - both[f"{col}_book"]).abs()
+        assert diff.max() <= ACC_TOL, (
+            f"multihop_heldout.{col} differs by {diff.max():.4f} at\n{both.loc[diff.idxmax()]}"
+        )

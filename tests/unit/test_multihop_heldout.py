@@ -4,6 +4,7 @@ checks, and one tiny point per format: scored on the unseen queries only, determ
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -99,3 +100,29 @@ def test_the_study_grid_and_training_past_memorisation():
     cfg = HeldOutChains(n_subjects=8, hops=2, d_model=8, lr=1e-2, max_steps=96, eval_every=32, early_stop=False)
     result, _ = heldout.train_held_out(cfg)
     assert result.steps == 96, "early_stop=False trains every step past the target"
+
+
+def test_the_sweep_runs_held_out_points_through_the_cache_into_their_table(tmp_path):
+    """An experiment of held-out points trains each once, stores its row in the cache (read back, not retrained, on
+    the next run: the same table) and writes the ``multihop_heldout`` table in its columns, one row per point."""
+    from georecall.run import runner
+    from georecall.sweep import tables
+    from georecall.sweep.configs import Experiment
+
+    points = tuple(
+        HeldOutChains(n_subjects=8, n_relations=2, hops=2, data_format=fmt, d_model=8, max_steps=64, seed=0)
+        for fmt in ("no_cot", "cot")
+    )
+    exp = Experiment(name="multihop_heldout", description="two tiny points", points=points)
+    assert exp.heldout and not exp.crossset and not exp.probing
+    first = runner.run_experiments([exp], cache=tmp_path, progress=False)["multihop_heldout"]
+    assert list(first.columns) == list(tables.spec("multihop_heldout").columns) and len(first) == 2
+    assert set(first.data_format) == {"no_cot", "cot"} and (first.chance == 1 / 8).all()
+    assert (first.n_train + first.n_heldout == 8 * 2**2).all()
+    stored = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    again = runner.run_experiments([exp], cache=tmp_path, progress=False)["multihop_heldout"]
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == stored, "the second run must only read the cache"
+    pd.testing.assert_frame_equal(first, again)
+    direct = heldout.result_row(heldout.train_held_out(points[0])[0])
+    row = first[first.data_format == "no_cot"].iloc[0]
+    assert row.heldout_accuracy == pytest.approx(direct["heldout_accuracy"]) and row.steps == direct["steps"]

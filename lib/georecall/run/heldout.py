@@ -18,22 +18,38 @@ autoregressively with CoT), next to the same score on the training queries, the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pandas as pd
 import torch
 
 from .. import repro
+from .._checks import check_int
 from ..model import multihop
 from ..model.transformer import ModelConfig, Transformer
+from ..sweep import tables
 from ..sweep.multihop import HeldOutChains
 from ..tasks import bijection as tasks
 from ..tasks.bijection import BijectionTask, FactSet
 from ..theory.multihop import COT, NO_COT, check_format
 from ..train.batched import train_batched
 from ..train.recipe import TrainConfig
+from .scheduler import HELDOUT_ROW_SCALARS
 
-__all__ = ["split_chains", "held_out_facts", "HeldOutResult", "train_held_out", "result_row"]
+__all__ = [
+    "split_chains",
+    "held_out_facts",
+    "HeldOutResult",
+    "train_held_out",
+    "result_row",
+    "HELDOUT_ROW_SCALARS",
+    "heldout_group",
+    "heldout_tables",
+]
 
 
 def split_chains(task: BijectionTask, h: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,3 +164,48 @@ def result_row(result: HeldOutResult) -> dict:
     skip = {"config", "heldout_index", "seconds"}
     scores = {k: v for k, v in dataclasses.asdict(result).items() if k not in skip}
     return {**dataclasses.asdict(result.config), **scores}
+
+
+def _finite_or_none(value):
+    """A float that is not finite becomes None (the cache stores no NaN); anything else is kept."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _check_point(obj) -> HeldOutChains:
+    if isinstance(obj, HeldOutChains):
+        return obj
+    if isinstance(obj, dict):
+        return HeldOutChains(**obj)
+    raise TypeError(f"a held-out-chains point must be a HeldOutChains or its fields, got {type(obj).__name__}")
+
+
+def heldout_group(point_dicts: Sequence[dict], threads: int | None = 1) -> list[dict]:
+    """The executor's unit of work for held-out-chains points (each its own group): JSON-able in and out, on
+    ``threads`` torch threads (1 by default, so the numbers do not depend on the machine's core count)."""
+    points = [_check_point(p) for p in point_dicts]
+    if threads is not None:
+        check_int("threads", threads, 1)
+    out = []
+    with repro.torch_threads(threads) if threads is not None else contextlib.nullcontext():
+        for p in points:
+            result, _ = train_held_out(p)
+            row = result_row(result)
+            scalars = {k: _finite_or_none(row[k]) for k in HELDOUT_ROW_SCALARS if k != "seconds"}
+            out.append({"scalars": {**scalars, "seconds": float(result.seconds)}, "arrays": {}})
+    return out
+
+
+def heldout_tables(points: Sequence[HeldOutChains], rows: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """The ``multihop_heldout`` table of ``points`` from their results ``rows`` (cache key -> ``{"scalars",
+    "arrays"}``): one row per point, the config's fields then the scores (no wall time), sorted by the fields."""
+    records, seen = [], set()
+    for p in map(_check_point, points):
+        if p.key() in seen:
+            continue
+        seen.add(p.key())
+        s = {k: v for k, v in rows[p.key()]["scalars"].items() if k != "seconds"}
+        records.append({**dataclasses.asdict(p), **s})
+    spec = tables.spec("multihop_heldout")
+    df = pd.DataFrame.from_records(records, columns=list(spec.columns))
+    order = ["data_format", "train_fraction", "early_stop", "seed"]
+    return {"multihop_heldout": df.sort_values(order, kind="stable").reset_index(drop=True)}

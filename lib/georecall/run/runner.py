@@ -43,6 +43,7 @@ from ..train.batched import EVAL_ELEMENTS, train_batched
 from . import bijection as bijection_runs
 from . import crossset as crossset_runs
 from . import disjoint as disjoint_runs
+from . import heldout as heldout_runs
 from . import multihop as multihop_sweep
 from . import study
 from .executors import InlineExecutor, check_dask_address, make_executor
@@ -192,11 +193,14 @@ def _config(fields: dict) -> RunConfig:
 
 def _work(config_dicts: Sequence[dict]) -> list[dict]:
     """The executor's unit of work: a probing stack (``study.probe_group``), a cross-set point
-    (``crossset.crossset_group``) or a training stack (``train_group``)."""
+    (``crossset.crossset_group``), a held-out-chains point (``heldout.heldout_group``) or a training stack
+    (``train_group``)."""
     if "run" in config_dicts[0]:
         return study.probe_group(config_dicts)
     if "parameterization" in config_dicts[0]:
         return crossset_runs.crossset_group(config_dicts)
+    if "train_fraction" in config_dicts[0]:
+        return heldout_runs.heldout_group(config_dicts)
     return train_group(config_dicts)
 
 
@@ -299,6 +303,9 @@ def run_experiments(
             continue
         if e.crossset:  # so does the cross-set study (crossset, crossset_gates)
             tables |= crossset_runs.crossset_tables(e.points, sched.rows)
+            continue
+        if e.heldout:  # and the held-out chains (multihop_heldout)
+            tables |= heldout_runs.heldout_tables(e.points, sched.rows)
             continue
         configs = list(e.points)
         for li, line in enumerate(e.lines):

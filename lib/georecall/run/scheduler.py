@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 
 from ..sweep import cache as cache_mod
 from ..sweep.configs import MultiHopConfig, RunConfig
+from ..sweep.multihop import HeldOutChains
 
-__all__ = ["ROW_SCALARS", "MULTIHOP_ROW_SCALARS", "row_scalars", "Scheduler", "groups"]
+__all__ = ["ROW_SCALARS", "MULTIHOP_ROW_SCALARS", "HELDOUT_ROW_SCALARS", "row_scalars", "Scheduler", "groups"]
 
 ROW_SCALARS = {  # the scalars of one trained point, as stored in the cache (checked on load)
     "accuracy": (float, type(None)),  # None when not finite (the row is then marked failed)
@@ -40,9 +41,27 @@ MULTIHOP_ROW_SCALARS = {  # a multi-hop point (georecall.run.multihop.scores): n
     "min_margin": (float, type(None)),  # None when the scores are not finite (a failed run)
 }
 
+HELDOUT_ROW_SCALARS = {  # a held-out-chains point (run.heldout.result_row less the config fields)
+    "n_train": int,
+    "n_heldout": int,
+    "heldout_accuracy": (float, type(None)),  # None: not finite (a diverged run)
+    "train_accuracy": (float, type(None)),
+    "single_hop_accuracy": (float, type(None)),
+    "chance": float,
+    "last_hop_seen": float,
+    "heldout_min_margin": (float, type(None)),
+    "steps": int,
+    "reached_target": bool,
+    "seconds": float,
+}
 
-def row_scalars(config: RunConfig) -> dict:
-    """The scalars a cached row of ``config`` must hold."""
+
+def row_scalars(config) -> dict | None:
+    """The scalars a cached row of ``config`` must hold (None: not checked here, the study's rows vary)."""
+    if isinstance(config, HeldOutChains):
+        return HELDOUT_ROW_SCALARS
+    if not isinstance(config, RunConfig):
+        return None
     return MULTIHOP_ROW_SCALARS if isinstance(config, MultiHopConfig) else ROW_SCALARS
 
 
@@ -75,7 +94,7 @@ class Scheduler:
     def _lookup(self, c: RunConfig) -> dict | None:
         if self.store is None or self.recompute:
             return None
-        art = self.store.load(c, expect=row_scalars(c) if isinstance(c, RunConfig) else None)  # probing rows vary
+        art = self.store.load(c, expect=row_scalars(c))
         return None if art is None else {"scalars": art.scalars, "arrays": art.arrays}
 
     def _available(self, key: str, row: dict) -> None:

@@ -353,17 +353,23 @@ class Experiment:
         kinds = {type(p) for p in self.points}
         if len(kinds) > 1:
             raise TypeError(
-                f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint or CrossSetPoint)"
+                f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint, CrossSetPoint or "
+                "HeldOutChains)"
             )
-        if self.lines and (self.probing or self.crossset):
+        if self.lines and (self.probing or self.crossset or self.heldout):
             raise ValueError(
-                f"experiment {self.name!r}: threshold lines cannot be mixed with probing or cross-set points"
+                f"experiment {self.name!r}: threshold lines cannot be mixed with probing, cross-set or held-out points"
             )
 
     @property
     def crossset(self) -> bool:
         """True when the points are ``sweep.crossset.CrossSetPoint`` (recognised by their ``parameterization``)."""
         return bool(self.points) and hasattr(self.points[0], "parameterization")
+
+    @property
+    def heldout(self) -> bool:
+        """True when the points are ``sweep.multihop.HeldOutChains`` (recognised by their ``train_fraction``)."""
+        return bool(self.points) and hasattr(self.points[0], "train_fraction")
 
     @property
     def probing(self) -> bool:

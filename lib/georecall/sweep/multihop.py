@@ -52,6 +52,8 @@ __all__ = [
     "multihop_preset_lines",
     "HeldOutChains",
     "HELD_OUT_FRACTIONS",
+    "HELD_OUT_D",
+    "HELD_OUT_LONG_WD",
     "held_out_points",
 ]
 
@@ -145,6 +147,8 @@ def multihop_preset_lines() -> tuple[Line, ...]:
 # --- held-out chains --------------------------------------------------------------------------------------------
 
 HELD_OUT_FRACTIONS = (0.5, 0.9)  # training shares of the h-hop queries the study uses
+HELD_OUT_D = 16  # the study's width at N = 64, R = 2, h = 2: above both formats' d* on all queries (6 and 4)
+HELD_OUT_LONG_WD = 0.1  # decoupled weight decay of the long runs (all max_steps past memorisation)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +225,21 @@ class HeldOutChains:
     def key(self) -> str:
         """The cache key (sha256 of canonical JSON with ``CACHE_VERSION``)."""
         return cache_mod.config_key(self)
+
+    def group_key(self) -> tuple:
+        """Every point is its own unit of work (``run.heldout.heldout_group``)."""
+        return ("heldout", self.key())
+
+    def memory_bytes(self) -> int:
+        """A rough upper estimate of training memory: float32 logits over N entities at the targeted positions of
+        the N R^h sequences, with log-softmax and gradients (4 x 4 N R^h T N bytes, T = 2h + 1), activations
+        (8 x 4 N R^h T (d + m)) and weights with gradients and AdamW moments (4 x 4 (V + T) d + 2 d m)."""
+        N, d = self.n_subjects, self.d_model
+        m = self.d_mlp or 4 * d
+        T = 2 * self.hops + 1
+        V = N + self.n_relations
+        n = self.n_queries
+        return 16 * n * T * N + 32 * n * T * (d + m) + 16 * ((V + T) * d + 2 * d * m + 4 * d * d)
 
 
 def held_out_points(

@@ -34,10 +34,14 @@ from ..theory import disjoint as disjoint_theory
 from .configs import D_GRID, E1_LRS, N_GRID_FROZEN, Experiment, Preset, RunConfig
 from .crossset import crossset_points, crossset_smoke_points
 from .multihop import (
+    HELD_OUT_D,
+    HELD_OUT_FRACTIONS,
+    HELD_OUT_LONG_WD,
     MULTIHOP_D_BASE,
     MULTIHOP_LRS,
     MULTIHOP_MAX_STEPS,
     MULTIHOP_N,
+    held_out_points,
     multihop_grid,
     multihop_lines,
     multihop_preset_lines,
@@ -248,6 +252,14 @@ def _multihop() -> Preset:
                 # the committed N = 64 lines first (unchanged), then R = 3 at h = 3 and R = 2 along N
                 lines=multihop_preset_lines(),
             ),
+            Experiment(
+                name="multihop_heldout",
+                description="held-out chains at N = 64, R = 2, h = 2, d = 16: both formats x train fractions "
+                f"{HELD_OUT_FRACTIONS} x 3 seeds, stopped at 99% of the training queries and trained all "
+                f"{MULTIHOP_MAX_STEPS} steps with weight decay {HELD_OUT_LONG_WD} (the grokking setting)",
+                points=held_out_points(HELD_OUT_D)
+                + held_out_points(HELD_OUT_D, early_stop=False, weight_decay=HELD_OUT_LONG_WD),
+            ),
         ),
     )
 
@@ -284,6 +296,13 @@ def _smoke() -> Preset:
                 name="crossset", description="three points of the cross-set study", points=crossset_smoke_points()
             ),
             _multihop_smoke(),
+            Experiment(
+                name="multihop_heldout",
+                description="two points of the held-out chains (train fraction 0.9, seed 0, stopped at 99%)",
+                points=tuple(
+                    p for p in held_out_points(HELD_OUT_D, seeds=(0,)) if p.train_fraction == HELD_OUT_FRACTIONS[-1]
+                ),
+            ),
         ),
     )
 

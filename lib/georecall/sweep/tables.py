@@ -192,6 +192,36 @@ MULTIHOP_COLUMNS = (
     "steps",
     "reached_target",
 )
+# held-out chains (preset "multihop", experiment "multihop_heldout"; georecall.run.heldout writes the rows)
+HELDOUT_POINT_COLUMNS = (  # the fields of sweep.multihop.HeldOutChains
+    "n_subjects",
+    "n_relations",
+    "hops",
+    "data_format",
+    "d_model",
+    "d_mlp",
+    "train_fraction",
+    "lr",
+    "weight_decay",
+    "max_steps",
+    "eval_every",
+    "early_stop",
+    "seed",
+    "device",
+)
+HELDOUT_COLUMNS = (
+    *HELDOUT_POINT_COLUMNS,
+    "n_train",
+    "n_heldout",
+    "heldout_accuracy",
+    "train_accuracy",
+    "single_hop_accuracy",
+    "chance",
+    "last_hop_seen",
+    "heldout_min_margin",
+    "steps",
+    "reached_target",
+)
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -280,6 +310,12 @@ TABLES: dict[str, TableSpec] = {
             "Chapter 6: d* of trained models on h-hop queries, without and with CoT (N = 64 and along N to 1024)",
             preset="multihop",
             columns=MULTIHOP_COLUMNS,
+        ),
+        _sweep(
+            "multihop_heldout",
+            "Chapter 6: held-out chains: trained on part of the 2-hop queries, scored on the unseen ones",
+            preset="multihop",
+            columns=HELDOUT_COLUMNS,
         ),
         _sweep(
             "multihop_smoke",
