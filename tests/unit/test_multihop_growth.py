@@ -94,3 +94,41 @@ def test_bound_crossings_find_the_first_n_at_the_per_entity_bound():
     assert cross.loc["cot", "N_first_at_bound"] == -1 and cross.loc["cot", "below_at_largest_N"]
     with pytest.raises(ValueError, match="per_entity_bound_d"):
         mha.bound_crossings(_thresholds({("cot", 2): 0.5}))
+
+
+def test_the_growth_figure_draws_each_h_with_its_fit_and_marks_censored_points():
+    from georecall.plot import multihop as mhp
+    from georecall.theory import multihop as mt
+
+    th = _thresholds({("no_cot", 1): 0.5, ("no_cot", 2): 1.5, ("cot", 2): 0.5}, censored={("no_cot", 2, 1024)})
+    th = th.assign(max_steps=8192, shared=False)
+    fits = mha.growth_fits(th)
+    dims = pd.concat([mt.dimension_table(N, [2], [1, 2]) for N in NS])
+    fig = mhp.plot_growth(dims, th, fits, R=2)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["h=1", "h=2"]
+    visible = [t for t, v in zip(fig.data, steps[1].args[0]["visible"]) if v]
+    fitted = [t for t in visible if t.name.startswith("fit, without CoT")]
+    assert len(fitted) == 1 and "1.50 ± 0.00 per doubling" in fitted[0].name  # the exact synthetic slope
+    trained = next(t for t in visible if t.name == "trained d*, without CoT")
+    assert list(trained.marker.symbol).count("circle-open") == 1  # the censored N = 1024 point
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_the_held_out_summary_averages_seeds_and_compares_with_chance():
+    rows = [
+        dict(data_format=fmt, early_stop=True, train_fraction=0.5, seed=s, max_steps=8192, weight_decay=0.0,
+             heldout_accuracy=acc, train_accuracy=1.0, single_hop_accuracy=1.0, chance=1 / 64, n_heldout=128)
+        for fmt, accs in (("no_cot", (0.0, 0.02, 0.04)), ("cot", (1.0, 1.0, 0.99)))
+        for s, acc in enumerate(accs)
+    ]  # fmt: skip
+    sm = mha.heldout_summary(pd.DataFrame(rows)).set_index("data_format")
+    assert sm.loc["no_cot", "heldout_mean"] == pytest.approx(0.02) and sm.loc["no_cot", "heldout_min"] == 0.0
+    assert not sm.loc["no_cot", "above_chance"] and sm.loc["cot", "above_chance"]
+    assert sm.loc["cot", "training"] == "stopped at 99%" and sm.loc["cot", "n_seeds"] == 3
+    from georecall.plot import multihop as mhp
+
+    fig = mhp.plot_heldout(sm.reset_index(), N=64, R=2, h=2)
+    assert [t.name for t in fig.data] == ["without CoT", "with CoT", "chance, 1/N = 1.6%"]
+    with pytest.raises(ValueError, match="summary"):
+        mhp.plot_heldout(pd.DataFrame({"x": [1]}), N=64, R=2, h=2)

@@ -30,6 +30,7 @@ __all__ = [
     "growth_fits",
     "compare_growth",
     "bound_crossings",
+    "heldout_summary",
 ]
 
 MULTIHOP_LINE = ["data_format", "n_subjects", "n_relations", "hops"]  # one d* line of the multihop table
@@ -256,3 +257,40 @@ def _z(diff: float, se: float) -> float:
     if se > 0:
         return diff / se
     return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+
+
+HELDOUT_KEY = ["data_format", "early_stop", "train_fraction"]  # one cell of the held-out-chains study
+
+
+def heldout_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (format, training, train fraction) of the ``multihop_heldout`` table: over the seeds, the accuracy on the
+    unseen h-hop queries (mean, min, max), on the training queries and on the single hops (means, min), with chance
+    1/N and the held-out queries per seed. ``training`` names the recipe: "stopped at 99%" (``early_stop``) or "all
+    T steps, weight decay w" (past memorisation). ``above_chance``: every seed's held-out accuracy exceeds chance."""
+    needed = [*HELDOUT_KEY, "seed", "max_steps", "weight_decay", "heldout_accuracy", "train_accuracy"]
+    needed += ["single_hop_accuracy", "chance", "n_heldout"]
+    check_columns("df", df, needed, "pass load_table('multihop_heldout', ...)", non_empty=True)
+    rows = []
+    for key, g in df.groupby(HELDOUT_KEY, sort=True):
+        rec = dict(zip(HELDOUT_KEY, key))
+        early = bool(rec["early_stop"])
+        steps, wd = int(g["max_steps"].max()), float(g["weight_decay"].max())
+        rows.append(
+            {
+                **rec,
+                "training": "stopped at 99%" if early else f"all {steps} steps, weight decay {wd:g}",
+                "max_steps": steps,
+                "weight_decay": wd,
+                "n_seeds": int(g["seed"].nunique()),
+                "n_heldout": int(g["n_heldout"].iloc[0]),
+                "heldout_mean": float(g["heldout_accuracy"].mean()),
+                "heldout_min": float(g["heldout_accuracy"].min()),
+                "heldout_max": float(g["heldout_accuracy"].max()),
+                "train_mean": float(g["train_accuracy"].mean()),
+                "train_min": float(g["train_accuracy"].min()),
+                "single_hop_min": float(g["single_hop_accuracy"].min()),
+                "chance": float(g["chance"].iloc[0]),
+                "above_chance": bool((g["heldout_accuracy"] > g["chance"]).all()),
+            }
+        )
+    return pd.DataFrame(rows)
