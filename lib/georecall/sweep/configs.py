@@ -355,15 +355,20 @@ class Experiment:
             raise TypeError(
                 f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint or CrossSetPoint)"
             )
-        if self.lines and (self.probing or self.crossset):
+        if self.lines and (self.probing or self.crossset or self.layers):
             raise ValueError(
-                f"experiment {self.name!r}: threshold lines cannot be mixed with probing or cross-set points"
+                f"experiment {self.name!r}: threshold lines cannot be mixed with probing, cross-set or layers points"
             )
 
     @property
     def crossset(self) -> bool:
         """True when the points are ``sweep.crossset.CrossSetPoint`` (recognised by their ``parameterization``)."""
         return bool(self.points) and hasattr(self.points[0], "parameterization")
+
+    @property
+    def layers(self) -> bool:
+        """True when the points are ``sweep.layers.LayersPoint`` (recognised by their ``study`` marker)."""
+        return bool(self.points) and getattr(self.points[0], "study", None) == "layers"
 
     @property
     def probing(self) -> bool:
