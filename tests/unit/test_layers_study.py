@@ -84,7 +84,7 @@ def test_measure_repeats_exactly():
         k: v for k, v in b["scalars"].items() if k != "seconds"
     }
     np.testing.assert_array_equal(a["arrays"]["probes"], b["arrays"]["probes"])  # NaN where undefined, in both
-    assert a["arrays"]["probes"].shape == (3, 2, 3, 2) and a["arrays"]["ablation_recall"].shape == (2, 2)
+    assert a["arrays"]["probes"].shape == (3, 2, 3, 3) and a["arrays"]["ablation_recall"].shape == (2, 2)
 
 
 def _probes_frame():
@@ -146,6 +146,8 @@ def test_the_figures(tiny_tables):
     assert "layer" in fig.layout.xaxis.title.text and "R²" in fig.layout.yaxis.title.text
     with pytest.raises(ValueError, match="metric"):
         plots.plot_layer_probes(s, "accuracy", title="x")
+    lens = s.assign(value=s["value"].where(s["token"] == "last"))  # the logit lens is defined at the last token only
+    assert len(plots.plot_layer_probes(lens, "logit_lens", title="lens").data) == 2 * 3
     heat = plots.plot_ablation(analysis.ablation_summary(tiny_tables["layer_ablation"]), title="ablation")
     assert heat.data[0].z.shape == (2, 2) and all("%" in t for row in heat.data[0].text for t in row)
     mixed = pd.concat([tiny_tables["layer_ablation"], tiny_tables["layer_ablation"].assign(n_layers=1)])

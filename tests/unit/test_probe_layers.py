@@ -19,7 +19,7 @@ N, R, K = 32, 2, 5  # 32 entities named by the 32 sign vectors of length 5
 EXACT = 1e-9  # a planted, noise-free fit
 # the tiny trained model beats its controls by at least this much (measured: R^2 0.45 against <= -0.07; decoders
 # 2 of 12 held-out answers against 0): R^2 clearly, decoders by one held-out answer (6 subjects x 2 relations)
-MARGIN = {"superposition_r2": 0.3, "decoder_accuracy": 0.08}
+MARGIN = {"superposition_r2": 0.3, "decoder_accuracy": 0.08, "logit_lens": 0.5}
 
 
 def _task():
@@ -122,6 +122,9 @@ def test_trained_probes_beat_their_controls_and_repeat_exactly(trained):
         vals = [r["value"] for r in records if r["control"] == control and r["metric"] == metric]
         return max(v for v in vals if not math.isnan(v))
 
+    lens = {(r["control"], r["token"], r["layer"]): r["value"] for r in records if r["metric"] == "logit_lens"}
+    assert lens[("trained", "last", 2)] >= 0.9  # the model's own readout of the averaged last-token vectors
+    assert math.isnan(lens[("trained", "subject", 2)])  # the subject token does not know the relation
     for metric in pl.METRICS:
         for control in ("random_network", "shuffled_labels"):
             assert best("trained", metric) > best(control, metric) + MARGIN[metric], (metric, control)

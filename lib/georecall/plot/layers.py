@@ -15,6 +15,7 @@ __all__ = ["plot_layer_probes", "plot_ablation", "plot_layers_live", "color_for_
 METRIC_AXES = {
     "superposition_r2": "held-out R² of the superposition fit",
     "decoder_accuracy": "held-out decoder accuracy",
+    "logit_lens": "logit-lens accuracy (share of facts)",
 }
 TOKEN_TITLES = {"subject": "at the subject token", "last": "at the last token before the answer"}
 CONTROL_STYLE = {  # control -> (legend label, marker symbol); every control is drawn dashed
@@ -29,16 +30,16 @@ def color_for_L(L: int, depths) -> str:
 
 
 def plot_layer_probes(summary, metric: str, *, title: str, chance: float | None = None) -> go.Figure:
-    """``metric`` (a column value of ``summary["metric"]``: ``superposition_r2`` or ``decoder_accuracy``) against the
-    layer l = 0 .. L (0: the embeddings), one panel per token, one solid line per depth L for the trained model and
-    dashed lines in the same colour for the controls (untrained network: open circles; shuffled labels: crosses).
-    ``summary``: an ``analyse.layers.probe_summary`` frame (means over seeds). ``chance``: a dotted grey line (1/N for
-    the decoder accuracy)."""
+    """``metric`` (a value of ``summary["metric"]``: ``superposition_r2``, ``decoder_accuracy`` or ``logit_lens``)
+    against the layer l = 0 .. L (0: the embeddings), one panel per token where it is defined, one solid line per depth
+    L for the trained model and dashed lines in the same colour for the controls (untrained network: open circles;
+    shuffled labels: crosses). ``summary``: an ``analyse.layers.probe_summary`` frame (means over seeds).
+    ``chance``: a dotted grey line (1/N for the accuracies)."""
     check_columns("summary", summary, ["n_layers", "control", "token", "metric", "layer", "value"])
     s = summary[summary["metric"] == metric]
     if s.empty:
         raise ValueError(f"summary has no rows of metric {metric!r}")
-    tokens = [t for t in TOKEN_TITLES if t in set(s["token"])]
+    tokens = [t for t in TOKEN_TITLES if s.loc[s["token"] == t, "value"].notna().any()]  # logit lens: last only
     depths = sorted(int(L) for L in s["n_layers"].unique())
     titles = [TOKEN_TITLES[t] for t in tokens]
     fig = make_subplots(rows=len(tokens), cols=1, subplot_titles=titles, vertical_spacing=0.16)

@@ -23,6 +23,9 @@ u_a = ``attribute_codes(W_U[:, :N])``, the model's own unembedding columns of th
 - ``decoder_accuracy``: per relation r a ridge map D_r with D_r h_l(s) ~ u_{pi_r(s)}; the share of held-out s with
   argmax_a <u_a, D_r h_l(s)> = pi_r(s) (chance 1/N), averaged over r (``probe.storage.relation_decoders``). At the
   last token D_r reads g_l(s, r).
+- ``logit_lens`` (last token only, nothing fitted): the share of facts (s, r) with argmax_{a < N} <W_U[:, a],
+  g_l(s, r)> = pi_r(s), the model's own entity readout applied to layer l (at l = L: the averaged sentences' answer).
+  NaN at the subject token, which does not know the relation.
 
 Controls (:data:`CONTROLS`): ``trained`` (the model and its facts), ``random_network`` (the same architecture
 untrained, ``probe.transfer.random_network``: its own vectors and its own W_U codes) and ``shuffled_labels`` (the
@@ -75,7 +78,7 @@ __all__ = [
 ]
 
 TOKENS = ("subject", "last")  # the subject's position (before the relation word), the last token before the answer
-METRICS = ("superposition_r2", "decoder_accuracy")
+METRICS = ("superposition_r2", "decoder_accuracy", "logit_lens")
 CONTROLS = ("trained", "random_network", "shuffled_labels")
 COMPONENTS = ("attn", "mlp")
 # Allen-Zhu & Li 2024, "Physics of Language Models: Part 3.3" (the book's label: [secondary]): about 2 bits per
@@ -201,15 +204,24 @@ def _check_layer(vectors: ResidualVectors, layer) -> int:
 
 
 def probe_vectors(
-    vectors: ResidualVectors, perms: torch.Tensor, codes: torch.Tensor, *, token: str, layer: int, seed: int = 0
+    vectors: ResidualVectors,
+    perms: torch.Tensor,
+    codes: torch.Tensor,
+    *,
+    token: str,
+    layer: int,
+    seed: int = 0,
+    unembed: torch.Tensor | None = None,
 ) -> dict:
     """The probes of layer ``layer`` (0 .. L) at ``token`` (module docstring):
 
         subject:  superposition_r2 = held-out R^2 of h_l(s) ~ sum_r A_r u_{pi_r(s)} + b
                   decoder_accuracy = mean_r held-out share of argmax_a <u_a, D_r h_l(s)> = pi_r(s)
-        last:     the same with g_l(s, r) for relation r (one fit per r, R^2 and accuracy averaged over r)
+        last:     the same with g_l(s, r) for relation r (one fit per r, R^2 and accuracy averaged over r), and
+                  logit_lens = share of (s, r) with argmax_{a < N} <W_U[:, a], g_l(s, r)> = pi_r(s)
 
-    Returns ``{"superposition_r2", "decoder_accuracy", "decoder_accuracy_per_relation"}``."""
+    ``unembed``: the entity columns W_U[:, :N] [d, N] for the logit lens (NaN without them, and at the subject token).
+    Returns ``{"superposition_r2", "decoder_accuracy", "decoder_accuracy_per_relation", "logit_lens"}``."""
     if not isinstance(vectors, ResidualVectors):
         raise ArgumentTypeError(f"vectors must be a ResidualVectors, got {type(vectors).__name__}")
     X = vectors.at(token)
@@ -226,7 +238,16 @@ def probe_vectors(
             r2s.append(superposition_fit(X[layer, :, r], perms, codes, seed=seed)["r2_heldout"])
             acc.append(relation_decoders(X[layer, :, r], perms[r : r + 1], codes, seed=seed)["accuracy"][0])
         r2 = sum(r2s) / R  # NaN when g_l does not depend on s
-    return {"superposition_r2": r2, "decoder_accuracy": sum(acc) / R, "decoder_accuracy_per_relation": acc}
+    lens = math.nan
+    if token == "last" and unembed is not None:
+        if not isinstance(unembed, torch.Tensor) or tuple(unembed.shape) != (X.shape[-1], N):
+            raise ValueError(
+                f"unembed must be W_U[:, :N], a [{X.shape[-1]}, {N}] tensor, got {getattr(unembed, 'shape', unembed)}"
+            )
+        logits = X[layer] @ unembed.detach().to("cpu", F64)  # [N, R, N]
+        lens = float((logits.argmax(-1) == perms.T).double().mean())
+    out = {"superposition_r2": r2, "decoder_accuracy": sum(acc) / R, "decoder_accuracy_per_relation": acc}
+    return out | {"logit_lens": lens}
 
 
 def layer_probes(model: Transformer, task: SentenceTask, *, seed: int = 0) -> list[dict]:
@@ -248,7 +269,8 @@ def layer_probes(model: Transformer, task: SentenceTask, *, seed: int = 0) -> li
         codes = entity_codes(net, N)
         for token in TOKENS:
             for layer in range(vectors.n_layers + 1):
-                got = probe_vectors(vectors, labels, codes, token=token, layer=layer, seed=seed)
+                W = net.W_U[:, :N]
+                got = probe_vectors(vectors, labels, codes, token=token, layer=layer, seed=seed, unembed=W)
                 out += [
                     {"control": control, "token": token, "layer": layer, "metric": m, "value": float(got[m])}
                     for m in METRICS

@@ -7,8 +7,9 @@ full-batch AdamW steps) and records
 1. recall at the answer token (argmax over the whole vocabulary) per split: the trained forward facts (``train``),
    the same facts in templates never trained (``heldout_templates``), the inverse questions of the subjects trained
    one way only (``inverse``) and of those trained both ways (``inverse_trained``);
-2. Chapter 4's probes of the residual stream x_0 .. x_L at the subject token and at the last token before the answer,
-   with the random-network and shuffled-label controls (:func:`georecall.probe.layers.layer_probes`);
+2. Chapter 4's probes of the residual stream x_0 .. x_L at the subject token and at the last token before the answer
+   (superposition R^2, per-relation decoders) and the logit lens at the last token, with the random-network and
+   shuffled-label controls (:func:`georecall.probe.layers.layer_probes`);
 3. the recall of the trained forward facts with each block's attention or MLP mean-ablated
    (:func:`georecall.probe.layers.mean_ablation`);
 4. bits per parameter, N R log2 N over every parameter (:func:`georecall.probe.layers.bits_per_parameter`).
@@ -72,7 +73,7 @@ def _none_if_nan(value):
 
 def measure(point: LayersPoint) -> dict:
     """Train and measure one point (module docstring). Returns ``{"scalars": {...}, "arrays": {...}}``: JSON-able
-    scalars (a NaN becomes None) and numpy arrays: ``probes`` [3 controls, 2 tokens, L + 1, 2 metrics] in the order of
+    scalars (a NaN becomes None) and numpy arrays: ``probes`` [3 controls, 2 tokens, L + 1, 3 metrics] in the order of
     ``probe.layers.CONTROLS``, ``TOKENS`` and ``METRICS`` (NaN where a metric is not defined), ``ablation_recall``
     [L, 2 components] and the training curve."""
     point = check_point(point)
