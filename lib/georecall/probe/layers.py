@@ -121,7 +121,11 @@ def check_layer_inputs(model, task) -> torch.Tensor:
 
 
 def residual_sites(n_layers: int) -> tuple[str, ...]:
-    """The hook names of x_0 .. x_L: ``blocks.0.hook_resid_pre``, then ``blocks.l.hook_resid_post`` for l < L."""
+    """The hook names of x_0 .. x_L: ``blocks.0.hook_resid_pre``, then ``blocks.l.hook_resid_post`` for l < L.
+
+    >>> residual_sites(2)
+    ('blocks.0.hook_resid_pre', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_post')
+    """
     check_int("n_layers", n_layers, 1)
     return ("blocks.0.hook_resid_pre", *(f"blocks.{layer}.hook_resid_post" for layer in range(n_layers)))
 

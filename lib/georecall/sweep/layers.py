@@ -127,7 +127,11 @@ def layers_smoke_points() -> tuple[LayersPoint, ...]:
 
 
 def is_layers_point(obj) -> bool:
-    """Whether ``obj`` (a point or its ``asdict()``) is a :class:`LayersPoint`."""
+    """Whether ``obj`` (a point or its ``asdict()``) is a :class:`LayersPoint`.
+
+    >>> is_layers_point(LayersPoint().asdict()), is_layers_point({"n_subjects": 64})
+    (True, False)
+    """
     study = obj.get("study") if isinstance(obj, dict) else getattr(obj, "study", None)
     return study == STUDY
 
