@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "preset",
         choices=list(presets.PRESETS),
-        help="smoke (CI); book, disjoint, probing, crossset, multihop (committed tables); paper (large)",
+        help="smoke (CI); book, disjoint, probing, crossset, layers, multihop (committed tables); paper (large)",
     )
     sweep.add_argument(
         "--out", default=None, type=_non_empty_path, help="folder for the CSV tables (default: sweep-results/PRESET)"

@@ -3,7 +3,7 @@ building blocks the chapters call in their cells, re-exported from the stages be
 at most four subpackages (``theory``, ``analyse``, ``plot`` and this one, or ``construct`` / ``sweep`` instead).
 
 Explorers of Chapters 1 to 3 and the shared controls are in :mod:`.bijection`; one module per study:
-:mod:`.probing`, :mod:`.crossset`, :mod:`.multihop`, :mod:`.disjoint`.
+:mod:`.probing`, :mod:`.crossset`, :mod:`.multihop`, :mod:`.disjoint`, :mod:`.layers`.
 """
 
 from ..construct import (
@@ -36,7 +36,7 @@ from ..model.multihop import (
 from ..probe import attribute_codes, superposition_fit
 from ..tasks import make_disjoint_task, make_task
 from ..train import BOOK_RECIPE, TrainConfig, fit, train
-from . import crossset, disjoint, multihop, probing
+from . import crossset, disjoint, layers, multihop, probing
 from .bijection import (
     budget_explorer,
     capacity_inspector,
@@ -53,6 +53,7 @@ from .bijection import (
 __all__ = [
     "disjoint",
     "crossset",
+    "layers",
     "multihop",
     "probing",
     "budget_explorer",

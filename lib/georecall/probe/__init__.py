@@ -1,9 +1,9 @@
 """Probes of what a model stores where (:mod:`.storage`), the MLP as a selector (:mod:`.selector`), every probe's
-headline number (:mod:`.summary`), zero-shot transfer (:mod:`.transfer`) and zero-shot evaluation of a network trained
-across fact sets (:mod:`.crossset`).
+headline number (:mod:`.summary`), zero-shot transfer (:mod:`.transfer`), zero-shot evaluation of a network trained
+across fact sets (:mod:`.crossset`) and layer-by-layer probes of a deep model trained on sentences (:mod:`.layers`).
 """
 
-from . import crossset, selector, storage, summary, transfer
+from . import crossset, layers, selector, storage, summary, transfer
 from .crossset import set_model, zero_shot
 from .storage import (
     LAMBDAS,
@@ -45,6 +45,7 @@ from .transfer import (
 
 __all__ = [
     "crossset",
+    "layers",
     "selector",
     "storage",
     "summary",

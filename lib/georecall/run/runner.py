@@ -44,6 +44,7 @@ from . import bijection as bijection_runs
 from . import crossset as crossset_runs
 from . import disjoint as disjoint_runs
 from . import heldout as heldout_runs
+from . import layers as layers_runs
 from . import multihop as multihop_sweep
 from . import study
 from .executors import InlineExecutor, check_dask_address, make_executor
@@ -193,14 +194,16 @@ def _config(fields: dict) -> RunConfig:
 
 def _work(config_dicts: Sequence[dict]) -> list[dict]:
     """The executor's unit of work: a probing stack (``study.probe_group``), a cross-set point
-    (``crossset.crossset_group``), a held-out-chains point (``heldout.heldout_group``) or a training stack
-    (``train_group``)."""
+    (``crossset.crossset_group``), a held-out-chains point (``heldout.heldout_group``), a layers point
+    (``layers.layers_group``) or a training stack (``train_group``)."""
     if "run" in config_dicts[0]:
         return study.probe_group(config_dicts)
     if "parameterization" in config_dicts[0]:
         return crossset_runs.crossset_group(config_dicts)
     if "train_fraction" in config_dicts[0]:
         return heldout_runs.heldout_group(config_dicts)
+    if config_dicts[0].get("study") == "layers":
+        return layers_runs.layers_group(config_dicts)
     return train_group(config_dicts)
 
 
@@ -306,6 +309,9 @@ def run_experiments(
             continue
         if e.heldout:  # and the held-out chains (multihop_heldout)
             tables |= heldout_runs.heldout_tables(e.points, sched.rows)
+            continue
+        if e.layers:  # and the layers study (layers, layer_probes, layer_ablation)
+            tables |= layers_runs.layers_tables(e.points, sched.rows)
             continue
         configs = list(e.points)
         for li, line in enumerate(e.lines):

@@ -2,9 +2,10 @@
 presets (:mod:`.presets`, the probing study's points in :mod:`.probing`, the cross-set study's in :mod:`.crossset`,
 Chapter 6's lines and held-out-chains points in :mod:`.multihop`), the content-addressed cache (:mod:`.cache`, keyed
 by a config's fields) and the registry of committed tables (:mod:`.tables`).
+The layers study's points (models of L layers on fact sentences) are in :mod:`.layers`.
 """
 
-from . import cache, crossset, multihop, presets, probing, tables
+from . import cache, crossset, layers, multihop, presets, probing, tables
 from .configs import (
     COT,
     D_GRID,
@@ -75,6 +76,7 @@ __all__ = [
     "cache",
     "presets",
     "crossset",
+    "layers",
     "multihop",
     "probing",
     "tables",

@@ -356,9 +356,10 @@ class Experiment:
                 f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint, CrossSetPoint or "
                 "HeldOutChains)"
             )
-        if self.lines and (self.probing or self.crossset or self.heldout):
+        if self.lines and (self.probing or self.crossset or self.heldout or self.layers):
             raise ValueError(
-                f"experiment {self.name!r}: threshold lines cannot be mixed with probing, cross-set or held-out points"
+                f"experiment {self.name!r}: threshold lines cannot be mixed with probing, cross-set, held-out or "
+                "layers points"
             )
 
     @property
@@ -370,6 +371,10 @@ class Experiment:
     def heldout(self) -> bool:
         """True when the points are ``sweep.multihop.HeldOutChains`` (recognised by their ``train_fraction``)."""
         return bool(self.points) and hasattr(self.points[0], "train_fraction")
+
+    def layers(self) -> bool:
+        """True when the points are ``sweep.layers.LayersPoint`` (recognised by their ``study`` marker)."""
+        return bool(self.points) and getattr(self.points[0], "study", None) == "layers"
 
     @property
     def probing(self) -> bool:

@@ -1,7 +1,7 @@
 """The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables), ``disjoint`` (the appendix's committed
 tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.sweep.probing`), ``multihop``
-(Chapter 6's table), ``crossset`` (the cross-set study of Chapters 4 and 5, :mod:`georecall.sweep.crossset`) and
-``paper`` (full scale, GPU).
+(Chapter 6's table), ``crossset`` (the cross-set study of Chapters 4 and 5, :mod:`georecall.sweep.crossset`),
+``layers`` (models of L layers on fact sentences, :mod:`georecall.sweep.layers`) and ``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweep.configs.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d, each probe trying the rates ``sweep.E1_LRS`` per seed, best of them), E2 (capacity searches with
@@ -33,6 +33,7 @@ from ..theory import bijection as theory
 from ..theory import disjoint as disjoint_theory
 from .configs import D_GRID, E1_LRS, N_GRID_FROZEN, Experiment, Preset, RunConfig
 from .crossset import crossset_points, crossset_smoke_points
+from .layers import layers_points, layers_smoke_points
 from .multihop import (
     HELD_OUT_D,
     HELD_OUT_FRACTIONS,
@@ -303,6 +304,7 @@ def _smoke() -> Preset:
                     p for p in held_out_points(HELD_OUT_D, seeds=(0,)) if p.train_fraction == HELD_OUT_FRACTIONS[-1]
                 ),
             ),
+            Experiment(name="layers", description="one point of the layers study", points=layers_smoke_points()),
         ),
     )
 
@@ -320,6 +322,14 @@ def _crossset() -> Preset:
         name="crossset",
         description="Chapters 4-5: networks trained across K fact sets, N = 256, R = 4; zero-shot transfer and probes",
         experiments=(Experiment(name="crossset", description="the cross-set study", points=crossset_points()),),
+    )
+
+
+def _layers() -> Preset:
+    return Preset(
+        name="layers",
+        description="Beyond one layer: L in {1, 2, 4} on fact sentences (N = 64, R = 2, d = 32); probes, ablations",
+        experiments=(Experiment(name="layers", description="the layers study", points=layers_points()),),
     )
 
 
@@ -386,13 +396,14 @@ PRESETS: dict[str, Callable[[], Preset]] = {
     "disjoint": _disjoint,
     "probing": _probing,
     "crossset": _crossset,
+    "layers": _layers,
     "multihop": _multihop,
     "paper": _paper,
 }
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
-    """The named preset (one of :data:`PRESETS`: smoke, book, disjoint, probing, crossset, multihop,
+    """The named preset (one of :data:`PRESETS`: smoke, book, disjoint, probing, crossset, layers, multihop,
     paper), moved to
     ``device``."""
     if name not in PRESETS:

@@ -48,6 +48,9 @@ __all__ = [
     "NOT_ONE_ROW_PER_POINT",
     "CROSSSET_COLUMNS",
     "CROSSSET_POINT_COLUMNS",
+    "LAYERS_TABLES",
+    "LAYERS_POINT_COLUMNS",
+    "LAYERS_COLUMNS",
     "POINT_COLUMNS",
     "PROBE_FIELDS",
     "spec",
@@ -165,6 +168,37 @@ CROSSSET_COLUMNS = (
     *(f"probe_{k}" for k in PROBE_FIELDS if k != "chance"),
 )
 CROSSSET_GATES_COLUMNS = (*CROSSSET_POINT_COLUMNS, "unit", "relation", "activation")
+# the layers study (preset "layers"; georecall.run.layers writes the rows): models of L layers on fact sentences
+LAYERS_POINT_COLUMNS = (
+    "n_entities",
+    "n_relations",
+    "n_layers",
+    "d_model",
+    "n_templates",
+    "n_heldout",
+    "inverse_share",
+    "steps",
+    "lr",
+    "seed",
+    "device",
+)
+LAYERS_COLUMNS = (
+    *LAYERS_POINT_COLUMNS,
+    "loss",
+    "failed",
+    "recall_train",  # the trained forward facts, at the answer token
+    "recall_heldout_templates",
+    "recall_inverse",  # inverse questions of the subjects trained one way only
+    "recall_inverse_trained",
+    "n_facts",
+    "n_params",  # every parameter, embeddings included
+    "n_params_nonembed",
+    "bits_per_param",  # n_facts log2 N / n_params
+    "literature_bits_per_param",
+    "n_subject_sentences",  # subject-first training sentences per subject behind the subject-token vectors
+)
+LAYER_PROBES_COLUMNS = (*LAYERS_POINT_COLUMNS, "layer", "token", "metric", "control", "value")
+LAYER_ABLATION_COLUMNS = (*LAYERS_POINT_COLUMNS, "layer", "component", "recall", "drop")
 # the disjoint-attribute tables add D, the heads, the (fresh) batch size and what success is judged on
 DISJOINT_COLUMNS = SWEEP_COLUMNS + ("n_answers", "n_heads", "batch_size")
 MULTIHOP_COLUMNS = (
@@ -267,7 +301,7 @@ def _study(study: str):
     return make
 
 
-_probing, _crossset = _study("probing"), _study("crossset")
+_probing, _crossset, _layers = _study("probing"), _study("crossset"), _study("layers")
 
 
 TABLES: dict[str, TableSpec] = {
@@ -332,11 +366,29 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
+TABLES.update(
+    (t.name, t)
+    for t in (
+        _layers("layers", "Beyond one layer: models of L layers on fact sentences, recall per split", LAYERS_COLUMNS),
+        _layers(
+            "layer_probes",
+            "Beyond one layer: superposition R^2 and decoder accuracy per layer, token and control",
+            LAYER_PROBES_COLUMNS,
+        ),
+        _layers(
+            "layer_ablation",
+            "Beyond one layer: recall with one block's attention or MLP mean-ablated",
+            LAYER_ABLATION_COLUMNS,
+        ),
+    )
+)
 SWEEP_TABLES = tuple(name for name, t in TABLES.items() if t.kind == SWEEP and t.preset != "smoke")  # committed ones
 BOOK_SWEEP_TABLES = tuple(name for name in SWEEP_TABLES if TABLES[name].preset == "book")  # the book preset's
 PROBING_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "probing")  # the probing study's tables
 CROSSSET_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "crossset")  # the cross-set study's
 NOT_ONE_ROW_PER_POINT = ("transfer", "gates", "crossset_gates")  # rows per protocol and step, or per unit
+LAYERS_TABLES = tuple(name for name, t in TABLES.items() if t.preset == "layers")  # the layers study's
+NOT_ONE_ROW_PER_POINT += ("layer_probes", "layer_ablation")  # rows per layer, token, metric and control or component
 
 
 def spec(name: str) -> TableSpec:
