@@ -353,8 +353,8 @@ class Experiment:
         kinds = {type(p) for p in self.points}
         if len(kinds) > 1:
             raise TypeError(
-                f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint, CrossSetPoint or "
-                "HeldOutChains)"
+                f"experiment {self.name!r}: points must be of one kind (RunConfig, ProbePoint, CrossSetPoint, "
+                "HeldOutChains or LayersPoint)"
             )
         if self.lines and (self.probing or self.crossset or self.heldout or self.layers):
             raise ValueError(
@@ -372,6 +372,7 @@ class Experiment:
         """True when the points are ``sweep.multihop.HeldOutChains`` (recognised by their ``train_fraction``)."""
         return bool(self.points) and hasattr(self.points[0], "train_fraction")
 
+    @property
     def layers(self) -> bool:
         """True when the points are ``sweep.layers.LayersPoint`` (recognised by their ``study`` marker)."""
         return bool(self.points) and getattr(self.points[0], "study", None) == "layers"
