@@ -1,0 +1,218 @@
+"""The sentence-format capacity sweep, declared (no torch at import): its point kind (:class:`SentenceRunConfig`), its
+d grid and search lines (:func:`sentence_lines`), and the ``sentences`` preset's lines (:func:`sentence_preset_lines`).
+
+A sentence point trains an L-layer model (``n_layers``) by next-token prediction on every training sentence of
+``tasks.sentences.make_sentence_task(N, R, seed, ...)``: each fact (s, r, pi_r(s)) in ``n_templates`` word templates
+per relation, and in as many inverse templates for a share ``inverse_share`` of the entities. Training stops, and
+the point is judged, on **recall at the answer token** over every training sentence (argmax over the whole vocabulary
+at the position before the answer), never on the next-word accuracy of the filler words, which no model can
+predict. d* (a line's threshold) is, as in Chapter 3, the smallest grid d at which a majority of seeds reaches
+``target_accuracy`` (0.99) while the next smaller probed d fails. Beside the training recall a point records recall
+on the templates never trained (``heldout_templates``) and on the facts asked in the untrained direction
+(``inverse``), and every weight it has (``n_params``).
+
+**The preset** (:func:`sentence_preset_lines`): one line per (L, N, R) for L in ``SENTENCE_LAYERS`` = {1, 2, 4} and
+(N, R) in ``SENTENCE_PAIRS``, 2 seeds, lr ``SENTENCE_LR`` (one rate), at most ``SENTENCE_MAX_STEPS`` full-batch
+steps, the coarse grid ``SENTENCE_D_GRID``. Profile and pruning: see :data:`SENTENCE_PAIRS`' comment and
+``benchmarks/profile_sentences.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .._checks import check_float, check_int
+from ..theory import bijection as theory
+from .configs import RunConfig
+from .search import Line
+
+__all__ = [
+    "SENTENCES",
+    "SENTENCE_SEQ_LEN",
+    "SENTENCE_MAX_TEMPLATES",
+    "SENTENCE_MAX_FILLERS",
+    "SENTENCE_MAX_LAYERS",
+    "SentenceRunConfig",
+    "SENTENCE_D_GRID",
+    "SENTENCE_LAYERS",
+    "SENTENCE_PAIRS",
+    "SENTENCE_SEEDS",
+    "SENTENCE_LR",
+    "SENTENCE_MAX_STEPS",
+    "SENTENCE_EVAL_EVERY",
+    "sentence_lines",
+    "sentence_preset_lines",
+    "sentence_smoke_points",
+]
+
+SENTENCES = "sentences"  # the data format (tasks.sentences.SENTENCES)
+# every sentence padded to the longest a template can be (0-2 fillers, entity/relation with 1-2 fillers between,
+# 1-2 fillers, "whose" when inverse, the answer: 2 + 4 + 2 + 1 + 1 = 10 words) less its last word, so that every
+# seed's data has one shape and a line's seeds train as one stack; trailing PAD is never attended to (causal)
+SENTENCE_SEQ_LEN = 9
+SENTENCE_MAX_TEMPLATES = 32  # tasks.sentences.MAX_TEMPLATES (a test keeps the two in step)
+SENTENCE_MAX_FILLERS = 16  # len(tasks.sentences.FILLERS)
+SENTENCE_MAX_LAYERS = 8  # far beyond what the 2-core sweep trains; a guard against a typo
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentenceRunConfig(RunConfig):
+    """One sentence-format point: an ``n_layers``-layer model trained on the sentences of
+    ``make_sentence_task(n_subjects, n_relations, seed, n_templates=..., n_heldout=..., n_synonyms=..., n_fillers=...,
+    inverse_share=...)`` (the task's knobs are fields here), judged on recall at the answer token of every training
+    sentence. ``n_heads`` heads (any divisor of d), d_mlp as given (4 d along a line). ``noisy_copies``, ``seq_len``,
+    ``freeze_embed``, ``task``, ``n_answers`` and the probing study's switches (``freeze_unembed``, ``tie_embed``,
+    ``init_scale``) are not used (keep their defaults). A distinct type, so its cache keys never meet another kind's.
+    """
+
+    data_format: str = SENTENCES
+    n_layers: int = 1  # L
+    n_templates: int = 4  # training templates per relation (and as many inverse ones)
+    n_heldout: int = 2  # forward templates per relation never trained; 0: no heldout_templates score
+    n_synonyms: int = 2  # relation words per relation
+    n_fillers: int = 8  # filler words shared by every relation
+    inverse_share: float = 0.5  # entities whose facts are also trained in the inverse direction; 0: no inverse score
+    formats: ClassVar[tuple[str, ...]] = (SENTENCES,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_layers (L)", self.n_layers, 1, SENTENCE_MAX_LAYERS)
+        check_int("n_templates", self.n_templates, 1, SENTENCE_MAX_TEMPLATES)
+        check_int("n_heldout", self.n_heldout, 0, SENTENCE_MAX_TEMPLATES)
+        if self.n_templates + self.n_heldout > SENTENCE_MAX_TEMPLATES:
+            raise ValueError(
+                f"n_templates + n_heldout must be at most {SENTENCE_MAX_TEMPLATES} per relation, "
+                f"got {self.n_templates} + {self.n_heldout}"
+            )
+        check_int("n_synonyms", self.n_synonyms, 1, 8)
+        check_int("n_fillers", self.n_fillers, 2, SENTENCE_MAX_FILLERS)
+        if not isinstance(self.inverse_share, float):
+            raise ValueError(f"inverse_share must be a float in [0, 1), got {self.inverse_share!r}")
+        check_float("inverse_share", self.inverse_share, 0.0, 1.0, hi_open=True)
+        if self.inverse_share > 0 and not 1 <= self.n_both <= self.n_subjects - 1:
+            raise ValueError(
+                f"inverse_share={self.inverse_share} trains round(share * N) = {self.n_both} of N={self.n_subjects} "
+                "entities in both directions; it must leave at least one on each side (or be 0.0: no inverse split)"
+            )
+        if self.freeze_embed or self.task != "bijection" or self.n_answers is not None:
+            raise ValueError(
+                "sentence points need freeze_embed=False and task='bijection' (frozen embeddings and the disjoint task "
+                f"are not studied in sentences); got freeze_embed={self.freeze_embed}, task={self.task!r}"
+            )
+        if self.freeze_unembed or self.tie_embed or self.init_scale != 1.0:
+            raise ValueError(
+                "sentence points keep freeze_unembed=False, tie_embed=False and init_scale=1.0 (the probing study's "
+                f"switches); got freeze_unembed={self.freeze_unembed}, tie_embed={self.tie_embed}, "
+                f"init_scale={self.init_scale}"
+            )
+
+    @property
+    def n_both(self) -> int:
+        """Entities trained in both directions: round(inverse_share * N) (``SentenceConfig.n_both``)."""
+        return round(self.inverse_share * self.n_subjects)
+
+    @property
+    def n_facts(self) -> int:
+        """The N R facts (s, r, pi_r(s)); each is written in several sentences."""
+        return self.n_subjects * self.n_relations
+
+    @property
+    def n_sequences(self) -> int:
+        """Training sentences: R n_templates (N + n_both), forward for every entity, inverse for n_both of them."""
+        return self.n_relations * self.n_templates * (self.n_subjects + self.n_both)
+
+    @property
+    def T(self) -> int:
+        """The padded sentence length the model reads: ``SENTENCE_SEQ_LEN``."""
+        return SENTENCE_SEQ_LEN
+
+    @property
+    def d_vocab(self) -> int:
+        """N entities + R n_synonyms relation words + n_fillers fillers + "whose" + PAD."""
+        return self.n_subjects + self.n_relations * self.n_synonyms + self.n_fillers + 2
+
+    @property
+    def d_vocab_out(self) -> int:
+        """A language model predicts any word: d_vocab."""
+        return self.d_vocab
+
+    @property
+    def n_params_nonembed(self) -> int:
+        """Attention + MLP parameters of the L blocks: L (4 d^2 + 2 d m + m)."""
+        return self.n_layers * theory.param_count(self.d_model, self.d_mlp)
+
+    def task_kwargs(self) -> dict:
+        """Keywords of ``tasks.sentences.make_sentence_task`` for this point (its task stream is the point's seed)."""
+        return dict(
+            n_entities=self.n_subjects,
+            n_relations=self.n_relations,
+            seed=self.seed,
+            n_templates=self.n_templates,
+            n_heldout=self.n_heldout,
+            n_synonyms=self.n_synonyms,
+            n_fillers=self.n_fillers,
+            inverse_share=self.inverse_share,
+        )
+
+
+# --- the d* lines -------------------------------------------------------------------------------------------------
+
+SENTENCE_D_GRID = (2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)  # steps of 1.2-1.5x
+SENTENCE_LAYERS = (1, 2, 4)
+SENTENCE_SEEDS = (0, 1)  # two seeds: a probe succeeds when both reach the target (sweep.majority)
+SENTENCE_LR = 1e-2
+SENTENCE_MAX_STEPS = 2048
+SENTENCE_EVAL_EVERY = 64
+SENTENCE_START_BITS = 2.0  # first probe: R log2 N / this (a prior; the search moves away from it as needed)
+# (N, R) pairs spreading R log2 N over 8 .. 24 (see the module docstring for the profile behind the choice)
+SENTENCE_PAIRS = ((16, 2), (32, 2), (64, 2), (32, 4), (64, 4))
+
+
+def _nearest(grid: Sequence[int], guess: float) -> int:
+    """Index of the grid value nearest ``guess`` on a log scale: where a line's search starts."""
+    return int(np.argmin([abs(math.log(g / guess)) for g in grid]))
+
+
+def sentence_start(N: int, R: int, grid: Sequence[int] = SENTENCE_D_GRID) -> int:
+    """First d probe: the grid value nearest R log2 N / ``SENTENCE_START_BITS``."""
+    return _nearest(grid, max(float(grid[0]), R * math.log2(N) / SENTENCE_START_BITS))
+
+
+def sentence_lines(
+    pairs: Iterable[tuple[int, int]],
+    layers: Iterable[int] = SENTENCE_LAYERS,
+    *,
+    seeds: tuple[int, ...] = SENTENCE_SEEDS,
+    lrs: tuple[float, ...] = (),
+    grid: tuple[int, ...] = SENTENCE_D_GRID,
+    **kw,
+) -> tuple[Line, ...]:
+    """One d* line per (L, N, R), layer-major, each over ``grid`` with d_mlp = 4 d, starting at
+    :func:`sentence_start`; ``kw`` sets the other fields of the base point (the recipe, the task's knobs)."""
+    lines = []
+    for L in layers:
+        for N, R in pairs:
+            base = SentenceRunConfig(n_subjects=N, n_relations=R, n_layers=L, d_model=grid[0], d_mlp=4 * grid[0], **kw)
+            start = sentence_start(N, R, grid)
+            lines.append(Line(base=base, seeds=seeds, axis="d_model", grid=grid, start=start, lrs=lrs))
+    return tuple(lines)
+
+
+def sentence_preset_lines() -> tuple[Line, ...]:
+    """The ``sentences`` preset's lines: L in ``SENTENCE_LAYERS`` x (N, R) in ``SENTENCE_PAIRS``, 2 seeds, lr
+    ``SENTENCE_LR``, at most ``SENTENCE_MAX_STEPS`` steps, evaluated every ``SENTENCE_EVAL_EVERY``."""
+    kw = dict(lr=SENTENCE_LR, max_steps=SENTENCE_MAX_STEPS, eval_every=SENTENCE_EVAL_EVERY)
+    return sentence_lines(SENTENCE_PAIRS, SENTENCE_LAYERS, **kw)
+
+
+def sentence_smoke_points() -> tuple[SentenceRunConfig, ...]:
+    """CI's sentence points: the first probe (its first stage: every seed at the first rate) of the preset's
+    cheapest line, L = 1 at the smallest (N, R). Every line probes its start first, so these points are rows of the
+    committed ``sentences`` table."""
+    line = sentence_preset_lines()[0]
+    return tuple(line.stage_configs(line.start, 0))
