@@ -12,9 +12,28 @@ on the templates never trained (``heldout_templates``) and on the facts asked in
 (``inverse``), and every weight it has (``n_params``).
 
 **The preset** (:func:`sentence_preset_lines`): one line per (L, N, R) for L in ``SENTENCE_LAYERS`` = {1, 2, 4} and
-(N, R) in ``SENTENCE_PAIRS``, 2 seeds, lr ``SENTENCE_LR`` (one rate), at most ``SENTENCE_MAX_STEPS`` full-batch
-steps, the coarse grid ``SENTENCE_D_GRID``. Profile and pruning: see :data:`SENTENCE_PAIRS`' comment and
-``benchmarks/profile_sentences.py``.
+(N, R) in ``SENTENCE_PAIRS`` = (16, 2), (32, 2), (64, 2), (32, 4), (64, 4) (R log2 N = 8, 10, 12, 20, 24), 15 lines,
+2 seeds (a probe needs both), full batch, AdamW at lr ``SENTENCE_LR`` = 1e-2 (one rate), at most
+``SENTENCE_MAX_STEPS`` = 2048 steps, recall evaluated every ``SENTENCE_EVAL_EVERY`` = 64 steps, on the grid
+``SENTENCE_D_GRID`` (steps of 1.2-1.5x), each line starting at d ~ R log2 N / 1.25 (``sentence_start``).
+
+**Profile** (``benchmarks/profile_sentences.py``, CPU seconds of one worker thread per step of a 2-seed stack, full
+evaluation included, while other jobs shared the 2 cores): the cost grows with the training sentences (R
+n_templates (N + N/2): 192 at (16, 2) to 1536 at (64, 4)), with d and with L. At (32, 2): 5.9, 7.4, 15 ms at d = 8,
+16, 32 for L = 1; 8.3, 10.6, 23 ms for L = 2; 19 ms (d = 12) and 22 ms (d = 16) for L = 4. At (64, 4): 27, 34, 63 ms
+at d = 8, 16, 32 for L = 1, 39 (d = 8) and 71 ms (d = 24) for L = 2, 149 (d = 24) and 192 ms (d = 32) for L = 4.
+Time goes to probes that fail: they train all 2048 steps (70 s at L = 1, about 250 s at L = 4 for (64, 4)), while a
+run above d* stops at 99% recall within 128-832 steps (every profiled success). Steps to 99% at L = 1: (32, 2) d = 16
+in 192-320, (64, 4) d = 32 in 448-640 (d = 16 at 2048 steps: 0.89 and 0.97); L = 2: (32, 2) d = 16 in 256, (64, 4)
+d = 24 in 384; L = 4: (32, 2) d = 12 in 384-832, (64, 4) d = 24 in 448-640. lr = 1e-2 trained every L without
+diverging. Estimate: 3-4 probes a line, about half of them failing, gives 1100-2500 CPU-seconds, 10-21 min wall
+with 2 workers (the (64, 4) line at L = 4 about 10 min on its own); at worst ~3400 s (28 min).
+
+**Pruning** (to fit ~30 min on 2 cores): one learning rate, not Chapter 3's three (the profiled successes reached 99%
+well within the budget, so a second rate would mostly add failing probes' cost); 2 seeds, not 3; N <= 64 (N = 128
+at R = 4 has 3072 training sentences: a failing L = 4 probe alone would take ~8 min); a grid coarser than
+``configs.D_GRID`` (d* resolved to 20-33%); one template setting (4 training and 2 held-out templates per relation,
+2 relation words, 8 fillers, half the entities trained in both directions).
 """
 
 from __future__ import annotations
@@ -168,7 +187,7 @@ SENTENCE_SEEDS = (0, 1)  # two seeds: a probe succeeds when both reach the targe
 SENTENCE_LR = 1e-2
 SENTENCE_MAX_STEPS = 2048
 SENTENCE_EVAL_EVERY = 64
-SENTENCE_START_BITS = 2.0  # first probe: R log2 N / this (a prior; the search moves away from it as needed)
+SENTENCE_START_BITS = 1.25  # first probe: R log2 N / this (the profile's d* sat near R log2 N, a bit lower for L > 1)
 # (N, R) pairs spreading R log2 N over 8 .. 24 (see the module docstring for the profile behind the choice)
 SENTENCE_PAIRS = ((16, 2), (32, 2), (64, 2), (32, 4), (64, 4))
 
