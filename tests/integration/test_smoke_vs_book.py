@@ -175,17 +175,16 @@ SENTENCE_TOL = {"accuracy": ACC_TOL, "heldout_templates_accuracy": 0.05, "invers
 
 def test_smoke_sentence_points_match_the_committed_rows(smoke_tables, committed_sentences):
     """The smoke preset re-trains the first probe of the cheapest sentence line (L = 1); each point matches its
-    committed row: the same verdict unless both runs are within ``NEAR_TARGET`` of the target, training recall within
-    ``ACC_TOL`` where both memorised, the held-out and inverse recalls (scores the training does not optimise) within
-    0.05, and the same parameter count."""
+    committed row: the same parameter count, the same verdict unless both runs are within ``NEAR_TARGET`` of the
+    target, and where both memorised (a run that did not is chaotic across CPUs) training recall within ``ACC_TOL`` and
+    the held-out and inverse recalls (scores the training does not optimise) within 0.05."""
     smoke = smoke_tables["sentences"]
     both = smoke.merge(committed_sentences, on=SENTENCE_KEY, suffixes=("_smoke", "_book"))
     assert len(both) == len(smoke) > 0, "smoke rows missing from the committed sentences table"
     assert (both["n_params_smoke"] == both["n_params_book"]).all()
     memorised = both[both["reached_target_smoke"] & both["reached_target_book"]]
     for col, tol in SENTENCE_TOL.items():
-        rows = memorised if col == "accuracy" else both
-        diff = (rows[f"{col}_smoke"] - rows[f"{col}_book"]).abs()
+        diff = (memorised[f"{col}_smoke"] - memorised[f"{col}_book"]).abs()
         assert not (diff > tol).any(), f"sentences.{col} differs by {diff.max():.4f}"
     flipped = both[both["reached_target_smoke"] != both["reached_target_book"]]
     assert (flipped[["accuracy_smoke", "accuracy_book"]].min(axis=1) >= TARGET - NEAR_TARGET).all()
