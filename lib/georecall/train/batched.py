@@ -27,7 +27,8 @@ in flat buffers, so AdamW is one handful of elementwise passes for the whole sta
 
 The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
 full batch while n <= ``full_batch_max`` else shuffled minibatches from ``repro.generator(data_seed, "data")``,
-evaluation on all data at step 0, every ``eval_every`` steps and at ``max_steps``.
+evaluation on all data at step 0, every ``eval_every`` steps and at ``max_steps``. A caller may evaluate on other
+data than it trains on (``eval_datas``: a sentence-trained language model is judged on recall at the answer token).
 """
 
 from __future__ import annotations
