@@ -228,15 +228,18 @@ def test_the_preset_lines_and_the_smoke_points():
     (exp,) = presets.preset("sentences").experiments
     lines = exp.lines
     seen = [(ln.base.n_layers, ln.base.n_subjects, ln.base.n_relations) for ln in lines]
-    assert seen == [(L, N, R) for L in (1, 2, 4) for N, R in sweep_sentences.SENTENCE_PAIRS]
+    assert sorted(seen) == sorted((L, N, R) for L in (1, 2, 4) for N, R in sweep_sentences.SENTENCE_PAIRS)
+    cost = [L * N * R for L, N, R in seen]
+    assert cost[0] == max(cost) and [L for L, _, _ in seen] == sorted((L for L, _, _ in seen), reverse=True)
     spread = {R * math.log2(N) for _, N, R in seen}
     assert len(spread) >= 4, "the pairs spread R log2 N"
     for ln in lines:
         assert isinstance(ln.base, SentenceRunConfig) and ln.seeds == (0, 1)
         assert ln.grid == sweep_sentences.SENTENCE_D_GRID and ln.rates == (sweep_sentences.SENTENCE_LR,)
     smoke = next(e for e in presets.preset("smoke").experiments if e.name == "sentences")
-    first = lines[0]
-    assert list(smoke.points) == first.stage_configs(first.start, 0), "the smoke points are the first probe"
+    cheapest = lines[-1]
+    assert (cheapest.base.n_layers, cheapest.base.n_subjects, cheapest.base.n_relations) == (1, 16, 2)
+    assert list(smoke.points) == cheapest.stage_configs(cheapest.start, 0), "the smoke points are a first probe"
     assert tables.spec("sentences").preset == "sentences" and "sentences" in tables.SWEEP_TABLES
 
 

@@ -224,14 +224,17 @@ def sentence_lines(
 
 def sentence_preset_lines() -> tuple[Line, ...]:
     """The ``sentences`` preset's lines: L in ``SENTENCE_LAYERS`` x (N, R) in ``SENTENCE_PAIRS``, 2 seeds, lr
-    ``SENTENCE_LR``, at most ``SENTENCE_MAX_STEPS`` steps, evaluated every ``SENTENCE_EVAL_EVERY``."""
+    ``SENTENCE_LR``, at most ``SENTENCE_MAX_STEPS`` steps, evaluated every ``SENTENCE_EVAL_EVERY``. Dearest first
+    (L descending, then the training sentences N R descending), so that the longest lines start first and the
+    sweep's wall time stays near its CPU time over the workers."""
     kw = dict(lr=SENTENCE_LR, max_steps=SENTENCE_MAX_STEPS, eval_every=SENTENCE_EVAL_EVERY)
-    return sentence_lines(SENTENCE_PAIRS, SENTENCE_LAYERS, **kw)
+    pairs = sorted(SENTENCE_PAIRS, key=lambda p: (-p[0] * p[1], -p[1]))
+    return sentence_lines(pairs, sorted(SENTENCE_LAYERS, reverse=True), **kw)
 
 
 def sentence_smoke_points() -> tuple[SentenceRunConfig, ...]:
     """CI's sentence points: the first probe (its first stage: every seed at the first rate) of the preset's
-    cheapest line, L = 1 at the smallest (N, R). Every line probes its start first, so these points are rows of the
+    cheapest line, L = 1 at the smallest N R. Every line probes its start first, so these points are rows of the
     committed ``sentences`` table."""
-    line = sentence_preset_lines()[0]
+    line = min(sentence_preset_lines(), key=lambda ln: (ln.base.n_layers, ln.base.n_subjects * ln.base.n_relations))
     return tuple(line.stage_configs(line.start, 0))
