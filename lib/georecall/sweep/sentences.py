@@ -26,8 +26,11 @@ Time goes to probes that fail: they train all 2048 steps (70 s at L = 1, about 2
 run above d* stops at 99% recall within 128-832 steps (every profiled success). Steps to 99% at L = 1: (32, 2) d = 16
 in 192-320, (64, 4) d = 32 in 448-640 (d = 16 at 2048 steps: 0.89 and 0.97); L = 2: (32, 2) d = 16 in 256, (64, 4)
 d = 24 in 384; L = 4: (32, 2) d = 12 in 384-832, (64, 4) d = 24 in 448-640. lr = 1e-2 trained every L without
-diverging. Estimate: 3-4 probes a line, about half of them failing, gives 1100-2500 CPU-seconds, 10-21 min wall
-with 2 workers (the (64, 4) line at L = 4 about 10 min on its own); at worst ~3400 s (28 min).
+diverging. One whole line, L = 1 at (32, 2), ran in 25 s on one worker: 4 probes (d = 8, 10 fail at 2048 steps;
+16, 12 succeed), d* = 12. Scaling that line by the training sentences, by the step cost at each line's likely d*
+and by L (x1.5 at L = 2, x3 at L = 4) gives ~1900 CPU-seconds, ~16 min wall with 2 workers on 2 free cores (the
+(64, 4) line at L = 4 ~8-10 min on its own, hence the dearest lines first); at worst (4 probes a line, half failing,
+at the largest d) ~3400 s, 28 min.
 
 **Pruning** (to fit ~30 min on 2 cores): one learning rate, not Chapter 3's three (the profiled successes reached 99%
 well within the budget, so a second rate would mostly add failing probes' cost); 2 seeds, not 3; N <= 64 (N = 128
