@@ -61,7 +61,7 @@ def test_every_preset_experiment_is_a_registered_sweep_table():
     book = {e.name for e in presets.preset("book").experiments}
     assert set(tables.BOOK_SWEEP_TABLES) == book
     assert all(tables.spec(n).preset == "book" for n in tables.BOOK_SWEEP_TABLES)
-    every = {e.name for name in ("book", "disjoint", "multihop") for e in presets.preset(name).experiments}
+    every = {e.name for name in ("book", "disjoint", "multihop", "sentences") for e in presets.preset(name).experiments}
     studies = set(tables.PROBING_TABLES) | set(tables.CROSSSET_TABLES) | set(tables.LAYERS_TABLES)
     assert set(tables.SWEEP_TABLES) == every | studies
     assert {e.name for e in presets.preset("probing").experiments} == {"probing"} <= set(tables.PROBING_TABLES)

@@ -1,12 +1,13 @@
 """Reading the committed tables, torch-free: thresholds, capacities, fits and growth (:mod:`.bijection`), and one
-module per study (:mod:`.multihop`, :mod:`.disjoint`, :mod:`.probing`, :mod:`.crossset`, :mod:`.layers`). The tables
-are loaded with :func:`load_table` / :func:`load_tables` (from :mod:`georecall.sweep.tables`); :func:`multihop_grid` is
-the d grid the multi-hop lines searched (from :mod:`georecall.sweep.presets`).
+module per study (:mod:`.multihop`, :mod:`.disjoint`, :mod:`.probing`, :mod:`.crossset`, :mod:`.layers`,
+:mod:`.sentences`). The tables are loaded with :func:`load_table` / :func:`load_tables` (from
+:mod:`georecall.sweep.tables`); :func:`multihop_grid` is the d grid the multi-hop lines searched (from
+:mod:`georecall.sweep.presets`).
 """
 
 from ..sweep.presets import multihop_grid
 from ..sweep.tables import BOOK_SWEEP_TABLES, CROSSSET_TABLES, PROBING_TABLES, load_table, load_tables
-from . import crossset, disjoint, layers, multihop, probing
+from . import crossset, disjoint, layers, multihop, probing, sentences
 from .bijection import (
     GROWTH_FORMS,
     FitResult,
@@ -31,6 +32,7 @@ __all__ = [
     "layers",
     "multihop",
     "probing",
+    "sentences",
     "thresholds",
     "frozen_capacity",
     "accuracy_curves",

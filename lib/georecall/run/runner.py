@@ -14,7 +14,9 @@ probed (read-only use if it cannot be written). A point whose loss becomes NaN o
 :func:`make_table` computes any table of the registry (:mod:`georecall.sweep.tables`): a sweep table from its
 preset's experiment, the dense-accuracy table from :func:`georecall.construct.views.dense_accuracy_table`.
 Multi-hop points (:class:`georecall.sweep.configs.MultiHopConfig`) take their data, model and scores from
-:mod:`georecall.run.multihop` and go to tables with the multi-hop columns.
+:mod:`georecall.run.multihop` and go to tables with the multi-hop columns; sentence points
+(:class:`georecall.sweep.sentences.SentenceRunConfig`) take theirs, and the recall data every evaluation scores,
+from :mod:`georecall.run.sentences`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ..sweep import tables
 from ..sweep.configs import COT, DEVICES, Experiment, MultiHopConfig, RunConfig
 from ..sweep.presets import preset
 from ..sweep.search import LineState
+from ..sweep.sentences import SENTENCES, SentenceRunConfig
 from ..theory import bijection as theory
 from ..train.batched import EVAL_ELEMENTS, train_batched
 from . import bijection as bijection_runs
@@ -46,6 +49,7 @@ from . import disjoint as disjoint_runs
 from . import heldout as heldout_runs
 from . import layers as layers_runs
 from . import multihop as multihop_sweep
+from . import sentences as sentence_runs
 from . import study
 from .executors import InlineExecutor, check_dask_address, make_executor
 from .scheduler import ROW_SCALARS, Scheduler, groups
@@ -88,7 +92,7 @@ def estimate_memory_bytes(configs: Sequence[RunConfig]) -> int:
     B = n if n <= c.full_batch_max else c.batch_size
     if c.task == "disjoint" and c.data_format == "noisy":  # fresh minibatches of batch_size
         B = max(B, c.batch_size)
-    q = c.T if c.data_format == COT else 1  # positions with logits: the query position, or all T with CoT
+    q = c.T if c.data_format in (COT, SENTENCES) else 1  # positions with logits: the query, or all T (CoT, sentences)
     V = c.d_vocab_out
     params = theory.param_count(c.d_model, c.d_mlp, d_vocab=c.d_vocab, d_vocab_out=V, n_ctx=c.T)
     per_model = 4 * (4 * B * q * V + 8 * B * c.T * (c.d_model + c.d_mlp) + 4 * params) + 16 * n * c.T
@@ -132,6 +136,8 @@ def variant(config: RunConfig):
     the kinds apart."""
     if isinstance(config, MultiHopConfig):
         return multihop_sweep
+    if isinstance(config, SentenceRunConfig):
+        return sentence_runs
     return disjoint_runs if config.task == "disjoint" else bijection_runs
 
 
@@ -159,7 +165,8 @@ def _pack(config: RunConfig, task, model, result) -> dict:
     }
     # the variant's own scores: the held-out accuracy, or (multi-hop) the decoded accuracy in place of the trainer's
     scalars.update(variant(config).scores(config, task, model, result))
-    bad = [k for k in ("accuracy", "train_accuracy", "heldout_accuracy") if _non_finite(scalars.get(k))]
+    scored = ("accuracy", "train_accuracy", "heldout_accuracy", "heldout_templates_accuracy", "inverse_accuracy")
+    bad = [k for k in scored if _non_finite(scalars.get(k))]
     for k in bad:  # a non-finite metric is no score: the row is kept, marked failed (the cache stores no NaN)
         scalars[k] = None
     if bad and not scalars["failed"]:
@@ -183,12 +190,18 @@ def train_group(config_dicts: Sequence[dict], threads: int | None = 1) -> list[d
         built = [build(c) for c in configs]
         noisy = configs[0].data_format == "noisy"
         resample = (lambda i, step: built[i][4](step)) if noisy else None
-        results = train_batched([b[2] for b in built], [b[1] for b in built], [b[3] for b in built], resample=resample)
+        kind = variant(configs[0])  # a kind with its own evaluation data (sentences: recall at the answer) gives it
+        evals = [kind.eval_data(b[0]) for b in built] if hasattr(kind, "eval_data") else None
+        models, datas, recipes = [b[2] for b in built], [b[1] for b in built], [b[3] for b in built]
+        results = train_batched(models, datas, recipes, resample=resample, eval_datas=evals)
         return [_pack(c, b[0], b[2], r) for c, b, r in zip(configs, built, results)]
 
 
 def _config(fields: dict) -> RunConfig:
-    """A point from its fields (a multi-hop point is recognised by its ``hops``)."""
+    """A point from its fields (a multi-hop point is recognised by its ``hops``, a sentence point by its
+    ``n_templates``)."""
+    if "n_templates" in fields:
+        return SentenceRunConfig(**fields)
     return MultiHopConfig(**fields) if "hops" in fields else RunConfig(**fields)
 
 
@@ -333,6 +346,10 @@ def _table(configs: Sequence[RunConfig], rows: dict[str, dict]) -> pd.DataFrame:
         s = rows[c.key()]["scalars"]
         rec = {**dataclasses.asdict(c), "n_facts": c.n_facts, **s}
         records.append(rec)
+    if configs and isinstance(configs[0], SentenceRunConfig):
+        df = pd.DataFrame.from_records(records, columns=list(tables.SENTENCE_COLUMNS) + ["seconds"])
+        keys = ["n_layers", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "max_steps", "seed"]
+        return df.sort_values(keys, kind="stable").reset_index(drop=True)
     if configs and isinstance(configs[0], MultiHopConfig):
         df = pd.DataFrame.from_records(records, columns=list(tables.MULTIHOP_COLUMNS) + ["seconds"])
         keys = ["hops", "data_format", "n_relations", "n_subjects", "d_model", "d_mlp", "lr", "seed"]

@@ -4,7 +4,8 @@ that another process sharing the cache is already training (no torch at import).
 A point is trained by one process at a time: before submitting a missing point the scheduler takes its cache
 entry's advisory lock (:meth:`georecall.sweep.cache.Cache.try_claim`); a point whose lock another sweep holds waits,
 polled every second, and is then loaded from the cache (or trained here if the other sweep died before storing
-it). Cached rows are checked against :data:`ROW_SCALARS` (multi-hop points: :data:`MULTIHOP_ROW_SCALARS`) on load.
+it). Cached rows are checked against :data:`ROW_SCALARS` (multi-hop points: :data:`MULTIHOP_ROW_SCALARS`, sentence
+points: :data:`SENTENCE_ROW_SCALARS`) on load.
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ from tqdm.auto import tqdm
 from ..sweep import cache as cache_mod
 from ..sweep.configs import MultiHopConfig, RunConfig
 from ..sweep.multihop import HeldOutChains
+from ..sweep.sentences import SentenceRunConfig
 
-__all__ = ["ROW_SCALARS", "MULTIHOP_ROW_SCALARS", "HELDOUT_ROW_SCALARS", "row_scalars", "Scheduler", "groups"]
+__all__ = [
+    "ROW_SCALARS",
+    "MULTIHOP_ROW_SCALARS",
+    "HELDOUT_ROW_SCALARS",
+    "SENTENCE_ROW_SCALARS",
+    "row_scalars",
+    "Scheduler",
+    "groups",
+]
 
 ROW_SCALARS = {  # the scalars of one trained point, as stored in the cache (checked on load)
     "accuracy": (float, type(None)),  # None when not finite (the row is then marked failed)
@@ -54,6 +64,11 @@ HELDOUT_ROW_SCALARS = {  # a held-out-chains point (run.heldout.result_row less 
     "reached_target": bool,
     "seconds": float,
 }
+SENTENCE_ROW_SCALARS = {  # a sentence point (georecall.run.sentences.scores): "accuracy" is recall on the train split
+    **{k: v for k, v in ROW_SCALARS.items() if k != "heldout_accuracy"},
+    "heldout_templates_accuracy": (float, type(None)),  # None without held-out templates, or for a failed run
+    "inverse_accuracy": (float, type(None)),  # None without an inverse split, or for a failed run
+}
 
 
 def row_scalars(config) -> dict | None:
@@ -62,6 +77,8 @@ def row_scalars(config) -> dict | None:
         return HELDOUT_ROW_SCALARS
     if not isinstance(config, RunConfig):
         return None
+    if isinstance(config, SentenceRunConfig):
+        return SENTENCE_ROW_SCALARS
     return MULTIHOP_ROW_SCALARS if isinstance(config, MultiHopConfig) else ROW_SCALARS
 
 

@@ -1,11 +1,12 @@
 """Sweeps, declared and torch-free: run configs (:mod:`.configs`), the threshold search (:mod:`.search`), the named
 presets (:mod:`.presets`, the probing study's points in :mod:`.probing`, the cross-set study's in :mod:`.crossset`,
-Chapter 6's lines and held-out-chains points in :mod:`.multihop`), the content-addressed cache (:mod:`.cache`, keyed
+Chapter 6's lines and held-out-chains points in :mod:`.multihop`, Chapter 7's sentence points and lines in
+:mod:`.sentences`), the content-addressed cache (:mod:`.cache`, keyed
 by a config's fields) and the registry of committed tables (:mod:`.tables`).
 The layers study's points (models of L layers on fact sentences) are in :mod:`.layers`.
 """
 
-from . import cache, crossset, layers, multihop, presets, probing, tables
+from . import cache, crossset, layers, multihop, presets, probing, sentences, tables
 from .configs import (
     COT,
     D_GRID,
@@ -52,6 +53,7 @@ from .probing import (
     probing_smoke_points,
 )
 from .search import Line, LineState, Recheck
+from .sentences import SentenceRunConfig, sentence_preset_lines
 from .tables import (
     BOOK_SWEEP_TABLES,
     DENSE,
@@ -80,8 +82,11 @@ __all__ = [
     "multihop",
     "probing",
     "tables",
+    "sentences",
     "RunConfig",
     "MultiHopConfig",
+    "SentenceRunConfig",
+    "sentence_preset_lines",
     "Experiment",
     "Preset",
     "D_GRID",

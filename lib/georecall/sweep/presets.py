@@ -1,7 +1,8 @@
 """The named sweep presets: ``smoke`` (CI), ``book`` (the committed tables), ``disjoint`` (the appendix's committed
 tables), ``probing`` (the committed tables of Chapters 4 and 5, :mod:`georecall.sweep.probing`), ``multihop``
 (Chapter 6's table), ``crossset`` (the cross-set study of Chapters 4 and 5, :mod:`georecall.sweep.crossset`),
-``layers`` (models of L layers on fact sentences, :mod:`georecall.sweep.layers`) and ``paper`` (full scale, GPU).
+``layers`` (models of L layers on fact sentences, :mod:`georecall.sweep.layers`), ``sentences`` (Chapter 7's
+sentence-format d*, :mod:`georecall.sweep.sentences`) and ``paper`` (full scale, GPU).
 
 Each preset is a list of :class:`georecall.sweep.configs.Experiment`: E1 (d* searches with learned embeddings, threshold
 lines along d, each probe trying the rates ``sweep.E1_LRS`` per seed, best of them), E2 (capacity searches with
@@ -49,6 +50,7 @@ from .multihop import (
 )
 from .probing import probing_points, probing_smoke_points
 from .search import Line, Recheck
+from .sentences import sentence_preset_lines, sentence_smoke_points
 
 __all__ = [
     "PRESETS",
@@ -305,6 +307,25 @@ def _smoke() -> Preset:
                 ),
             ),
             Experiment(name="layers", description="one point of the layers study", points=layers_smoke_points()),
+            Experiment(
+                name="sentences",
+                description="the first probe of the cheapest sentence line",
+                points=sentence_smoke_points(),
+            ),
+        ),
+    )
+
+
+def _sentences() -> Preset:
+    return Preset(
+        name="sentences",
+        description="Chapter 7: d* of L-layer models (L in {1, 2, 4}) on facts written as sentences, 2 seeds",
+        experiments=(
+            Experiment(
+                name="sentences",
+                description="d* of recall at the answer token; lines and pruning: georecall.sweep.sentences",
+                lines=sentence_preset_lines(),
+            ),
         ),
     )
 
@@ -398,13 +419,14 @@ PRESETS: dict[str, Callable[[], Preset]] = {
     "crossset": _crossset,
     "layers": _layers,
     "multihop": _multihop,
+    "sentences": _sentences,
     "paper": _paper,
 }
 
 
 def preset(name: str, *, device: str = "cpu") -> Preset:
     """The named preset (one of :data:`PRESETS`: smoke, book, disjoint, probing, crossset, layers, multihop,
-    paper), moved to
+    sentences, paper), moved to
     ``device``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")

@@ -11,6 +11,8 @@ folder; the library holds no book path). Two kinds:
 - the **multi-hop** d* table (``multihop``, from the ``multihop`` preset; ``multihop_smoke``, CI's small check of
   the ``smoke`` preset, is never committed): one row per trained multi-hop point, with hops, heads, decoded and
   teacher-forced accuracy;
+- the **sentence** d* table (``sentences``, from the ``sentences`` preset): one row per trained sentence-format
+  point, with the layer count, the task's template knobs, training recall and the held-out and inverse recalls;
 - the **dense** accuracy-vs-d table of the dense construction (``dense_accuracy``), ``%.6g`` floats.
 
 Every table is written the same way: to a uniquely named temporary file in the target folder, then
@@ -41,6 +43,7 @@ __all__ = [
     "SWEEP_COLUMNS",
     "DISJOINT_COLUMNS",
     "MULTIHOP_COLUMNS",
+    "SENTENCE_COLUMNS",
     "SWEEP_TABLES",
     "BOOK_SWEEP_TABLES",
     "PROBING_TABLES",
@@ -256,6 +259,34 @@ HELDOUT_COLUMNS = (
     "steps",
     "reached_target",
 )
+SENTENCE_COLUMNS = (  # the sentence-format capacity sweep (preset "sentences"; georecall.run.sentences scores)
+    "n_subjects",
+    "n_relations",
+    "n_layers",
+    "d_model",
+    "d_mlp",
+    "n_heads",
+    "n_templates",
+    "n_heldout",
+    "n_synonyms",
+    "n_fillers",
+    "inverse_share",
+    "lr",
+    "max_steps",
+    "seed",
+    "device",
+    "n_facts",  # N R facts
+    "n_params",  # every weight (embeddings, positions, L blocks, unembedding)
+    "n_params_trainable",
+    "n_params_nonembed",
+    "accuracy",  # recall at the answer token on every training sentence (what the run stopped on and is judged on)
+    "heldout_templates_accuracy",  # recall on the templates never trained (empty without them)
+    "inverse_accuracy",  # recall of the facts asked in the untrained direction (empty without an inverse split)
+    "loss",  # cross-entropy at the answer token, training sentences
+    "failed",
+    "steps",
+    "reached_target",
+)
 DENSE_COLUMNS = ("N", "R", "k", "d_model", "d_subject", "accuracy", "min_margin", "n_facts", "gate")
 
 
@@ -356,6 +387,12 @@ TABLES: dict[str, TableSpec] = {
             "CI only (not committed): small multi-hop d* lines of the smoke preset",
             preset="smoke",
             columns=MULTIHOP_COLUMNS,
+        ),
+        _sweep(
+            "sentences",
+            "Chapter 7: d* of L-layer models (L in {1, 2, 4}) on facts written as sentences, recall at the answer",
+            preset="sentences",
+            columns=SENTENCE_COLUMNS,
         ),
         TableSpec(
             name="dense_accuracy",

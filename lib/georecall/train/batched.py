@@ -27,7 +27,8 @@ in flat buffers, so AdamW is one handful of elementwise passes for the whole sta
 
 The recipe replicated is ``train.train``'s: AdamW (beta = (0.9, 0.999), eps = 1e-8, decoupled weight decay),
 full batch while n <= ``full_batch_max`` else shuffled minibatches from ``repro.generator(data_seed, "data")``,
-evaluation on all data at step 0, every ``eval_every`` steps and at ``max_steps``.
+evaluation on all data at step 0, every ``eval_every`` steps and at ``max_steps``. A caller may evaluate on other
+data than it trains on (``eval_datas``: a sentence-trained language model is judged on recall at the answer token).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class _Stack:
     (``model_of`` maps each entry to its model, for per-model learning rates and weight decays).
     """
 
-    def __init__(self, models, datas, configs, device):
+    def __init__(self, models, datas, configs, device, eval_datas=None):
         self.index = list(range(len(models)))  # position in the caller's list
         stacked = {k: v.to(device) for k, v in stack_params(models).items()}
         self.trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
@@ -131,6 +132,11 @@ class _Stack:
         self.wd = torch.tensor([c.weight_decay for c in configs], dtype=torch.float64)  # [M]
         self.tokens = torch.stack([d.tokens for d in datas]).to(device)  # [M, n, T]
         self.targets = torch.stack([d.targets for d in datas]).to(device)  # [M, n, T]
+        # what the evaluations score: the training data itself unless the caller gives other data (same tensors then)
+        self.eval_tokens, self.eval_targets = self.tokens, self.targets
+        if eval_datas is not None:
+            self.eval_tokens = torch.stack([d.tokens for d in eval_datas]).to(device)  # [M, n_eval, T_eval]
+            self.eval_targets = torch.stack([d.targets for d in eval_datas]).to(device)  # [M, n_eval, T_eval]
         self.gens = [repro.generator(c.data_seed, "data") for c in configs]
         self.orders = torch.empty(len(models), 0, dtype=torch.long, device=device)  # [M, n] once shuffled
         self._derived()
@@ -176,8 +182,11 @@ class _Stack:
         for name in ("flat", "grad", "exp_avg", "exp_avg_sq"):
             blocks = self.views(getattr(self, name))
             setattr(self, name, torch.cat([blocks[n][dev_sel].reshape(-1) for n in self.shapes]))
-        for name in ("tokens", "targets", "orders"):
+        own_eval = self.eval_tokens is not self.tokens
+        for name in ("tokens", "targets", "orders") + (("eval_tokens", "eval_targets") if own_eval else ()):
             setattr(self, name, getattr(self, name)[dev_sel])
+        if not own_eval:
+            self.eval_tokens, self.eval_targets = self.tokens, self.targets
         self.frozen = {n: v[dev_sel] for n, v in self.frozen.items()}
         self.lr, self.wd = self.lr[sel], self.wd[sel]
         self.index = [self.index[r] for r in rows]
@@ -276,6 +285,22 @@ def _check_stack(models: Sequence[Transformer], datas: Sequence[FactSet], config
             raise ValueError(f"TrainConfig.{name} must be equal across a stack; got {sorted(values)}")
 
 
+def _check_eval_datas(models: Sequence[Transformer], eval_datas: Sequence[FactSet]) -> None:
+    if len(eval_datas) != len(models):
+        raise ValueError(f"got {len(models)} models and {len(eval_datas)} eval_datas; they must match")
+    for i, (m, d) in enumerate(zip(models, eval_datas)):
+        check_model_and_data(m, d, name=f"eval_datas[{i}]")
+        if len(d) == 0:
+            raise ValueError(f"eval_datas[{i}] is empty: an evaluation needs at least one sequence")
+        if d.tokens.shape != eval_datas[0].tokens.shape:
+            raise ValueError(
+                f"eval data set {i} has shape {tuple(d.tokens.shape)}, "
+                f"eval data set 0 {tuple(eval_datas[0].tokens.shape)}"
+            )
+        if d.last_position_only != eval_datas[0].last_position_only:
+            raise ValueError("all eval_datas must agree on last_position_only")
+
+
 def train_batched(
     models: Sequence[Transformer],
     datas: FactSet | Sequence[FactSet],
@@ -283,6 +308,7 @@ def train_batched(
     *,
     progress: bool = False,
     resample: Callable[[int, int], FactSet] | None = None,
+    eval_datas: Sequence[FactSet] | None = None,
 ) -> list[TrainResult]:
     """Train ``models`` (same ``ModelConfig`` up to ``init_seed``) as one stack; returns one ``TrainResult`` each.
 
@@ -294,11 +320,18 @@ def train_batched(
     ``resample(i, step)``, if given, returns model i's full training batch for optimisation step ``step``
     (1, 2, ...): fresh samples every step, as in Nichani et al.'s noisy task. ``datas`` are then used for
     evaluation (and early stopping) only, and must have the batches' shape.
+
+    ``eval_datas``, if given (one per model, one shape), replace ``datas`` in every evaluation: the recorded loss and
+    accuracy, the early stop at the target and the final ``accuracy`` are theirs. A language model trained on whole
+    sentences is judged this way on recall at the answer token (targets there only), not on every next word.
     """
     models = [models] if isinstance(models, Transformer) else list(models)
     datas = [datas] * len(models) if isinstance(datas, FactSet) else list(datas)
     configs = [configs] * len(models) if isinstance(configs, TrainConfig) else list(configs)
     _check_stack(models, datas, configs)
+    if eval_datas is not None:
+        eval_datas = list(eval_datas)
+        _check_eval_datas(models, eval_datas)
     check_bool("progress", progress)
     if resample is not None and not callable(resample):
         raise ArgumentTypeError(f"resample must be callable or None, got {type(resample).__name__}")
@@ -306,11 +339,14 @@ def train_batched(
     device = models[0].device
     n, last_only = len(datas[0]), datas[0].last_position_only
     full_batch = n <= cfg0.full_batch_max
-    stack = _Stack(models, datas, configs, device)
+    stack = _Stack(models, datas, configs, device, eval_datas)
+    evals = datas if eval_datas is None else eval_datas  # what every evaluation scores
+    n_eval, eval_last_only = len(evals[0]), evals[0].last_position_only
     results = [TrainResult(accuracy=0.0, loss=float("inf"), steps=0, reached_target=False, seconds=0.0) for _ in models]
     t0 = time.perf_counter()
 
     fused = all(_fused.supported(m, d) for m, d in zip(models, datas))
+    fused_eval = fused if eval_datas is None else all(_fused.supported(m, d) for m, d in zip(models, eval_datas))
     V_out = mcfg.d_vocab_out
 
     @torch.no_grad()
@@ -320,15 +356,16 @@ def train_batched(
         chunk = max(1, EVAL_ELEMENTS // (M * V_out))
         total, count, correct = torch.zeros(M, dtype=torch.float64), torch.zeros(M), []
         params = stack.params()
-        for start in range(0, n, chunk):
-            tok, tgt = stack.tokens[:, start : start + chunk], stack.targets[:, start : start + chunk]  # [M, c, T]
-            if fused:
+        for start in range(0, n_eval, chunk):
+            tok = stack.eval_tokens[:, start : start + chunk]  # [M, c, T]
+            tgt = stack.eval_targets[:, start : start + chunk]  # [M, c, T]
+            if fused_eval:
                 resid = _fused.forward(params, tok).resid_post
                 summed, k, right = _fused.readout_eval(resid, _fused.unembedding(params, V_out), tgt[:, :, -1])
             else:
-                logits = batched_forward(params, tok, last_only=last_only, d_vocab_out=V_out)
+                logits = batched_forward(params, tok, last_only=eval_last_only, d_vocab_out=V_out)
                 _, summed, right = _loss_and_correct(logits, tgt)
-                k = (tgt[..., -1 if last_only else 0 :] != IGNORE).sum(dim=(1, 2))
+                k = (tgt[..., -1 if eval_last_only else 0 :] != IGNORE).sum(dim=(1, 2))
             total += summed.double().cpu()
             count += k.float().cpu()
             correct.append(right.cpu())
