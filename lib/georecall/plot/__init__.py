@@ -1,11 +1,11 @@
 """The book's figures: each takes arrays or data frames and returns a ``go.Figure`` (imports no trainer). Shared
 encodings and Chapter 1 here (:mod:`.bijection`), the render style (:mod:`.style`), tables for readers
 (:mod:`.tablefmt`), and one module per chapter or study: :mod:`.construction`, :mod:`.capacity`, :mod:`.probing`,
-:mod:`.crossset`, :mod:`.multihop`, :mod:`.disjoint`, :mod:`.layers`.
+:mod:`.crossset`, :mod:`.multihop`, :mod:`.disjoint`, :mod:`.layers`, :mod:`.sentences`.
 """
 
 from ..plot.style import BLUE, GREEN, GREY, LIGHT_GREY, ORANGE, PALETTE, PURPLE, SKY
-from . import capacity, construction, crossset, disjoint, layers, multihop, probing, style, tablefmt
+from . import capacity, construction, crossset, disjoint, layers, multihop, probing, sentences, style, tablefmt
 from .bijection import (
     SliderStep,
     color_for_R,
@@ -30,6 +30,7 @@ __all__ = [
     "layers",
     "multihop",
     "probing",
+    "sentences",
     "style",
     "tablefmt",
     "setup",
