@@ -133,7 +133,7 @@ def _book_number(chapter: str) -> tuple[str, str]:
         return 'glued["slope:.2f"]', format_plain_text(repr(fit.slope), ".2f")
     if chapter == "multi-hop":
         th = analyse.multihop.multihop_thresholds(analyse.load_table("multihop", data))
-        row = th[(th.data_format == "no_cot") & (th.n_relations == 2) & (th.hops == 2)]
+        row = th[(th.data_format == "no_cot") & (th.n_subjects == 64) & (th.n_relations == 2) & (th.hops == 2)]
         return 'glued["nc_2_2"]', format_plain_text(repr(int(row["d_star"].item())), "s")
     if chapter in ("probing", "zero-shot-transfer"):
         t = analyse.load_tables(data, names=analyse.PROBING_TABLES)
@@ -147,6 +147,9 @@ def _book_number(chapter: str) -> tuple[str, str]:
         return 'glued["best_a_pct:.1f"]', format_plain_text(
             repr(100 * float(best.loc["superposition", "accuracy"])), ".1f"
         )
+    if chapter == "beyond-one-layer":
+        peaks = analyse.layers.peak_layers(analyse.load_table("layer_probes", data)).set_index("n_layers")
+        return 'glued["peak_r2_L4:.2f"]', format_plain_text(repr(float(peaks.loc[4, "value"])), ".2f")
     if chapter == "appendix-disjoint":
         ds = analyse.disjoint.dstar(analyse.load_table("disjoint_dstar", data))
         grid = ds[ds["S"] == 256]

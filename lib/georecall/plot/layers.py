@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from .._checks import check_columns
 from .style import GREY, PALETTE, legend_below, wrap
 
-__all__ = ["plot_layer_probes", "plot_ablation", "plot_layers_live", "color_for_L", "METRIC_AXES"]
+__all__ = ["plot_layer_probes", "plot_ablation", "plot_layers_live", "plot_layers_twin", "color_for_L", "METRIC_AXES"]
 
 METRIC_AXES = {
     "superposition_r2": "held-out R² of the superposition fit",
@@ -153,7 +153,8 @@ def plot_layers_live(recall: dict, r2: dict, *, title: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=list(range(len(values))),
-                y=list(values),
+                # NaN (undefined at that layer) as None: a gap, and a display bundle that is valid JSON
+                y=[None if v is None or not np.isfinite(v) else float(v) for v in values],
                 mode="lines+markers",
                 name=TOKEN_TITLES.get(token, token),
                 line=dict(color=PALETTE[1 + i]),
@@ -167,3 +168,50 @@ def plot_layers_live(recall: dict, r2: dict, *, title: str) -> go.Figure:
     fig.update_yaxes(title_text="held-out R²", row=2, col=1)
     fig.update_layout(title=dict(text=wrap(title)))
     return legend_below(fig, plot_px=520)
+
+
+def plot_layers_twin(summary, study, *, d_model: int) -> go.Figure:
+    """The static twin of the live explorer: for each depth L of the layers study (one slider step), the held-out
+    superposition R^2 against the layer at both tokens (trained models, mean over seeds), with the recall per split
+    in the step's title. ``summary``: ``analyse.layers.probe_summary`` rows; ``study``: ``analyse.layers.bits_summary``
+    rows (recall columns)."""
+    from .bijection import SliderStep, slider_figure
+
+    check_columns("summary", summary, ("n_layers", "control", "token", "metric", "layer", "value"), "probe_summary")
+    check_columns(
+        "study",
+        study,
+        ("n_layers", "recall_train", "recall_heldout_templates", "recall_inverse", "recall_inverse_trained"),
+        "bits_summary",
+        non_empty=True,
+    )
+    r2 = summary[(summary["metric"] == "superposition_r2") & (summary["control"] == "trained")]
+    steps = []
+    for L in sorted(int(v) for v in study["n_layers"].unique()):
+        rec = study[study["n_layers"] == L].iloc[0]
+        traces = []
+        for i, token in enumerate(("subject", "last")):
+            g = r2[(r2["n_layers"] == L) & (r2["token"] == token)].sort_values("layer")
+            traces.append(
+                go.Scatter(
+                    x=g["layer"],
+                    y=g["value"],
+                    mode="lines+markers",
+                    name=TOKEN_TITLES[token],
+                    line=dict(color=PALETTE[1 + i]),
+                    hovertemplate="layer %{x}: R² %{y:.2f}<extra></extra>",
+                )
+            )
+        title = (
+            f"L = {L}, d = {d_model}: recall {rec['recall_train']:.0%} trained, {rec['recall_heldout_templates']:.0%}"
+            f" unseen templates, {rec['recall_inverse']:.0%} inverse never trained"
+        )
+        steps.append(SliderStep(label=f"L={L}", traces=traces, title=title))
+    return slider_figure(
+        steps,
+        slider_label="layers L",
+        layout=dict(
+            xaxis=dict(title=dict(text="layer l (0 = embeddings)"), dtick=1),
+            yaxis=dict(title=dict(text="held-out R² of the superposition fit"), range=[-0.2, 1.0]),
+        ),
+    )
