@@ -47,3 +47,28 @@ def test_the_crossset_transfer_quoted_in_the_intro_is_the_chapter_5_table():
         "below 99% for every network with free embedding tables ($K \\le 64$)" in intro
         and cs.query("parameterization == 'free'")["n_sets"].max() == 64
     )
+
+
+def test_the_sentence_and_layer_results_quoted_in_the_intro_are_the_chapter_7_tables():
+    """Chapter 7 as the introduction states it: the d* slopes per depth and Chapter 3's, the best subject-token R^2,
+    the smallest recall lost when one block's attention or MLP is mean-ablated, and that the logit lens reads the
+    answer only after the top block."""
+    from georecall.analyse import layers, sentences
+
+    data = BOOK / "_data"
+    th = sentences.sentence_thresholds(pd.read_csv(data / "sentences.csv"))
+    fits = sentences.dstar_fits(th).set_index("n_layers")
+    ch3 = sentences.dstar_fits(
+        analysis.thresholds(pd.read_csv(data / "e1_capacity.csv")), by=["data_format", "freeze_embed"]
+    ).iloc[0]
+    probes = pd.read_csv(data / "layer_probes.csv")
+    best = layers.peak_layers(probes)["best_subject"].max()
+    drop = layers.ablation_summary(pd.read_csv(data / "layer_ablation.csv"))["drop"].min()
+    intro = _intro()
+    slopes = f"by {fits.loc[1, 'slope']:.2f}, {fits.loc[2, 'slope']:.2f} and {fits.loc[4, 'slope']:.2f} coordinates"
+    assert slopes in intro and f"(one layer on $[s, r]$: {ch3['slope']:.2f})" in intro, (fits, ch3)
+    assert f"held-out $R^2$ at most {best:.2f}" in intro and f"loses at least {100 * drop:.0f}% of the recall" in intro
+    lens = layers.probe_summary(probes).query("metric == 'logit_lens' and control == 'trained' and token == 'last'")
+    top = lens[lens["layer"] == lens["n_layers"]]
+    assert "readable only after the top block" in intro
+    assert (top["value"] >= 0.99).all() and (lens[lens["layer"] < lens["n_layers"]]["value"] < 0.5).all()
