@@ -88,10 +88,11 @@ lint: setup
 	$(VENV)/bin/actionlint -shellcheck= -pyflakes= $(WORKFLOWS)
 	$(VENV)/bin/zizmor --offline --strict-collection --no-progress --quiet $(WORKFLOWS)
 
-# The lint gate runs first, alone. Then three lanes run side by side on the two cores: nbval, then the smoke sweep and
-# its check against the committed tables; the other unit and integration tests; the book build, then the browser
-# tests against it; with the unit tests, the live panels in a real JupyterLab (test-lab). Three lanes for two cores, because no lane keeps a core busy throughout (the browser tests mostly
-# wait for figures, MathJax and slider updates; kernels start up). OpenMP threads that wait sleep instead of spinning
+# The lint gate runs first, alone. Then three lanes run side by side on the two cores: nbval, then the live panels in
+# a real JupyterLab (test-lab); the other unit and integration tests, then the smoke sweep and its check against the
+# committed tables; the book build, then the browser tests against it. Three lanes for two cores, because no lane
+# keeps a core busy throughout (the browser tests mostly wait for figures, MathJax and slider updates; kernels start
+# up). OpenMP threads that wait sleep instead of spinning
 # (OMP_WAIT_POLICY, no effect on results), so a waiting torch thread does not take a core from another lane. The
 # lanes share nothing (nbval runs the notebooks in memory, the build writes book/_build, the sweep writes build/).
 # Each stage's log is printed whole when the stage ends (--output-sync), with its wall time; a failing stage fails
@@ -109,11 +110,11 @@ test-lanes: test-lane-smoke test-lane-unit test-lane-book
 
 test-lane-smoke:
 	$(call STAGE,test-notebooks)
-	$(call STAGE,test-smoke)
+	$(call STAGE,test-lab)
 
 test-lane-unit:
 	$(call STAGE,test-unit)
-	$(call STAGE,test-lab)
+	$(call STAGE,test-smoke)
 
 test-lane-book:
 	$(call STAGE,book)
