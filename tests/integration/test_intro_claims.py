@@ -72,3 +72,21 @@ def test_the_sentence_and_layer_results_quoted_in_the_intro_are_the_chapter_7_ta
     top = lens[lens["layer"] == lens["n_layers"]]
     assert "readable only after the top block" in intro
     assert (top["value"] >= 0.99).all() and (lens[lens["layer"] < lens["n_layers"]]["value"] < 0.5).all()
+
+
+def test_the_multihop_growth_and_held_out_chains_quoted_in_the_intro_are_the_chapter_6_tables():
+    """Chapter 6's growth along N (slopes per doubling of N at R = 2) and held-out chains as the introduction states
+    them, and the claim that the no-CoT two-hop d* is still below its per-entity bound at N = 1024."""
+    from georecall.analyse import multihop
+
+    th = multihop.multihop_thresholds(pd.read_csv(BOOK / "_data" / "multihop.csv"))
+    fits = multihop.growth_fits(th).set_index(["data_format", "n_relations", "hops"])
+    nc2, nc1 = fits.loc[("no_cot", 2, 2), "slope"], fits.loc[("no_cot", 2, 1), "slope"]
+    cot2 = fits.loc[("cot", 2, 2), "slope"]
+    intro = _intro()
+    assert f"grows by {nc2:.1f} coordinates per doubling of $N$, against {nc1:.1f} at one hop and {cot2:.1f}" in intro
+    last = th.query("data_format == 'no_cot' and n_relations == 2 and hops == 2 and n_subjects == 1024").iloc[0]
+    assert last["d_star"] < last["per_entity_bound_d"] and "still below the per-entity bound at $N=1024$" in intro
+    ho = pd.read_csv(BOOK / "_data" / "multihop_heldout.csv")
+    nc_max = ho[ho.data_format == "no_cot"]["heldout_accuracy"].max()
+    assert f"(at most {100 * nc_max:.1f}%)" in intro and nc_max <= 3 * ho["chance"].max()
