@@ -97,7 +97,7 @@ def test_bound_crossings_find_the_first_n_at_the_per_entity_bound():
 
 
 def test_the_growth_figure_draws_each_h_with_its_fit_and_marks_censored_points():
-    from georecall.plot import multihop as mhp
+    from georecall.plot import multihop_growth as mhp
     from georecall.theory import multihop as mt
 
     th = _thresholds({("no_cot", 1): 0.5, ("no_cot", 2): 1.5, ("cot", 2): 0.5}, censored={("no_cot", 2, 1024)})
@@ -126,7 +126,7 @@ def test_the_held_out_summary_averages_seeds_and_compares_with_chance():
     assert sm.loc["no_cot", "heldout_mean"] == pytest.approx(0.02) and sm.loc["no_cot", "heldout_min"] == 0.0
     assert not sm.loc["no_cot", "above_chance"] and sm.loc["cot", "above_chance"]
     assert sm.loc["cot", "training"] == "stopped at 99%" and sm.loc["cot", "n_seeds"] == 3
-    from georecall.plot import multihop as mhp
+    from georecall.plot import multihop_growth as mhp
 
     fig = mhp.plot_heldout(sm.reset_index(), N=64, R=2, h=2)
     assert [t.name for t in fig.data] == ["without CoT", "with CoT", "chance, 1/N = 1.6%"]

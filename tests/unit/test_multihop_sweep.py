@@ -204,22 +204,27 @@ def test_multihop_preset_grids_fit_the_head_count_and_skip_h1_cot():
 
 
 def test_multihop_preset_keeps_the_committed_n64_lines_first_and_unchanged():
-    """The committed table's lines (N = 64, R in {2, 3}, h in {1, 2, 3}, not R = 3 at h = 3) come first with the
-    configs, hence cache keys, they were run with; and every committed row is a point of one of them."""
+    """The first committed table's lines (N = 64, R in {2, 3}, h in {1, 2, 3}, not R = 3 at h = 3) come first with
+    the configs, hence cache keys, they were run with; and every committed row is a point of one of the preset's
+    lines (those 8, R = 3 at h = 3, and the lines along N)."""
     lines = presets.preset("multihop").experiments[0].lines
     committed = presets.multihop_lines(64, (2, 3), (1, 2, 3), skip={(3, 3)}, max_steps=8192, eval_every=128)
     assert lines[: len(committed)] == committed and len(committed) == 8
-    points = {
-        (c.d_model, c.lr, c.seed, c.key()): c for ln in committed for i in range(len(ln.grid)) for c in ln.configs_at(i)
+    keyed = {
+        (c.n_subjects, c.n_relations, c.hops, c.data_format, c.d_model, c.lr, c.seed)
+        for ln in lines
+        for i in range(len(ln.grid))
+        for c in ln.configs_at(i)
     }
-    keyed = {(c.n_subjects, c.n_relations, c.hops, c.data_format, c.d_model, c.lr, c.seed) for c in points.values()}
     table = tables.load_table("multihop", REPO / "book" / "_data")
     cols = ["n_subjects", "n_relations", "hops", "data_format", "d_model", "lr", "seed"]
     rows = {
         (int(a), int(b), int(c), d, int(e), float(f), int(g))
         for a, b, c, d, e, f, g in table[cols].itertuples(index=False)
     }
-    assert rows <= keyed
+    assert rows <= keyed, sorted(rows - keyed)[:5]
+    first = {(ln.base.n_subjects, ln.base.n_relations, ln.base.hops, ln.base.data_format) for ln in committed}
+    assert first <= {r[:4] for r in rows}, "a committed N = 64 line has no rows"
 
 
 def test_multihop_growth_lines_follow_the_pruning_rule():

@@ -1,11 +1,23 @@
 """The book's figures: each takes arrays or data frames and returns a ``go.Figure`` (imports no trainer). Shared
 encodings and Chapter 1 here (:mod:`.bijection`), the render style (:mod:`.style`), tables for readers
 (:mod:`.tablefmt`), and one module per chapter or study: :mod:`.construction`, :mod:`.capacity`, :mod:`.probing`,
-:mod:`.crossset`, :mod:`.multihop`, :mod:`.disjoint`, :mod:`.layers`, :mod:`.sentences`.
+:mod:`.crossset`, :mod:`.multihop`, :mod:`.multihop_growth`, :mod:`.disjoint`, :mod:`.layers`, :mod:`.sentences`.
 """
 
 from ..plot.style import BLUE, GREEN, GREY, LIGHT_GREY, ORANGE, PALETTE, PURPLE, SKY
-from . import capacity, construction, crossset, disjoint, layers, multihop, probing, sentences, style, tablefmt
+from . import (
+    capacity,
+    construction,
+    crossset,
+    disjoint,
+    layers,
+    multihop,
+    multihop_growth,
+    probing,
+    sentences,
+    style,
+    tablefmt,
+)
 from .bijection import (
     SliderStep,
     color_for_R,
@@ -29,6 +41,7 @@ __all__ = [
     "disjoint",
     "layers",
     "multihop",
+    "multihop_growth",
     "probing",
     "sentences",
     "style",

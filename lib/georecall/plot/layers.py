@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .._checks import check_columns
+from .bijection import SliderStep, slider_figure
 from .style import GREY, PALETTE, legend_below, wrap
 
 __all__ = ["plot_layer_probes", "plot_ablation", "plot_layers_live", "plot_layers_twin", "color_for_L", "METRIC_AXES"]
@@ -121,7 +122,7 @@ def plot_ablation(summary, *, title: str, value: str = "drop") -> go.Figure:
     what = "recall lost" if value == "drop" else "recall kept"
     fig.update_layout(
         title=dict(text=wrap(title)),
-        xaxis=dict(title=dict(text=f"layer l mean-ablated ({what}, share of trained facts)"), type="category"),
+        xaxis=dict(title=dict(text=f"block mean-ablated (0 = first; {what})"), type="category"),
         yaxis=dict(title=dict(text="depth L and component"), type="category", autorange="reversed"),
     )
     return legend_below(fig, plot_px=max(200, 34 * len(rows)))
@@ -175,8 +176,6 @@ def plot_layers_twin(summary, study, *, d_model: int) -> go.Figure:
     superposition R^2 against the layer at both tokens (trained models, mean over seeds), with the recall per split
     in the step's title. ``summary``: ``analyse.layers.probe_summary`` rows; ``study``: ``analyse.layers.bits_summary``
     rows (recall columns)."""
-    from .bijection import SliderStep, slider_figure
-
     check_columns("summary", summary, ("n_layers", "control", "token", "metric", "layer", "value"), "probe_summary")
     check_columns(
         "study",

@@ -293,10 +293,8 @@ def _check_eval_datas(models: Sequence[Transformer], eval_datas: Sequence[FactSe
         if len(d) == 0:
             raise ValueError(f"eval_datas[{i}] is empty: an evaluation needs at least one sequence")
         if d.tokens.shape != eval_datas[0].tokens.shape:
-            raise ValueError(
-                f"eval data set {i} has shape {tuple(d.tokens.shape)}, "
-                f"eval data set 0 {tuple(eval_datas[0].tokens.shape)}"
-            )
+            shapes = f"{tuple(d.tokens.shape)}, eval data set 0 {tuple(eval_datas[0].tokens.shape)}"
+            raise ValueError(f"eval data set {i} has shape {shapes}")
         if d.last_position_only != eval_datas[0].last_position_only:
             raise ValueError("all eval_datas must agree on last_position_only")
 
