@@ -83,8 +83,8 @@ def plot_layer_probes(summary, metric: str, *, title: str, chance: float | None 
 
 def plot_ablation(summary, *, title: str, value: str = "drop") -> go.Figure:
     """A heatmap of the recall lost (``value="drop"``) or kept (``"recall"``) when one block's attention or MLP output
-    is replaced by its mean, as a share of the trained facts: columns are the layers l, rows the (depth L, component)
-    pairs; each cell is labelled with its percentage, blocks a depth does not have read "–". ``summary``: an
+    is replaced by its mean, as a share of the trained facts: columns are the blocks (0 = first), rows the (depth L,
+    component) pairs; each cell is labelled with its percentage, blocks a depth does not have read "–". ``summary``: an
     ``analyse.layers.ablation_summary`` frame (means over seeds)."""
     if value not in ("drop", "recall"):
         raise ValueError(f"value must be 'drop' or 'recall', got {value!r}")
@@ -116,13 +116,12 @@ def plot_ablation(summary, *, title: str, value: str = "drop") -> go.Figure:
             zmin=0,
             zmax=1,
             showscale=False,  # every cell is labelled
-            hovertemplate="%{y}, layer %{x}: %{z:.1%}<extra></extra>",
+            hovertemplate="%{y}, block %{x}: %{z:.1%} " + ("recall lost" if value == "drop" else "recall kept"),
         )
     )
-    what = "recall lost" if value == "drop" else "recall kept"
     fig.update_layout(
         title=dict(text=wrap(title)),
-        xaxis=dict(title=dict(text=f"block mean-ablated (0 = first; {what})"), type="category"),
+        xaxis=dict(title=dict(text="mean-ablated block (0 = first)"), type="category"),
         yaxis=dict(title=dict(text="depth L and component"), type="category", autorange="reversed"),
     )
     return legend_below(fig, plot_px=max(200, 34 * len(rows)))

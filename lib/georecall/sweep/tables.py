@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from .columns import (
+from .columns import (  # re-exported: the tables' columns are read as tables.<NAME>
     CROSSSET_COLUMNS,
     CROSSSET_GATES_COLUMNS,
     CROSSSET_POINT_COLUMNS,
@@ -41,6 +41,7 @@ from .columns import (
     DISJOINT_COLUMNS,
     GATES_COLUMNS,
     HELDOUT_COLUMNS,
+    HELDOUT_POINT_COLUMNS,
     LAYER_ABLATION_COLUMNS,
     LAYER_PROBES_COLUMNS,
     LAYERS_COLUMNS,
@@ -82,6 +83,15 @@ __all__ = [
     "load_table",
     "load_tables",
     "mark_non_finite",
+    "PROBING_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "GATES_COLUMNS",
+    "CROSSSET_GATES_COLUMNS",
+    "LAYER_PROBES_COLUMNS",
+    "LAYER_ABLATION_COLUMNS",
+    "HELDOUT_POINT_COLUMNS",
+    "HELDOUT_COLUMNS",
+    "DENSE_COLUMNS",
 ]
 
 SWEEP, DENSE = "sweep", "dense"  # how a table is produced: a sweep experiment, or the dense construction's scan
