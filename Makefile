@@ -2,8 +2,8 @@
 #
 #   make setup          .venv (CPU torch + the package with [book,test]) and the npm browser assets; idempotent
 #   make book           clean build of book/_build/html; nonzero exit on any warning or failing cell
-#   make test           lint, then side by side: nbval on book/ + smoke sweep; unit+integration tests + the live
-#                       panels in JupyterLab; the book, then the browser tests (all required; see `test:` below)
+#   make test           lint, then side by side: the live panels in JupyterLab; unit+integration tests + smoke sweep;
+#                       nbval on book/, the book, then the browser tests (all required; see `test:` below)
 #   make lint           ruff check + ruff format --check over lib/, tests/, benchmarks/ and book/; actionlint and
 #                       zizmor (offline) over .github/workflows
 #   make test-smoke | test-unit | test-notebooks | test-browser | test-lab   one stage (test-browser: existing build)
@@ -88,28 +88,26 @@ lint: setup
 	$(VENV)/bin/actionlint -shellcheck= -pyflakes= $(WORKFLOWS)
 	$(VENV)/bin/zizmor --offline --strict-collection --no-progress --quiet $(WORKFLOWS)
 
-# The lint gate runs first, alone. Then three lanes run side by side on the two cores: nbval, then the live panels in
-# a real JupyterLab (test-lab); the other unit and integration tests, then the smoke sweep and its check against the
-# committed tables; the book build, then the browser tests against it. Three lanes for two cores, because no lane
-# keeps a core busy throughout (the browser tests mostly wait for figures, MathJax and slider updates; kernels start
-# up). OpenMP threads that wait sleep instead of spinning
-# (OMP_WAIT_POLICY, no effect on results), so a waiting torch thread does not take a core from another lane. The
-# lanes share nothing (nbval runs the notebooks in memory, the build writes book/_build, the sweep writes build/).
-# Each stage's log is printed whole when the stage ends (--output-sync), with its wall time; a failing stage fails
-# `make test` once the running stages have finished. Every chapter is executed twice, from scratch: by nbval and by
-# the `-W` build.
+# The lint gate runs first, alone. Then three lanes run side by side on the two cores: the live panels in a real
+# JupyterLab (test-lab, the longest stage); the other unit and integration tests, then the smoke sweep and its check
+# against the committed tables; nbval, then the book build, then the browser tests against it. Three lanes for two
+# cores, because no lane keeps a core busy throughout (the browser tests mostly wait for figures, MathJax and slider
+# updates; kernels start up). OpenMP threads that wait sleep instead of spinning (OMP_WAIT_POLICY, no effect on
+# results), so a waiting torch thread does not take a core from another lane. The lanes share nothing (nbval runs the
+# notebooks in memory, the build writes book/_build, the sweep writes build/). Each stage's log is printed whole when
+# the stage ends (--output-sync), with its wall time; a failing stage fails `make test` once the running stages have
+# finished. Every chapter is executed twice, from scratch: by nbval and by the `-W` build.
 STAGE = start=$$SECONDS; $(MAKE) --no-print-directory $(1); echo "==== $(1) passed in $$((SECONDS - start)) s"
 
 test: setup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j3 --output-sync=line test-lanes
 
-.PHONY: test-lanes test-lane-smoke test-lane-unit test-lane-book
+.PHONY: test-lanes test-lane-lab test-lane-unit test-lane-book
 test-lanes: export OMP_WAIT_POLICY = PASSIVE
-test-lanes: test-lane-smoke test-lane-unit test-lane-book
+test-lanes: test-lane-lab test-lane-unit test-lane-book
 
-test-lane-smoke:
-	$(call STAGE,test-notebooks)
+test-lane-lab:
 	$(call STAGE,test-lab)
 
 test-lane-unit:
@@ -117,6 +115,7 @@ test-lane-unit:
 	$(call STAGE,test-smoke)
 
 test-lane-book:
+	$(call STAGE,test-notebooks)
 	$(call STAGE,book)
 	$(call STAGE,test-browser)
 
