@@ -20,6 +20,8 @@ __all__ = [
     "FORMAT_NAMES",
     "plot_path_gates",
     "plot_cot_steps",
+    "size_traces",
+    "censor_notes",
     "tradeoff_traces",
     "plot_tradeoff",
     "plot_sizes",
@@ -92,6 +94,43 @@ def plot_cot_steps(blocks, step_labels: Sequence[str], relation_labels: Sequence
     )
 
 
+def size_traces(rows, x: str, fmt: str, *, show_legend: bool = True) -> list[go.Scatter]:
+    """One format's construction d (dashed, diamonds) and per-entity bound (dotted) against column ``x`` of ``rows``
+    (``multihop_theory.dimension_table`` rows of that format: ``"h"`` at one N, or ``"N"`` at one h)."""
+    color, name = FORMAT_COLORS[fmt], FORMAT_NAMES[fmt]
+    return [
+        go.Scatter(
+            x=rows[x],
+            y=rows["d"],
+            mode="lines+markers",
+            name=f"construction, {name}",
+            line=dict(color=color, dash="dash"),
+            marker=dict(symbol="diamond-open", size=7),
+            showlegend=show_legend,
+            legendgroup=f"c-{fmt}",
+            hovertemplate=f"{x} = %{{x}}<br>construction d = %{{y}}<extra>{name}</extra>",
+        ),
+        go.Scatter(
+            x=rows[x],
+            y=rows["per_entity_bound_d"],
+            mode="lines",
+            name=f"per-entity bound (p = 2), {name}",
+            line=dict(color=color, dash="dot", width=1.5),
+            showlegend=show_legend,
+            legendgroup=f"b-{fmt}",
+            hovertemplate=f"{x} = %{{x}}<br>bound d ≥ %{{y:.1f}}<extra>{name}</extra>",
+        ),
+    ]
+
+
+def censor_notes(th) -> list[str]:
+    """The hover note of each trained d* of ``th`` (``multihop_thresholds`` rows): how its search was censored."""
+    return [
+        f"not reached within {s} steps (d* > {d})" if c == "above" else ("d* ≤ smallest d tried" if c else "")
+        for d, c, s in zip(th["d_star"], th["censored"], th["max_steps"])
+    ]
+
+
 def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatter]:
     """Traces of dimension against hops for one (N, R): each construction's d (dashed), the per-entity bounds
     (dotted), and measured d* (markers; open markers where the search was censored, hover says how).
@@ -106,40 +145,13 @@ def tradeoff_traces(dims, th=None, *, show_legend: bool = True) -> list[go.Scatt
     for fmt in ("no_cot", "cot"):
         rows = dims[dims["format"] == fmt].sort_values("h")
         color, name = FORMAT_COLORS[fmt], FORMAT_NAMES[fmt]
-        traces.append(
-            go.Scatter(
-                x=rows["h"],
-                y=rows["d"],
-                mode="lines+markers",
-                name=f"construction, {name}",
-                line=dict(color=color, dash="dash"),
-                marker=dict(symbol="diamond-open", size=7),
-                showlegend=show_legend,
-                legendgroup=f"c-{fmt}",
-                hovertemplate="h = %{x}<br>construction d = %{y}<extra>" + name + "</extra>",
-            )
-        )
-        traces.append(
-            go.Scatter(
-                x=rows["h"],
-                y=rows["per_entity_bound_d"],
-                mode="lines",
-                name=f"per-entity bound (p = 2), {name}",
-                line=dict(color=color, dash="dot", width=1.5),
-                showlegend=show_legend,
-                legendgroup=f"b-{fmt}",
-                hovertemplate="h = %{x}<br>bound d ≥ %{y:.1f}<extra>" + name + "</extra>",
-            )
-        )
+        traces += size_traces(rows, "h", fmt, show_legend=show_legend)
         if th is None or len(th) == 0:
             continue
         got = th[th["data_format"].map(_fmt) == fmt].sort_values("hops")
         if got.empty:
             continue
-        notes = [
-            f"not reached within {s} steps (d* > {d})" if c == "above" else ("d* ≤ smallest d tried" if c else "")
-            for d, c, s in zip(got["d_star"], got["censored"], got["max_steps"])
-        ]
+        notes = censor_notes(got)
         traces.append(
             go.Scatter(
                 x=got["hops"],

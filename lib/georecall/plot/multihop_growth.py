@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from .._checks import check_columns
 from .bijection import SliderStep, slider_figure
-from .multihop import FORMAT_COLORS, FORMAT_NAMES, _fmt
+from .multihop import FORMAT_COLORS, FORMAT_NAMES, _fmt, censor_notes, size_traces
 from .style import GREY, legend_below, log_axis, wrap
 
 __all__ = ["plot_growth", "plot_heldout"]
@@ -20,39 +20,13 @@ def _growth_traces(dims, th, fits, fmt: str, *, show_legend: bool) -> list[go.Sc
     """One format's traces at one h: construction d and per-entity bound against N, trained d* (open where
     censored) and the fitted line d* = a + b log2 N over the N it was fitted on."""
     color, name = FORMAT_COLORS[fmt], FORMAT_NAMES[fmt]
-    rows = dims[dims["format"] == fmt].sort_values("N")
-    traces = [
-        go.Scatter(
-            x=rows["N"],
-            y=rows["d"],
-            mode="lines+markers",
-            name=f"construction, {name}",
-            line=dict(color=color, dash="dash"),
-            marker=dict(symbol="diamond-open", size=7),
-            showlegend=show_legend,
-            legendgroup=f"c-{fmt}",
-            hovertemplate="N = %{x}<br>construction d = %{y}<extra>" + name + "</extra>",
-        ),
-        go.Scatter(
-            x=rows["N"],
-            y=rows["per_entity_bound_d"],
-            mode="lines",
-            name=f"per-entity bound (p = 2), {name}",
-            line=dict(color=color, dash="dot", width=1.5),
-            showlegend=show_legend,
-            legendgroup=f"b-{fmt}",
-            hovertemplate="N = %{x}<br>bound d ≥ %{y:.1f}<extra>" + name + "</extra>",
-        ),
-    ]
+    traces = size_traces(dims[dims["format"] == fmt].sort_values("N"), "N", fmt, show_legend=show_legend)
     got = th[th["data_format"].map(_fmt) == fmt].sort_values("n_subjects")
     if "shared" in got:  # h = 1 with CoT is the no-CoT runs again: drawn once, as no CoT
         got = got[~got["shared"].astype(bool)]
     if got.empty:
         return traces
-    notes = [
-        f"not reached within {s} steps (d* > {d})" if c == "above" else ("d* ≤ smallest d tried" if c else "")
-        for d, c, s in zip(got["d_star"], got["censored"], got["max_steps"])
-    ]
+    notes = censor_notes(got)
     traces.append(
         go.Scatter(
             x=got["n_subjects"],

@@ -20,16 +20,13 @@ For each :class:`georecall.sweep.crossset.CrossSetPoint`, :func:`measure` trains
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .. import repro
-from .._checks import check_int
 from ..model.crossset import CrossSetConfig
 from ..probe import crossset as cross_probe
 from ..probe import selector, transfer
@@ -39,6 +36,7 @@ from ..probe.storage import query_activations
 from ..sweep import tables
 from ..sweep.crossset import CrossSetPoint, check_point
 from ..train.crossset import train_crossset
+from ._points import each_point, finite_or_none
 
 __all__ = ["measure", "crossset_group", "crossset_tables", "keeps_gates", "ZERO_SHOT_KEYS", "GATE_D"]
 
@@ -64,10 +62,6 @@ def keeps_gates(p: CrossSetPoint) -> bool:
     if p.steps == 0:
         return True
     return p.n_sets in (64, "inf") and (p.seed == 0 or p.n_sets == "inf")
-
-
-def _none_if_nan(value):
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def measure(point: CrossSetPoint) -> dict:
@@ -103,18 +97,14 @@ def measure(point: CrossSetPoint) -> dict:
         "history_step": np.asarray(res.history["step"], dtype=np.float64),
         "history_accuracy": np.asarray(res.history["accuracy"], dtype=np.float64),
     }
-    return {"scalars": {k: _none_if_nan(v) for k, v in scalars.items()}, "arrays": arrays}
+    return {"scalars": {k: finite_or_none(v) for k, v in scalars.items()}, "arrays": arrays}
 
 
 def crossset_group(point_dicts: Sequence[dict], threads: int | None = 1) -> list[dict]:
     """The executor's unit of work for cross-set points (each its own group): JSON-able in and out, on ``threads``
     torch threads (1 by default, so the numbers do not depend on the machine's core count)."""
     points = [check_point(p) for p in point_dicts]
-    if threads is not None:
-        check_int("threads", threads, 1)
-    repro.reuse_freed_memory()
-    with repro.torch_threads(threads) if threads is not None else contextlib.nullcontext():
-        return [measure(p) for p in points]
+    return each_point(points, measure, threads)
 
 
 def crossset_tables(points: Sequence[CrossSetPoint], rows: dict[str, dict]) -> dict[str, pd.DataFrame]:

@@ -18,9 +18,7 @@ autoregressively with CoT), next to the same score on the training queries, the 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +26,6 @@ import pandas as pd
 import torch
 
 from .. import repro
-from .._checks import check_int
 from ..model import multihop
 from ..model.transformer import ModelConfig, Transformer
 from ..sweep import tables
@@ -38,6 +35,7 @@ from ..tasks.bijection import BijectionTask, FactSet
 from ..theory.multihop import COT, NO_COT, check_format
 from ..train.batched import train_batched
 from ..train.recipe import TrainConfig
+from ._points import each_point, finite_or_none
 from .scheduler import HELDOUT_ROW_SCALARS
 
 __all__ = [
@@ -166,11 +164,6 @@ def result_row(result: HeldOutResult) -> dict:
     return {**dataclasses.asdict(result.config), **scores}
 
 
-def _finite_or_none(value):
-    """A float that is not finite becomes None (the cache stores no NaN); anything else is kept."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _check_point(obj) -> HeldOutChains:
     if isinstance(obj, HeldOutChains):
         return obj
@@ -179,20 +172,18 @@ def _check_point(obj) -> HeldOutChains:
     raise TypeError(f"a held-out-chains point must be a HeldOutChains or its fields, got {type(obj).__name__}")
 
 
+def _measure(point: HeldOutChains) -> dict:
+    """One point's cached row: its scores (non-finite ones as None) and wall time, no arrays."""
+    result, _ = train_held_out(point)
+    row = result_row(result)
+    scalars = {k: finite_or_none(row[k]) for k in HELDOUT_ROW_SCALARS if k != "seconds"}
+    return {"scalars": {**scalars, "seconds": float(result.seconds)}, "arrays": {}}
+
+
 def heldout_group(point_dicts: Sequence[dict], threads: int | None = 1) -> list[dict]:
     """The executor's unit of work for held-out-chains points (each its own group): JSON-able in and out, on
     ``threads`` torch threads (1 by default, so the numbers do not depend on the machine's core count)."""
-    points = [_check_point(p) for p in point_dicts]
-    if threads is not None:
-        check_int("threads", threads, 1)
-    out = []
-    with repro.torch_threads(threads) if threads is not None else contextlib.nullcontext():
-        for p in points:
-            result, _ = train_held_out(p)
-            row = result_row(result)
-            scalars = {k: _finite_or_none(row[k]) for k in HELDOUT_ROW_SCALARS if k != "seconds"}
-            out.append({"scalars": {**scalars, "seconds": float(result.seconds)}, "arrays": {}})
-    return out
+    return each_point([_check_point(p) for p in point_dicts], _measure, threads)
 
 
 def heldout_tables(points: Sequence[HeldOutChains], rows: dict[str, dict]) -> dict[str, pd.DataFrame]:

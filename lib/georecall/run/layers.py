@@ -20,7 +20,6 @@ row per point, control, token, layer and metric) and ``layer_ablation`` (one row
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -28,8 +27,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import repro
-from .._checks import check_int
 from ..model.transformer import Transformer, config_for
 from ..probe import layers as probe_layers
 from ..sweep import tables
@@ -37,6 +34,7 @@ from ..sweep.layers import LayersPoint, check_point
 from ..tasks.sentences import make_sentence_task
 from ..train.loop import train
 from ..train.recipe import TrainConfig
+from ._points import each_point, finite_or_none
 
 __all__ = ["measure", "layers_group", "layers_tables", "train_point", "SPLIT_SCALARS"]
 
@@ -65,10 +63,6 @@ def _recalls(model: Transformer, task) -> dict:
         "recall_inverse": recall(model, task.split("inverse")),
         "recall_inverse_trained": recall(model, train_set.subset(train_set.inverse)),
     }
-
-
-def _none_if_nan(value):
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def measure(point: LayersPoint) -> dict:
@@ -106,18 +100,14 @@ def measure(point: LayersPoint) -> dict:
         "history_step": np.asarray(result.history["step"], dtype=np.float64),
         "history_loss": np.asarray(result.history["loss"], dtype=np.float64),
     }
-    return {"scalars": {k: _none_if_nan(v) for k, v in scalars.items()}, "arrays": arrays}
+    return {"scalars": {k: finite_or_none(v) for k, v in scalars.items()}, "arrays": arrays}
 
 
 def layers_group(point_dicts: Sequence[dict], threads: int | None = 1) -> list[dict]:
     """The executor's unit of work for layers points (each its own group): JSON-able in and out, on ``threads`` torch
     threads (1 by default, so the numbers do not depend on the machine's core count)."""
     points = [check_point(p) for p in point_dicts]
-    if threads is not None:
-        check_int("threads", threads, 1)
-    repro.reuse_freed_memory()
-    with repro.torch_threads(threads) if threads is not None else contextlib.nullcontext():
-        return [measure(p) for p in points]
+    return each_point(points, measure, threads)
 
 
 def layers_tables(points: Sequence[LayersPoint], rows: dict[str, dict]) -> dict[str, pd.DataFrame]:
