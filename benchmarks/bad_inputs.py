@@ -48,6 +48,7 @@ from georecall.construct import multihop as multihop_constructions
 from georecall.construct import views
 from georecall.explore import bijection as widgets
 from georecall.explore import crossset as crossset_live
+from georecall.explore import layers as layers_live
 from georecall.model import crossset, multihop, recall
 from georecall.model import transformer as models
 from georecall.plot import bijection as bijection_plots
@@ -55,17 +56,24 @@ from georecall.plot import capacity as capacity_plots
 from georecall.plot import construction as construction_plots
 from georecall.plot import crossset as crossset_plots
 from georecall.plot import disjoint as disjoint_plots
+from georecall.plot import layers as layers_plots
 from georecall.plot import multihop as multihop_plots
+from georecall.plot import multihop_growth, tablefmt
 from georecall.plot import probing as probing_plots
-from georecall.plot import tablefmt
+from georecall.plot import sentences as sentence_plots
 from georecall.probe import crossset as probe_crossset
 from georecall.probe import selector, storage, summary, transfer
 from georecall.run import crossset as crossset_runs
+from georecall.run import heldout as heldout_runs
+from georecall.run import layers as layers_runs
 from georecall.run import multihop as multihop_runs
 from georecall.run import runner, saved
 from georecall.sweep import cache, files, tables
 from georecall.sweep import configs as sweeps
 from georecall.sweep import crossset as crossset_sweep
+from georecall.sweep import layers as layers_sweep
+from georecall.sweep import multihop as multihop_sweep
+from georecall.sweep import sentences as sentence_sweep
 from georecall.tasks import bijection as tasks
 from georecall.tasks import sentences
 from georecall.train import batched, recipe
@@ -442,6 +450,7 @@ def newer_cases() -> list[tuple[str, object, str]]:
         ]
         + empty_input_cases()
         + crossset_study_cases()
+        + scale_study_cases()
     )
 
 
@@ -770,6 +779,53 @@ def crossset_study_cases() -> list[tuple[str, object, str]]:
         ),
         ("crossset_view unknown K", lambda: crossset_live.crossset_view(16, 2, 4, "7", "encoded", steps=2), "K"),
         ("crossset_view N 2", lambda: crossset_live.crossset_view(2, 2, 4, "4", "encoded", steps=2), "N"),
+    ]
+
+
+def scale_study_cases() -> list[tuple[str, object, str]]:
+    """The studies at scale: held-out chains (Chapter 6), the sentence-format sweep and the layers study (Chapter 7):
+    their points, units of work, analyses, figures and live view."""
+    ho = _empty(*tables.HELDOUT_COLUMNS)
+    th = _empty("data_format", "n_subjects", "n_relations", "hops", "d_star", "censored", "max_steps")
+    dims = _empty("N", "h", "format", "d", "per_entity_bound_d", "global_bound_d")
+    fits = _empty("data_format", "hops", "slope", "slope_se", "intercept", "N_min", "N_max")
+    summ = _empty(
+        "data_format", "early_stop", "max_steps", "weight_decay", "train_fraction", "heldout_mean", "heldout_min",
+        "heldout_max", "chance", "train_mean", "n_seeds",
+    )  # fmt: skip
+    sent = _empty(*tables.SENTENCE_COLUMNS)
+    sth = _empty("n_layers", "n_subjects", "n_relations", "R_log2_N", "d_star", "censored")
+    probes = _empty(*tables.LAYER_PROBES_COLUMNS)
+    study = _empty("n_layers", "recall_train", "recall_heldout_templates", "recall_inverse", "recall_inverse_trained")
+    psumm = _empty("n_layers", "control", "token", "metric", "layer", "value")
+    one = pd.DataFrame({"n_layers": [1], "R_log2_N": [8.0], "d_star": [12], "censored": [""]})
+    return [
+        ("HeldOutChains train_fraction 1", lambda: multihop_sweep.HeldOutChains(train_fraction=1.0), "train_fraction"),
+        ("HeldOutChains hops 1", lambda: multihop_sweep.HeldOutChains(hops=1), "hops"),
+        ("heldout_group a list of ints", lambda: heldout_runs.heldout_group([1]), "HeldOutChains"),
+        ("heldout_group threads 0", lambda: heldout_runs.heldout_group([], threads=0), "threads"),
+        ("heldout_summary empty table", lambda: multihop_analysis.heldout_summary(ho), "df"),
+        ("plot_growth empty dims", lambda: multihop_growth.plot_growth(dims, th, fits, R=2), "dims"),
+        ("plot_heldout empty summary", lambda: multihop_growth.plot_heldout(summ, N=64, R=2, h=2), "summary"),
+        ("SentenceRunConfig n_layers 0", lambda: sentence_sweep.SentenceRunConfig(n_layers=0), "n_layers"),
+        ("SentenceRunConfig n_templates 0", lambda: sentence_sweep.SentenceRunConfig(n_templates=0), "n_templates"),
+        ("sentence_thresholds empty table", lambda: analyse.sentences.sentence_thresholds(sent), "df"),
+        ("dstar_fits empty thresholds", lambda: analyse.sentences.dstar_fits(sth), "thresholds"),
+        ("dstar_fits min_points 2", lambda: analyse.sentences.dstar_fits(one, min_points=2), "min_points"),
+        (
+            "plot_sentence_capacity empty",
+            lambda: sentence_plots.plot_sentence_capacity(sth, fits, title="t"),
+            "thresholds",
+        ),
+        ("LayersPoint n_layers 0", lambda: layers_sweep.LayersPoint(n_layers=0), "n_layers"),
+        ("layers_group a list of ints", lambda: layers_runs.layers_group([1]), "LayersPoint"),
+        ("layers_group threads 0", lambda: layers_runs.layers_group([], threads=0), "threads"),
+        ("peak_layers empty probes", lambda: analyse.layers.peak_layers(probes), "layer_probes"),
+        ("removes_recall min_drop 0", lambda: analyse.layers.removes_recall(_empty(), min_drop=0.0), "min_drop"),
+        ("plot_layers_twin empty study", lambda: layers_plots.plot_layers_twin(psumm, study, d_model=32), "study"),
+        ("plot_ablation value 'loss'", lambda: layers_plots.plot_ablation(_empty(), title="t", value="loss"), "value"),
+        ("layers_view n_layers 0", lambda: layers_live.layers_view(0, 16), "n_layers"),
+        ("layers_view d_model 2", lambda: layers_live.layers_view(1, 2), "d_model"),
     ]
 
 
