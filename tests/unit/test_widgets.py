@@ -156,6 +156,17 @@ def test_figure_bundle_does_not_depend_on_the_default_renderer():
     assert bundle["data"][PLOTLY_MIME]["layout"]["title"]["text"] == "t"
 
 
+def test_figure_bundle_is_valid_json_with_nan_as_null():
+    """A live figure with undefined points (NaN) reaches the kernel's message as strict JSON, the NaN as null."""
+    import json
+
+    import plotly.graph_objects as go
+
+    bundle = widgets.display_bundle(go.Figure(go.Scatter(x=[0, 1, 2], y=[float("nan"), 0.5, float("inf")])))
+    text = json.dumps(bundle["data"][PLOTLY_MIME], allow_nan=False)  # raises on a raw NaN
+    assert json.loads(text)["data"][0]["y"] == [None, 0.5, None]
+
+
 def test_panel_shows_a_static_notice_where_no_kernel_draws_widgets():
     bundle = widgets.budget_explorer()._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -71,6 +72,9 @@ def display_bundle(result: object) -> dict:
         data = result._repr_mimebundle_()  # the current renderer's bundle (``plot.setup``: JSON + HTML twin)
         if PLOTLY_MIME not in data:  # a renderer that opens a browser or writes a file yields none of it
             data = {**data, **pio.renderers["plotly_mimetype"].to_mimebundle(result.to_dict())}
+        # through plotly's own encoder: NaN and infinities become null (a gap in a line), so the kernel's message is
+        # valid JSON (a raw NaN makes jupyter_client warn and the frontend may drop the figure)
+        data = {**data, PLOTLY_MIME: json.loads(pio.json.to_json_plotly(data[PLOTLY_MIME]))}
     else:
         data, _ = format_display_data(result)
     if not data:

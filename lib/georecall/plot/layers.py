@@ -153,8 +153,7 @@ def plot_layers_live(recall: dict, r2: dict, *, title: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=list(range(len(values))),
-                # NaN (undefined at that layer) as None: a gap, and a display bundle that is valid JSON
-                y=[None if v is None or not np.isfinite(v) else float(v) for v in values],
+                y=list(values),  # NaN where undefined: a gap
                 mode="lines+markers",
                 name=TOKEN_TITLES.get(token, token),
                 line=dict(color=PALETTE[1 + i]),
